@@ -1,0 +1,86 @@
+/* api/api.h - rollgate's HTTP endpoints: routing and the handlers behind them.
+ *
+ * The HTTP server (http/server.h) hands every request to rg_api_on_headers() and
+ * then rg_api_handle(); this module picks the endpoint by method and path:
+ *
+ *   POST /api/v1/write     remote-write 1.0 receiver (api/write.c)
+ *   GET  /-/healthy        200 while the process runs
+ *   GET  /-/ready          200 once serving, 503 while starting or stopping
+ *   GET  /metrics          rollgate's own metrics, Prometheus text format 0.0.4
+ *
+ * All handlers run on the loop thread and answer synchronously. struct rg_api
+ * borrows the configuration, store and metrics registry; it owns the remote-write
+ * decoder and the metric children it registers.
+ */
+#ifndef RG_API_API_H
+#define RG_API_API_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "util/metrics.h"
+
+struct rg_rw_decoder;
+
+/** Counters of the remote-write endpoint (children of registry families). */
+struct rg_api_write_metrics {
+    struct rg_metrics_family *requests;          /* {code} */
+    struct rg_metrics_family *rejected_samples;  /* {reason} */
+    struct rg_metrics_family *rejected_series;   /* {reason} */
+    struct rg_metrics_child *samples;            /* accepted samples */
+    struct rg_metrics_child *exemplars;
+    struct rg_metrics_child *histograms;
+    struct rg_metrics_child *metadata;
+    struct rg_metrics_child *series_created;
+    struct rg_metrics_family *duration;          /* request latency histogram */
+    struct rg_metrics_child *duration_all;
+};
+
+struct rg_api {
+    const struct rg_config *cfg;      /* borrowed */
+    struct rg_store *store;           /* borrowed */
+    struct rg_metrics *metrics;       /* borrowed */
+    struct rg_http_server *http;      /* borrowed, for its stats; may be NULL */
+    struct rg_rw_decoder *decoder;    /* owned; reused by every write request */
+    int ready;                        /* /-/ready answers 200 when set */
+    int64_t start_ms;                 /* process start, for process_start_time_seconds */
+    struct rg_api_write_metrics wm;
+};
+
+/** Prepares @api and registers its metrics in @metrics. Borrows all three.
+ *  Returns 0 or RG_ENOMEM. */
+int rg_api_init(struct rg_api *api, const struct rg_config *cfg, struct rg_store *store,
+                struct rg_metrics *metrics);
+
+/** Releases what @api owns. NULL is a no-op. */
+void rg_api_cleanup(struct rg_api *api);
+
+/** Lets /metrics report the server's connection counters. */
+void rg_api_set_http(struct rg_api *api, struct rg_http_server *http);
+
+/** The server's headers hook (ud is the struct rg_api): rejects a remote-write
+ *  request with a wrong method, Content-Encoding or Content-Type before its body is
+ *  read. */
+int rg_api_on_headers(const struct rg_http_request *req, struct rg_http_response *res, void *ud);
+
+/** The server's handler (ud is the struct rg_api). */
+void rg_api_handle(struct rg_http_request *req, struct rg_http_response *res, void *ud);
+
+/* ---- shared by the handler files (api/write.c, api/api.c) ---- */
+
+/** Sets a plain-text response. */
+void rg__api_text(struct rg_http_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** Remote-write: header checks (returns 0 to go on, else res is filled). */
+int rg__api_write_headers(struct rg_api *api, const struct rg_http_request *req,
+                          struct rg_http_response *res);
+/** Remote-write: decode, validate and store the body. */
+void rg__api_write(struct rg_api *api, struct rg_http_request *req, struct rg_http_response *res);
+/** Remote-write: registers its metric families. */
+int rg__api_write_init(struct rg_api *api);
+void rg__api_write_cleanup(struct rg_api *api);
+
+#endif

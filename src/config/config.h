@@ -1,0 +1,72 @@
+/* config/config.h - rollgate's configuration: defaults, YAML loading, validation.
+ *
+ * The configuration is one YAML file. This module knows the server, remote-write,
+ * storage and query sections; every key has a default (rg_config_default) and a
+ * file only overrides what it names. Unknown keys and wrong types are errors
+ * reported as "file:line:col: message", so that `rollgate check` and startup give
+ * the same answer. Loading is pure apart from reading the one file.
+ */
+#ifndef RG_CONFIG_CONFIG_H
+#define RG_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct rg_config_server {
+    char listen[256];             /* "host:port"; default "0.0.0.0:9201" */
+    int max_connections;          /* default 1024 */
+    size_t max_header_bytes;      /* default 64 KiB */
+    size_t max_body_bytes;        /* compressed request body; default 32 MiB */
+    int64_t header_timeout_ms;    /* default 10 s */
+    int64_t idle_timeout_ms;      /* keep-alive idle; default 2 m */
+};
+
+struct rg_config_remote_write {
+    size_t max_decompressed_bytes;  /* snappy-declared size limit; default 32 MiB */
+    int64_t future_tolerance_ms;    /* samples further ahead are rejected; default 10 m */
+};
+
+struct rg_config_storage {
+    int64_t retention_ms;         /* default 1 h */
+    size_t max_series;            /* default 1,000,000 */
+    int64_t gc_interval_ms;       /* default 10 s */
+};
+
+struct rg_config_query {
+    int64_t lookback_delta_ms;    /* default 5 m */
+    size_t max_samples;           /* default 50,000,000 */
+    int64_t timeout_ms;           /* default 2 m */
+    int64_t max_points;           /* range query points per series; default 11,000 */
+};
+
+struct rg_config {
+    char path[1024];              /* file loaded, or "" for built-in defaults */
+    struct rg_config_server server;
+    struct rg_config_remote_write remote_write;
+    struct rg_config_storage storage;
+    struct rg_config_query query;
+};
+
+/** Fills @cfg with every default. */
+void rg_config_default(struct rg_config *cfg);
+
+/** Loads @path over the defaults. On error returns RG_EPARSE / RG_EINVAL / RG_EIO
+ *  and appends "path:line:col: message" lines to @err (one per problem found).
+ *  Returns 0 on success. */
+int rg_config_load_file(const char *path, struct rg_config *cfg, struct rg_buf *err);
+
+/** Loads YAML text (named @name in messages) over the defaults already in @cfg. */
+int rg_config_load_text(const char *name, const char *text, size_t len, struct rg_config *cfg,
+                        struct rg_buf *err);
+
+/** Parses "host:port" (host may be empty, a name, an IPv4 address or [IPv6]) into
+ *  @host (capacity @hostcap) and @port. Returns 0 or RG_EINVAL. */
+int rg_config_split_hostport(const char *s, char *host, size_t hostcap, int *port);
+
+/** Parses a byte size: "1048576", "64KiB", "32MiB", "1GiB", "10MB" into @out.
+ *  Returns 0 or RG_EINVAL. */
+int rg_config_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,293 @@
+/* main.c - the rollgate command line and daemon lifecycle.
+ *
+ *   rollgate run [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]
+ *   rollgate version
+ *   rollgate --help
+ *
+ * `run` loads the configuration (the bundled rules/rollgate.yml when no --config is
+ * given), builds the store, starts the HTTP server on one libuv loop with a timer
+ * for store garbage collection, and on SIGTERM or SIGINT stops accepting, lets
+ * in-flight requests finish, closes every handle and exits 0 once uv_loop_close()
+ * succeeds.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/time.h"
+
+#define BUNDLED_CONFIG "rules/rollgate.yml"
+
+struct daemon {
+    uv_loop_t loop;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t gc_timer;
+    struct rg_http_server *http;
+    struct rg_config cfg;
+    struct rg_store *store;
+    struct rg_metrics *metrics;
+    struct rg_api api;
+    int stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: rollgate <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run       receive remote-write, keep rolling windows, serve the API\n"
+            "  version   print the version and exit\n"
+            "\n"
+            "run options:\n"
+            "  --config FILE       configuration file (default: the bundled %s)\n"
+            "  --listen HOST:PORT  listen address (default 0.0.0.0:9201)\n"
+            "  --data-dir DIR      directory for persistent state (default ./data)\n"
+            "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  -h, --help          this help\n",
+            BUNDLED_CONFIG);
+}
+
+static void on_gc_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    size_t removed = rg_store_gc(d->store, rg_now_ms());
+    if (removed)
+        rg_debug("event=store_gc removed_series=%zu active_series=%zu", removed,
+                 rg_store_series_count(d->store));
+}
+
+static void on_http_stopped(void *ud)
+{
+    struct daemon *d = ud;
+    /* The server has closed all its handles; close ours and let uv_run return. */
+    uv_close((uv_handle_t *)&d->gc_timer, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+
+    if (d->stopping) {
+        rg_warn("event=signal signal=%d msg=\"already stopping\"", signum);
+        return;
+    }
+    d->stopping = 1;
+    d->api.ready = 0;
+    rg_info("event=shutdown signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_timer_stop(&d->gc_timer);
+    rg_http_server_stop(d->http, on_http_stopped, d);
+}
+
+/* Finds the bundled configuration: in the working directory (make run), else
+ * next to the binary's checkout (build/rollgate -> ../rules). */
+static int find_bundled_config(char *out, size_t cap)
+{
+    char exe[1024];
+    struct stat st;
+    ssize_t n;
+
+    if (stat(BUNDLED_CONFIG, &st) == 0) {
+        snprintf(out, cap, "%s", BUNDLED_CONFIG);
+        return 0;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash)
+                break;
+            *slash = '\0';
+            snprintf(out, cap, "%s/%s", exe, BUNDLED_CONFIG);
+            if (stat(out, &st) == 0)
+                return 0;
+        }
+    }
+    return RG_ENOENT;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' },
+        { "data-dir", required_argument, NULL, 'd' },
+        { "log-level", required_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL, *listen = NULL, *data_dir = "data";
+    struct rg_http_server_config hcfg;
+    struct rg_store_config scfg;
+    struct rg_buf err = { 0 };
+    struct daemon d;
+    char bundled[1100];
+    char host[256];
+    int port;
+    int c, rc;
+
+    memset(&d, 0, sizeof(d));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'v': {
+            enum rg_log_level lvl;
+            if (rg_log_level_parse(optarg, &lvl)) {
+                fprintf(stderr, "rollgate: invalid --log-level \"%s\"\n", optarg);
+                return 2;
+            }
+            rg_log_set_level(lvl);
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rollgate: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+
+    rg_config_default(&d.cfg);
+    if (!config_path && find_bundled_config(bundled, sizeof(bundled)) == 0)
+        config_path = bundled;
+    if (config_path) {
+        rc = rg_config_load_file(config_path, &d.cfg, &err);
+        if (rc) {
+            fprintf(stderr, "%s", err.data ? err.data : "");
+            fprintf(stderr, "rollgate: invalid configuration %s\n", config_path);
+            rg_buf_cleanup(&err);
+            return 1;
+        }
+    } else {
+        rg_warn("event=config msg=\"bundled configuration not found; using defaults\"");
+    }
+    if (listen) {
+        if (rg_config_split_hostport(listen, host, sizeof(host), &port)) {
+            fprintf(stderr, "rollgate: invalid --listen \"%s\" (want HOST:PORT)\n", listen);
+            return 2;
+        }
+        snprintf(d.cfg.server.listen, sizeof(d.cfg.server.listen), "%s", listen);
+    }
+    if (mkdir(data_dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "rollgate: cannot create --data-dir %s: %s\n", data_dir, strerror(errno));
+        return 1;
+    }
+
+    rg_store_config_default(&scfg);
+    scfg.retention_ms = d.cfg.storage.retention_ms;
+    scfg.max_series = d.cfg.storage.max_series;
+    rc = rg_store_new(&scfg, &d.store);
+    if (rc)
+        goto fail_store;
+    d.metrics = rg_metrics_new();
+    if (!d.metrics) {
+        rc = RG_ENOMEM;
+        goto fail_metrics;
+    }
+    rc = rg_api_init(&d.api, &d.cfg, d.store, d.metrics);
+    if (rc)
+        goto fail_api;
+
+    rc = uv_loop_init(&d.loop);
+    if (rc)
+        goto fail_loop;
+    rg_http_server_config_default(&hcfg);
+    rg_config_split_hostport(d.cfg.server.listen, host, sizeof(host), &port);
+    hcfg.host = host;
+    hcfg.port = port;
+    hcfg.max_connections = d.cfg.server.max_connections;
+    hcfg.max_header_bytes = d.cfg.server.max_header_bytes;
+    hcfg.max_body_bytes = d.cfg.server.max_body_bytes;
+    hcfg.header_timeout_ms = (uint64_t)d.cfg.server.header_timeout_ms;
+    hcfg.idle_timeout_ms = (uint64_t)d.cfg.server.idle_timeout_ms;
+    rc = rg_http_server_start(&d.loop, &hcfg, rg_api_on_headers, rg_api_handle, &d.api, &d.http);
+    if (rc) {
+        rg_error("event=listen_failed addr=%s err=%s msg=\"%s\"", d.cfg.server.listen,
+                 rg_err_name(rc), rg_strerror(rc));
+        goto fail_http;
+    }
+    rg_api_set_http(&d.api, d.http);
+
+    uv_timer_init(&d.loop, &d.gc_timer);
+    d.gc_timer.data = &d;
+    uv_timer_start(&d.gc_timer, on_gc_timer, (uint64_t)d.cfg.storage.gc_interval_ms,
+                   (uint64_t)d.cfg.storage.gc_interval_ms);
+    uv_signal_init(&d.loop, &d.sigterm);
+    uv_signal_init(&d.loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.api.ready = 1;
+    rg_info("event=started version=%s listen=%s:%d config=%s retention_ms=%lld max_series=%zu",
+            RG_VERSION, host, rg_http_server_port(d.http), config_path ? config_path : "defaults",
+            (long long)d.cfg.storage.retention_ms, d.cfg.storage.max_series);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+
+    rc = uv_loop_close(&d.loop);
+    if (rc)
+        rg_error("event=loop_close err=%s", rg_err_name(rc));
+    rg_api_cleanup(&d.api);
+    rg_metrics_free(d.metrics);
+    rg_store_free(d.store);
+    rg_info("event=stopped");
+    return rc ? 1 : 0;
+
+fail_http:
+    uv_loop_close(&d.loop);
+fail_loop:
+    rg_api_cleanup(&d.api);
+fail_api:
+    rg_metrics_free(d.metrics);
+fail_metrics:
+    rg_store_free(d.store);
+fail_store:
+    if (rc)
+        fprintf(stderr, "rollgate: %s\n", rg_strerror(rc));
+    rg_buf_cleanup(&err);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("rollgate %s (revision %s)\n", RG_VERSION, RG_GIT_SHA);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "rollgate: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
