@@ -21,7 +21,8 @@ GIT_SHA  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 MODULES  ?= $(notdir $(wildcard src/*))
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN      := -fsanitize=address,undefined
+OPT      := -O1 -g -fno-omit-frame-pointer $(SAN) -fno-sanitize-recover=undefined
 else
 BUILD    ?= build
 OPT      := -O2 -g
@@ -31,7 +32,7 @@ CPPFLAGS += -Isrc -I$(BUILD)/gen -D_GNU_SOURCE \
             -DRG_VERSION='"$(VERSION)"' -DRG_GIT_SHA='"$(GIT_SHA)"'
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -ffp-contract=off -MMD -MP \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDFLAGS  += $(if $(filter 1,$(SANITIZE)),-fsanitize=address,undefined)
+LDFLAGS  += $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm -lpthread
 
 PROTOS   := $(wildcard proto/*.proto)
@@ -130,5 +131,5 @@ check-headers: $(GEN_H)
 clean:
 	rm -rf build
 
-.SECONDARY: $(GEN_C) $(GEN_H)
+.SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
