@@ -1,0 +1,119 @@
+/* store/htab.c - linear-probing hash index with backward-shift deletion.
+ *
+ * See htab.h. The slot array doubles when an insertion would push the load above
+ * 3/4; growth rehashes from the stored 32-bit hashes, never from the records.
+ */
+#include "store/htab.h"
+
+#include <stdlib.h>
+
+#include "util/err.h"
+
+void rg__htab_cleanup(struct rg__htab *t)
+{
+    if (!t)
+        return;
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = 0;
+    t->n = 0;
+}
+
+static void place(struct rg__htab_slot *slots, uint32_t mask, uint32_t hash, uint32_t id)
+{
+    uint32_t i = hash & mask;
+
+    while (slots[i].id != RG__HTAB_EMPTY)
+        i = (i + 1) & mask;
+    slots[i].id = id;
+    slots[i].hash = hash;
+}
+
+int rg__htab_reserve(struct rg__htab *t, size_t extra)
+{
+    size_t need = (size_t)t->n + extra;
+    size_t cap = t->cap ? t->cap : 16;
+    struct rg__htab_slot *slots;
+
+    if (need * 4 <= (size_t)t->cap * 3)
+        return 0;
+    while (need * 4 > cap * 3) {
+        if (cap >= (size_t)1 << 31)
+            return RG_ENOMEM;
+        cap *= 2;
+    }
+    slots = malloc(cap * sizeof(*slots));
+    if (!slots)
+        return RG_ENOMEM;
+    for (size_t i = 0; i < cap; i++)
+        slots[i].id = RG__HTAB_EMPTY;
+    for (uint32_t i = 0; i < t->cap; i++)
+        if (t->slots[i].id != RG__HTAB_EMPTY)
+            place(slots, (uint32_t)cap - 1, t->slots[i].hash, t->slots[i].id);
+    free(t->slots);
+    t->slots = slots;
+    t->cap = (uint32_t)cap;
+    return 0;
+}
+
+uint32_t rg__htab_find(const struct rg__htab *t, uint32_t hash,
+                       int (*eq)(const void *ctx, uint32_t id), const void *ctx)
+{
+    uint32_t mask, i;
+
+    if (!t->n)
+        return RG__HTAB_EMPTY;
+    mask = t->cap - 1;
+    /* The load never reaches 1, so an empty slot always ends the probe. */
+    for (i = hash & mask;; i = (i + 1) & mask) {
+        const struct rg__htab_slot *s = &t->slots[i];
+
+        if (s->id == RG__HTAB_EMPTY)
+            return RG__HTAB_EMPTY;
+        if (s->hash == hash && eq(ctx, s->id))
+            return s->id;
+    }
+}
+
+void rg__htab_insert(struct rg__htab *t, uint32_t hash, uint32_t id)
+{
+    place(t->slots, t->cap - 1, hash, id);
+    t->n++;
+}
+
+void rg__htab_remove(struct rg__htab *t, uint32_t hash, uint32_t id)
+{
+    uint32_t mask, i, j;
+
+    if (!t->n)
+        return;
+    mask = t->cap - 1;
+    for (i = hash & mask;; i = (i + 1) & mask) {
+        if (t->slots[i].id == RG__HTAB_EMPTY)
+            return;
+        if (t->slots[i].id == id)
+            break;
+    }
+    /* Backward shift: walk the cluster after the hole and pull back every entry
+     * whose home slot does not lie cyclically between the hole and itself, so
+     * that no probe sequence crosses an empty slot it should not. */
+    for (j = i;;) {
+        uint32_t home;
+
+        j = (j + 1) & mask;
+        if (t->slots[j].id == RG__HTAB_EMPTY)
+            break;
+        home = t->slots[j].hash & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].id = RG__HTAB_EMPTY;
+    t->n--;
+}
+
+size_t rg__htab_bytes(const struct rg__htab *t)
+{
+    return (size_t)t->cap * sizeof(struct rg__htab_slot);
+}

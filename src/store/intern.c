@@ -1,0 +1,169 @@
+/* store/intern.c - refcounted string interning (see intern.h).
+ *
+ * Released ids go on a stack and are handed out again before the id range grows,
+ * which keeps the id -> block array dense under series churn.
+ */
+#include "store/intern.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/hash.h"
+#include "util/err.h"
+
+struct key {
+    const struct rg__intern *in;
+    const char *p;
+    size_t len;
+};
+
+static int key_eq(const void *ctx, uint32_t id)
+{
+    const struct key *k = ctx;
+
+    return rg__intern_eq(k->in, id, k->p, k->len);
+}
+
+void rg__intern_cleanup(struct rg__intern *in)
+{
+    if (!in)
+        return;
+    for (uint32_t i = 0; i < in->used; i++)
+        free(in->syms[i]);
+    free(in->syms);
+    free(in->free_ids);
+    rg__htab_cleanup(&in->index);
+    memset(in, 0, sizeof(*in));
+}
+
+int rg__intern_find(const struct rg__intern *in, const char *p, size_t len, uint32_t *id)
+{
+    struct key k = { in, p, len };
+    uint32_t found;
+
+    if (len > UINT32_MAX)
+        return RG_ENOENT;
+    found = rg__htab_find(&in->index, rg__hash_fold(rg__hash_bytes(p, len, 0)), key_eq, &k);
+    if (found == RG__HTAB_EMPTY)
+        return RG_ENOENT;
+    *id = found;
+    return 0;
+}
+
+static int take_id(struct rg__intern *in, uint32_t *id)
+{
+    if (in->nfree) {
+        *id = in->free_ids[--in->nfree];
+        return 0;
+    }
+    if (in->used == in->cap) {
+        size_t cap = in->cap ? (size_t)in->cap * 2 : 64;
+        struct rg__sym **syms;
+
+        if (cap >= RG__HTAB_EMPTY)
+            return RG_ENOMEM;
+        syms = realloc(in->syms, cap * sizeof(*syms));
+        if (!syms)
+            return RG_ENOMEM;
+        in->syms = syms;
+        in->cap = (uint32_t)cap;
+    }
+    *id = in->used++;
+    return 0;
+}
+
+int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *id)
+{
+    struct key k = { in, p, len };
+    struct rg__sym *s;
+    uint32_t hash, found;
+    int err;
+
+    if (len >= UINT32_MAX)
+        return RG_EINVAL;
+    hash = rg__hash_fold(rg__hash_bytes(p, len, 0));
+    found = rg__htab_find(&in->index, hash, key_eq, &k);
+    if (found != RG__HTAB_EMPTY) {
+        in->syms[found]->refs++;
+        *id = found;
+        return 0;
+    }
+    /* Make every later step infallible before taking the id. The free stack is
+     * kept as large as the id range, so releasing can never fail. */
+    if (in->free_cap <= in->used) {
+        size_t cap = in->free_cap ? (size_t)in->free_cap * 2 : 64;
+        uint32_t *f;
+
+        while (cap <= in->used)
+            cap *= 2;
+        f = realloc(in->free_ids, cap * sizeof(*f));
+
+        if (!f)
+            return RG_ENOMEM;
+        in->free_ids = f;
+        in->free_cap = (uint32_t)cap;
+    }
+    err = rg__htab_reserve(&in->index, 1);
+    if (err)
+        return err;
+    s = malloc(sizeof(*s) + len + 1);
+    if (!s)
+        return RG_ENOMEM;
+    err = take_id(in, &found);
+    if (err)
+        goto fail_id;
+    s->refs = 1;
+    s->len = (uint32_t)len;
+    s->hash = hash;
+    if (len)
+        memcpy(s->str, p, len);
+    s->str[len] = '\0';
+    in->syms[found] = s;
+    in->live++;
+    in->bytes += sizeof(*s) + len + 1;
+    rg__htab_insert(&in->index, hash, found);
+    *id = found;
+    return 0;
+
+fail_id:
+    free(s);
+    return err;
+}
+
+void rg__intern_release(struct rg__intern *in, uint32_t id)
+{
+    struct rg__sym *s = in->syms[id];
+
+    if (--s->refs)
+        return;
+    rg__htab_remove(&in->index, s->hash, id);
+    in->bytes -= sizeof(*s) + s->len + 1;
+    free(s);
+    in->syms[id] = NULL;
+    in->live--;
+    /* The free stack holds as many entries as ids were ever handed out. */
+    in->free_ids[in->nfree++] = id;
+}
+
+int rg__intern_cmp(const struct rg__intern *in, uint32_t a, uint32_t b)
+{
+    const struct rg__sym *x, *y;
+    size_t n;
+    int c;
+
+    if (a == b)
+        return 0;
+    x = in->syms[a];
+    y = in->syms[b];
+    n = x->len < y->len ? x->len : y->len;
+    c = n ? memcmp(x->str, y->str, n) : 0;
+    if (c)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+size_t rg__intern_bytes(const struct rg__intern *in)
+{
+    return in->bytes + (size_t)in->cap * sizeof(*in->syms) +
+           (size_t)in->free_cap * sizeof(*in->free_ids) + rg__htab_bytes(&in->index);
+}

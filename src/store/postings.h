@@ -1,0 +1,74 @@
+/* store/postings.h - postings lists: sorted arrays of series ids, and set algebra.
+ *
+ * For every label name=value pair the store keeps the ids of the series carrying
+ * it, ascending. Series ids are handed out in increasing order, so indexing a new
+ * series only appends; the store's garbage collector filters dead ids out in one
+ * pass per touched list. Most pairs in a real index belong to one or two series
+ * (an instance label, a pod name), so lists of up to two ids live inline in the
+ * 16-byte list header and need no allocation at all. Selection works on plain
+ * sorted uint32 arrays: merge intersection and difference, and an LSD radix sort
+ * (four 8-bit passes) for unions built by concatenation. Internal to src/store.
+ */
+#ifndef RG_STORE_POSTINGS_H
+#define RG_STORE_POSTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG__POSTINGS_INLINE 2   /* ids held without allocation */
+
+/** Zero-initialised is a valid empty list. */
+struct rg__postings {
+    uint32_t n;     /* ids in the list */
+    uint32_t cap;   /* allocated ids when > RG__POSTINGS_INLINE, else inline */
+    union {
+        uint32_t *ids;                       /* owned, when cap > RG__POSTINGS_INLINE */
+        uint32_t inl[RG__POSTINGS_INLINE];   /* otherwise */
+    } u;
+};
+
+/** The ids of @p, ascending. */
+static inline const uint32_t *rg__postings_ids(const struct rg__postings *p)
+{
+    return p->cap > RG__POSTINGS_INLINE ? p->u.ids : p->u.inl;
+}
+
+/** Appends @id, which must not be smaller than the last id; an id equal to the last
+ *  is not added twice. Returns 0 or RG_ENOMEM. */
+int rg__postings_append(struct rg__postings *p, uint32_t id);
+
+/** Removes the last id when it equals @id. */
+void rg__postings_pop(struct rg__postings *p, uint32_t id);
+
+/** Keeps the ids for which @keep(@ctx, id) is non-zero, in order, and gives back
+ *  memory when the list has shrunk to a quarter of its capacity. */
+void rg__postings_filter(struct rg__postings *p, int (*keep)(const void *ctx, uint32_t id),
+                         const void *ctx);
+
+/** Replaces every id by @map(@ctx, id); @map must preserve order. */
+void rg__postings_remap(struct rg__postings *p, uint32_t (*map)(const void *ctx, uint32_t id),
+                        const void *ctx);
+
+/** Frees the list; it is empty and reusable afterwards. NULL is a no-op. */
+void rg__postings_cleanup(struct rg__postings *p);
+
+/** Heap bytes held by the list (0 while inline). */
+static inline size_t rg__postings_bytes(const struct rg__postings *p)
+{
+    return p->cap > RG__POSTINGS_INLINE ? (size_t)p->cap * sizeof(uint32_t) : 0;
+}
+
+/** Writes to @out the ids in both sorted arrays; returns how many. @out may be @a. */
+size_t rg__ids_intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                         uint32_t *out);
+
+/** Writes to @out the ids of sorted @a not in sorted @b; returns how many. @out may
+ *  be @a. */
+size_t rg__ids_subtract(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                        uint32_t *out);
+
+/** Sorts @n ids ascending and removes duplicates; returns the new count.
+ *  Returns (size_t)-1 when scratch memory could not be allocated. */
+size_t rg__ids_sort_unique(uint32_t *ids, size_t n);
+
+#endif

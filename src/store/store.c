@@ -1,0 +1,1408 @@
+/* store/store.c - the in-memory series store: label index, postings and sample windows.
+ *
+ * Layout, chosen for memory per series (about ten labels and a few dozen samples
+ * each, a million series):
+ *
+ * - A series is one heap block: a 40-byte header followed by its labels as pairs
+ *   of 32-bit symbol ids (store/intern.h). Series are numbered by dense uint32 ids
+ *   handed out in increasing order; by_id maps an id back to its block.
+ * - The label-set index is an rg__htab from the hash of the label bytes to the
+ *   series id, so a lookup from borrowed protobuf slices hashes the bytes, probes,
+ *   and compares against the interned strings without allocating anything.
+ * - Postings: for every label name an entry table keyed by value symbol, each entry
+ *   holding the sorted ids of the series with that pair (store/postings.h).
+ * - Samples live in a ring buffer per series that grows by about 1.4x (capacity
+ *   classes 4, 6, 8, 12, 16, 24, ...). Timestamps are stored as 32-bit millisecond
+ *   offsets from a per-series base (12 bytes a sample); a series whose window spans
+ *   more than 49 days switches to full 64-bit timestamps. Values are copied as raw
+ *   bits, so every NaN, the stale marker included, comes back unchanged.
+ *
+ * Garbage collection walks all series once: it drops expired samples with a
+ * binary search per ring, removes series left empty, queues each postings list
+ * they were on, filters every queued list once, and frees strings whose last user
+ * went away. When more than half of the id range is holes it renumbers the live
+ * series in order, which keeps every postings list sorted while rewriting it in
+ * place. Selection follows Prometheus' PostingsForMatchers: a matcher that does
+ * not match "" contributes the union of the postings of its matching values to an
+ * intersection; one that matches "" (so it also accepts series lacking the label)
+ * contributes the postings of its non-matching values to a set subtracted at the
+ * end, from all series when no intersection was formed.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/hash.h"
+#include "store/htab.h"
+#include "store/intern.h"
+#include "store/introspect.h"
+#include "store/postings.h"
+#include "util/err.h"
+
+#define NONE        UINT32_MAX
+#define SERIES_WIDE 0x01u   /* timestamps stored as int64 instead of base + uint32 */
+#define CLS_MIN     2u      /* first sample buffer: 4 samples */
+#define CLS_MAX     60u     /* 2^31 samples */
+
+struct rg_series {
+    struct rg_store *store;   /* owner; gives access to the label strings */
+    void *buf;                /* owned samples: double v[cap], then uint32 dt[cap] or int64 t[cap] */
+    int64_t base;             /* ms; narrow timestamps are base + dt */
+    uint32_t id;              /* index in store->by_id and in postings */
+    uint32_t start;           /* ring slot of the oldest sample */
+    uint32_t count;           /* samples held */
+    uint16_t nlabels;         /* label pairs in labels[] */
+    uint8_t capcls;           /* capacity class of buf, see cls_cap() */
+    uint8_t flags;            /* SERIES_WIDE */
+    uint32_t labels[];        /* name symbol, value symbol, ... sorted by name */
+};
+
+struct pentry {
+    uint32_t value;             /* value symbol; NONE while on the free list */
+    uint32_t aux;               /* free: next free entry; live: 1 while queued by GC */
+    struct rg__postings post;   /* ids of the series with this name=value */
+};
+
+struct lname {
+    uint32_t name;             /* name symbol; NONE while free (nvalues = next free) */
+    uint32_t nvalues;          /* live entries */
+    uint32_t ecap, eused;      /* entries allocated / handed out (high-water) */
+    uint32_t efree;            /* first free entry or NONE */
+    struct pentry *entries;    /* owned */
+    struct rg__htab values;    /* value symbol -> entry index */
+};
+
+struct meta {
+    char *family;               /* owned */
+    enum rg_metric_type type;
+    char *help;                 /* owned */
+    char *unit;                 /* owned */
+};
+
+struct dirty {
+    uint32_t ln, e;   /* a postings list that lost series in this GC */
+};
+
+struct rg_store {
+    struct rg_store_config cfg;
+    struct rg__intern syms;          /* label strings */
+    struct rg__htab series_idx;      /* label-set hash -> series id */
+    struct rg_series **by_id;        /* owned array of owned series; NULL for holes */
+    uint32_t next_id, id_cap;        /* ids handed out / allocated in by_id */
+    size_t nseries, nsamples;
+    struct lname *lnames;            /* owned; indexed by label-name slot */
+    uint32_t ln_cap, ln_used;        /* allocated / high-water */
+    uint32_t ln_free;                /* first free slot or NONE */
+    struct rg__htab names;           /* name symbol -> lnames slot */
+    size_t npairs;                   /* live name=value entries */
+    struct meta *meta;               /* owned, sorted by family */
+    size_t nmeta, meta_cap;
+    struct dirty *dirty;             /* GC scratch */
+    size_t ndirty, dirty_cap;
+    size_t bytes;                    /* series blocks, sample buffers, postings, entry arrays */
+};
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+int rg_is_stale_nan(double v)
+{
+    uint64_t b;
+
+    memcpy(&b, &v, sizeof(b));
+    return b == RG_STALE_NAN_BITS;
+}
+
+double rg_stale_nan(void)
+{
+    uint64_t b = RG_STALE_NAN_BITS;
+    double v;
+
+    memcpy(&v, &b, sizeof(v));
+    return v;
+}
+
+void rg_store_config_default(struct rg_store_config *cfg)
+{
+    cfg->retention_ms = 3600000;
+    cfg->max_series = 1000000;
+}
+
+const char *rg_metric_type_name(enum rg_metric_type t)
+{
+    switch (t) {
+    case RG_METRIC_COUNTER:        return "counter";
+    case RG_METRIC_GAUGE:          return "gauge";
+    case RG_METRIC_HISTOGRAM:      return "histogram";
+    case RG_METRIC_GAUGEHISTOGRAM: return "gaugehistogram";
+    case RG_METRIC_SUMMARY:        return "summary";
+    case RG_METRIC_INFO:           return "info";
+    case RG_METRIC_STATESET:       return "stateset";
+    case RG_METRIC_UNKNOWN:        break;
+    }
+    return "unknown";
+}
+
+static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t n = na < nb ? na : nb;
+    int c = n ? memcmp(a, b, n) : 0;
+
+    if (c)
+        return c;
+    return (na > nb) - (na < nb);
+}
+
+/* ---- Sample ring -------------------------------------------------------- */
+
+/* Capacity classes alternate 2^k and 1.5 * 2^k: 2, 3, 4, 6, 8, 12, 16, 24, ... */
+static inline uint32_t cls_cap(unsigned cls)
+{
+    return (uint32_t)(2u + (cls & 1u)) << (cls >> 1);
+}
+
+static inline size_t sample_size(unsigned flags)
+{
+    return sizeof(double) + ((flags & SERIES_WIDE) ? sizeof(int64_t) : sizeof(uint32_t));
+}
+
+static inline uint32_t s_cap(const struct rg_series *s)
+{
+    return s->buf ? cls_cap(s->capcls) : 0;
+}
+
+static inline uint32_t s_phys(const struct rg_series *s, uint32_t cap, uint32_t i)
+{
+    uint32_t p = s->start + i;
+
+    return p >= cap ? p - cap : p;
+}
+
+static inline double *s_vals(const struct rg_series *s)
+{
+    return s->buf;
+}
+
+static inline int64_t s_time_p(const struct rg_series *s, uint32_t cap, uint32_t p)
+{
+    const double *v = s->buf;
+
+    if (s->flags & SERIES_WIDE)
+        return ((const int64_t *)(const void *)(v + cap))[p];
+    /* Unsigned arithmetic: base + dt is the true timestamp and fits in int64. */
+    return (int64_t)((uint64_t)s->base + ((const uint32_t *)(const void *)(v + cap))[p]);
+}
+
+static inline void s_put(struct rg_series *s, uint32_t cap, uint32_t p, int64_t t, double v)
+{
+    double *vals = s->buf;
+
+    memcpy(&vals[p], &v, sizeof(v));
+    if (s->flags & SERIES_WIDE)
+        ((int64_t *)(void *)(vals + cap))[p] = t;
+    else
+        ((uint32_t *)(void *)(vals + cap))[p] = (uint32_t)((uint64_t)t - (uint64_t)s->base);
+}
+
+static inline int64_t s_time(const struct rg_series *s, uint32_t i)
+{
+    uint32_t cap = s_cap(s);
+
+    return s_time_p(s, cap, s_phys(s, cap, i));
+}
+
+/* First logical index whose time is >= @t (count when none). */
+static uint32_t lower_bound(const struct rg_series *s, int64_t t)
+{
+    uint32_t cap = s_cap(s), lo = 0, hi = s->count;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (s_time_p(s, cap, s_phys(s, cap, mid)) < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First logical index whose time is > @t (count when none). */
+static uint32_t upper_bound(const struct rg_series *s, int64_t t)
+{
+    uint32_t cap = s_cap(s), lo = 0, hi = s->count;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (s_time_p(s, cap, s_phys(s, cap, mid)) <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Moves the samples into a new buffer of class @cls, oldest at slot 0, with
+ * timestamps in the layout selected by @flags. On failure nothing changes. */
+static int s_resize(struct rg_store *st, struct rg_series *s, unsigned cls, unsigned flags)
+{
+    uint32_t ocap = s_cap(s), ncap = cls_cap(cls);
+    size_t nbytes = (size_t)ncap * sample_size(flags);
+    struct rg_series tmp;
+    void *nbuf = malloc(nbytes);
+
+    if (!nbuf)
+        return RG_ENOMEM;
+    tmp = *s;
+    tmp.buf = nbuf;
+    tmp.start = 0;
+    tmp.capcls = (uint8_t)cls;
+    tmp.flags = (uint8_t)flags;
+    for (uint32_t i = 0; i < s->count; i++) {
+        uint32_t p = s_phys(s, ocap, i);
+
+        s_put(&tmp, ncap, i, s_time_p(s, ocap, p), s_vals(s)[p]);
+    }
+    if (s->buf)
+        st->bytes -= (size_t)ocap * sample_size(s->flags);
+    st->bytes += nbytes;
+    free(s->buf);
+    s->buf = nbuf;
+    s->start = 0;
+    s->capcls = (uint8_t)cls;
+    s->flags = (uint8_t)flags;
+    return 0;
+}
+
+/* Makes @t representable in a narrow ring: moves the base up to the oldest sample,
+ * or switches the series to 64-bit timestamps when the span is too wide. */
+static int s_rebase(struct rg_store *st, struct rg_series *s, int64_t t)
+{
+    uint32_t cap = s_cap(s);
+    int64_t oldest = s_time(s, 0);
+    uint32_t *dt = (uint32_t *)(void *)(s_vals(s) + cap);
+    uint32_t shift;
+
+    if ((uint64_t)t - (uint64_t)oldest > UINT32_MAX)
+        return s_resize(st, s, s->capcls, s->flags | SERIES_WIDE);
+    shift = (uint32_t)((uint64_t)oldest - (uint64_t)s->base);
+    for (uint32_t i = 0; i < s->count; i++)
+        dt[s_phys(s, cap, i)] -= shift;
+    s->base = oldest;
+    return 0;
+}
+
+int rg_store_append(struct rg_store *store, struct rg_series *series, int64_t t, double v)
+{
+    struct rg_series *s = series;
+    uint32_t cap = s_cap(s);
+    int err;
+
+    if (s->count) {
+        uint32_t p = s_phys(s, cap, s->count - 1);
+        int64_t last = s_time_p(s, cap, p);
+
+        if (t < last)
+            return RG_EORDER;
+        if (t == last) {
+            uint64_t a, b;
+
+            memcpy(&a, &s_vals(s)[p], sizeof(a));
+            memcpy(&b, &v, sizeof(b));
+            return a == b ? 1 : RG_EDUP;
+        }
+    }
+    if (s->count == cap) {
+        unsigned cls = s->buf ? s->capcls + 1u : CLS_MIN;
+
+        if (cls > CLS_MAX)
+            return RG_ENOMEM;
+        err = s_resize(store, s, cls, s->flags);
+        if (err)
+            return err;
+        cap = s_cap(s);
+    }
+    if (!(s->flags & SERIES_WIDE)) {
+        if (!s->count) {
+            s->base = t;
+        } else if ((uint64_t)t - (uint64_t)s->base > UINT32_MAX) {
+            err = s_rebase(store, s, t);
+            if (err)
+                return err;
+        }
+    }
+    s_put(s, cap, s_phys(s, cap, s->count), t, v);
+    s->count++;
+    store->nsamples++;
+    return 0;
+}
+
+int rg_series_samples(const struct rg_series *series, int64_t mint, int64_t maxt,
+                      struct rg_sample **buf, size_t *n, size_t *cap)
+{
+    const struct rg_series *s = series;
+    uint32_t lo, hi, scap = s_cap(s);
+    size_t need;
+
+    lo = lower_bound(s, mint);
+    hi = upper_bound(s, maxt);
+    if (hi <= lo)
+        return 0;
+    need = *n + (hi - lo);
+    if (need > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct rg_sample *nb;
+
+        if (ncap < need)
+            ncap = need;
+        nb = realloc(*buf, ncap * sizeof(*nb));
+        if (!nb)
+            return RG_ENOMEM;
+        *buf = nb;
+        *cap = ncap;
+    }
+    for (uint32_t i = lo; i < hi; i++) {
+        uint32_t p = s_phys(s, scap, i);
+        struct rg_sample *o = &(*buf)[(*n)++];
+
+        o->t = s_time_p(s, scap, p);
+        memcpy(&o->v, &s_vals(s)[p], sizeof(o->v));
+    }
+    return 0;
+}
+
+int rg_series_sample_at(const struct rg_series *series, int64_t mint, int64_t maxt,
+                        struct rg_sample *out)
+{
+    const struct rg_series *s = series;
+    uint32_t hi = upper_bound(s, maxt), cap = s_cap(s), p;
+    int64_t t;
+
+    if (!hi)
+        return 0;
+    p = s_phys(s, cap, hi - 1);
+    t = s_time_p(s, cap, p);
+    if (t < mint)
+        return 0;
+    out->t = t;
+    memcpy(&out->v, &s_vals(s)[p], sizeof(out->v));
+    return 1;
+}
+
+int64_t rg_series_max_time(const struct rg_series *series)
+{
+    return series->count ? s_time(series, series->count - 1) : INT64_MIN;
+}
+
+int64_t rg_series_min_time(const struct rg_series *series)
+{
+    return series->count ? s_time(series, 0) : INT64_MAX;
+}
+
+/* ---- Labels of a series ------------------------------------------------- */
+
+size_t rg_series_label_count(const struct rg_series *series)
+{
+    return series->nlabels;
+}
+
+size_t rg_series_labels(const struct rg_series *series, struct rg_label *out, size_t cap)
+{
+    const struct rg__intern *in = &series->store->syms;
+
+    for (size_t i = 0; i < series->nlabels && i < cap; i++) {
+        out[i].name = rg__intern_str(in, series->labels[2 * i]);
+        out[i].value = rg__intern_str(in, series->labels[2 * i + 1]);
+    }
+    return series->nlabels;
+}
+
+const char *rg_series_label(const struct rg_series *series, const char *name)
+{
+    const struct rg__intern *in = &series->store->syms;
+
+    for (size_t i = 0; i < series->nlabels; i++)
+        if (strcmp(rg__intern_str(in, series->labels[2 * i]), name) == 0)
+            return rg__intern_str(in, series->labels[2 * i + 1]);
+    return NULL;
+}
+
+/* Orders series like Prometheus' labels.Compare: pair by pair, name before value,
+ * byte-wise; a label set that is a prefix of another sorts first. */
+static int cmp_series(const void *a, const void *b)
+{
+    const struct rg_series *x = *(const struct rg_series *const *)a;
+    const struct rg_series *y = *(const struct rg_series *const *)b;
+    const struct rg__intern *in = &x->store->syms;
+    size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+
+    for (size_t i = 0; i < 2 * n; i++) {
+        int c = rg__intern_cmp(in, x->labels[i], y->labels[i]);
+
+        if (c)
+            return c;
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+/* ---- Label-set hashing -------------------------------------------------- */
+
+static inline uint64_t hash_label(uint64_t h, const char *n, size_t nl, const char *v, size_t vl)
+{
+    h = rg__hash_bytes(n, nl, h);
+    return rg__hash_bytes(v, vl, h ^ RG__HASH_P2);
+}
+
+static uint32_t hash_refs(const struct rg_label_ref *l, size_t n)
+{
+    uint64_t h = n;
+
+    for (size_t i = 0; i < n; i++)
+        h = hash_label(h, l[i].name.ptr, l[i].name.len, l[i].value.ptr, l[i].value.len);
+    return rg__hash_fold(h);
+}
+
+static uint32_t hash_series(const struct rg_series *s)
+{
+    const struct rg__intern *in = &s->store->syms;
+    uint64_t h = s->nlabels;
+
+    for (size_t i = 0; i < s->nlabels; i++) {
+        const struct rg__sym *n = rg__intern_sym(in, s->labels[2 * i]);
+        const struct rg__sym *v = rg__intern_sym(in, s->labels[2 * i + 1]);
+
+        h = hash_label(h, n->str, n->len, v->str, v->len);
+    }
+    return rg__hash_fold(h);
+}
+
+struct refs_key {
+    const struct rg_store *st;
+    const struct rg_label_ref *l;
+    size_t n;
+};
+
+static int refs_eq(const void *ctx, uint32_t id)
+{
+    const struct refs_key *k = ctx;
+    const struct rg_series *s = k->st->by_id[id];
+    const struct rg__intern *in = &k->st->syms;
+
+    if (s->nlabels != k->n)
+        return 0;
+    for (size_t i = 0; i < k->n; i++) {
+        if (!rg__intern_eq(in, s->labels[2 * i], k->l[i].name.ptr, k->l[i].name.len) ||
+            !rg__intern_eq(in, s->labels[2 * i + 1], k->l[i].value.ptr, k->l[i].value.len))
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t find_id(const struct rg_store *st, const struct rg_label_ref *l, size_t n,
+                        uint32_t hash)
+{
+    struct refs_key k = { st, l, n };
+
+    return rg__htab_find(&st->series_idx, hash, refs_eq, &k);
+}
+
+/* ---- Postings index ----------------------------------------------------- */
+
+struct u32_key {
+    const void *base;
+    uint32_t key;
+};
+
+static int lname_eq(const void *ctx, uint32_t idx)
+{
+    const struct u32_key *k = ctx;
+
+    return ((const struct lname *)k->base)[idx].name == k->key;
+}
+
+static int entry_eq(const void *ctx, uint32_t idx)
+{
+    const struct u32_key *k = ctx;
+
+    return ((const struct pentry *)k->base)[idx].value == k->key;
+}
+
+static uint32_t lname_find(const struct rg_store *st, uint32_t name)
+{
+    struct u32_key k = { st->lnames, name };
+
+    return rg__htab_find(&st->names, rg__hash_u32(name), lname_eq, &k);
+}
+
+static uint32_t entry_find(const struct lname *ln, uint32_t value)
+{
+    struct u32_key k = { ln->entries, value };
+
+    return rg__htab_find(&ln->values, rg__hash_u32(value), entry_eq, &k);
+}
+
+static int lname_get(struct rg_store *st, uint32_t name, uint32_t *out)
+{
+    struct lname *ln;
+    uint32_t idx = lname_find(st, name);
+    int err;
+
+    if (idx != NONE) {
+        *out = idx;
+        return 0;
+    }
+    err = rg__htab_reserve(&st->names, 1);
+    if (err)
+        return err;
+    if (st->ln_free != NONE) {
+        idx = st->ln_free;
+        st->ln_free = st->lnames[idx].nvalues;
+    } else {
+        if (st->ln_used == st->ln_cap) {
+            size_t cap = st->ln_cap ? (size_t)st->ln_cap * 2 : 16;
+            struct lname *a;
+
+            if (cap >= NONE)
+                return RG_ENOMEM;
+            a = realloc(st->lnames, cap * sizeof(*a));
+            if (!a)
+                return RG_ENOMEM;
+            st->bytes += (cap - st->ln_cap) * sizeof(*a);
+            st->lnames = a;
+            st->ln_cap = (uint32_t)cap;
+        }
+        idx = st->ln_used++;
+    }
+    ln = &st->lnames[idx];
+    memset(ln, 0, sizeof(*ln));
+    ln->name = name;
+    ln->efree = NONE;
+    rg__htab_insert(&st->names, rg__hash_u32(name), idx);
+    *out = idx;
+    return 0;
+}
+
+static void lname_remove(struct rg_store *st, uint32_t li)
+{
+    struct lname *ln = &st->lnames[li];
+
+    rg__htab_remove(&st->names, rg__hash_u32(ln->name), li);
+    for (uint32_t i = 0; i < ln->eused; i++)
+        if (ln->entries[i].value != NONE)
+            rg__postings_cleanup(&ln->entries[i].post);
+    st->bytes -= (size_t)ln->ecap * sizeof(*ln->entries);
+    free(ln->entries);
+    rg__htab_cleanup(&ln->values);
+    memset(ln, 0, sizeof(*ln));
+    ln->name = NONE;
+    ln->nvalues = st->ln_free;
+    st->ln_free = li;
+}
+
+static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t *out)
+{
+    struct lname *ln = &st->lnames[li];
+    struct pentry *e;
+    uint32_t idx = entry_find(ln, value);
+    int err;
+
+    if (idx != NONE) {
+        *out = idx;
+        return 0;
+    }
+    err = rg__htab_reserve(&ln->values, 1);
+    if (err)
+        return err;
+    if (ln->efree != NONE) {
+        idx = ln->efree;
+        ln->efree = ln->entries[idx].aux;
+    } else {
+        if (ln->eused == ln->ecap) {
+            size_t cap = ln->ecap ? (size_t)ln->ecap * 2 : 4;
+            struct pentry *a;
+
+            if (cap >= NONE)
+                return RG_ENOMEM;
+            a = realloc(ln->entries, cap * sizeof(*a));
+            if (!a)
+                return RG_ENOMEM;
+            st->bytes += (cap - ln->ecap) * sizeof(*a);
+            ln->entries = a;
+            ln->ecap = (uint32_t)cap;
+        }
+        idx = ln->eused++;
+    }
+    e = &ln->entries[idx];
+    memset(e, 0, sizeof(*e));
+    e->value = value;
+    rg__htab_insert(&ln->values, rg__hash_u32(value), idx);
+    ln->nvalues++;
+    st->npairs++;
+    *out = idx;
+    return 0;
+}
+
+/* Removes entry @ei of label name @li, and the name when it was its last value. */
+static void entry_remove(struct rg_store *st, uint32_t li, uint32_t ei)
+{
+    struct lname *ln = &st->lnames[li];
+    struct pentry *e = &ln->entries[ei];
+
+    rg__htab_remove(&ln->values, rg__hash_u32(e->value), ei);
+    st->bytes -= rg__postings_bytes(&e->post);
+    rg__postings_cleanup(&e->post);
+    e->value = NONE;
+    e->aux = ln->efree;
+    ln->efree = ei;
+    ln->nvalues--;
+    st->npairs--;
+    if (!ln->nvalues)
+        lname_remove(st, li);
+}
+
+static int live_id(const void *ctx, uint32_t id)
+{
+    const struct rg_store *st = ctx;
+
+    return st->by_id[id] != NULL;
+}
+
+/* Drops the ids of removed series from one list, and the list when it empties. */
+static void entry_filter(struct rg_store *st, uint32_t li, uint32_t ei)
+{
+    struct pentry *e = &st->lnames[li].entries[ei];
+    size_t before = rg__postings_bytes(&e->post);
+
+    rg__postings_filter(&e->post, live_id, st);
+    st->bytes -= before - rg__postings_bytes(&e->post);
+    if (!e->post.n)
+        entry_remove(st, li, ei);
+}
+
+/* Takes the series id out of the lists of its first @k labels (creation rollback);
+ * the id is the newest in each list, so it is the last element. */
+static void unindex_new(struct rg_store *st, const struct rg_series *s, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        uint32_t li = lname_find(st, s->labels[2 * i]), ei;
+
+        if (li == NONE)
+            continue;
+        ei = entry_find(&st->lnames[li], s->labels[2 * i + 1]);
+        if (ei != NONE) {
+            struct pentry *e = &st->lnames[li].entries[ei];
+
+            rg__postings_pop(&e->post, s->id);
+            if (!e->post.n)
+                entry_remove(st, li, ei);
+        } else if (!st->lnames[li].nvalues) {
+            lname_remove(st, li);
+        }
+    }
+}
+
+static int index_series(struct rg_store *st, const struct rg_series *s)
+{
+    size_t i;
+    int err = 0;
+
+    for (i = 0; i < s->nlabels; i++) {
+        uint32_t li, ei;
+        struct pentry *e;
+        size_t before;
+
+        err = lname_get(st, s->labels[2 * i], &li);
+        if (err)
+            goto fail;
+        err = entry_get(st, li, s->labels[2 * i + 1], &ei);
+        if (err)
+            goto fail;
+        e = &st->lnames[li].entries[ei];
+        before = rg__postings_bytes(&e->post);
+        err = rg__postings_append(&e->post, s->id);
+        if (err)
+            goto fail;
+        st->bytes += rg__postings_bytes(&e->post) - before;
+    }
+    return 0;
+
+fail:
+    unindex_new(st, s, i + 1);
+    return err;
+}
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+
+int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
+{
+    struct rg_store *st;
+
+    if (!cfg || !out || cfg->retention_ms <= 0 || cfg->max_series == 0)
+        return RG_EINVAL;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return RG_ENOMEM;
+    st->cfg = *cfg;
+    st->ln_free = NONE;
+    *out = st;
+    return 0;
+}
+
+static void series_destroy(struct rg_store *st, struct rg_series *s)
+{
+    for (size_t i = 0; i < 2 * (size_t)s->nlabels; i++)
+        rg__intern_release(&st->syms, s->labels[i]);
+    if (s->buf)
+        st->bytes -= (size_t)s_cap(s) * sample_size(s->flags);
+    st->bytes -= sizeof(*s) + 2 * sizeof(uint32_t) * s->nlabels;
+    st->nsamples -= s->count;
+    free(s->buf);
+    free(s);
+}
+
+void rg_store_free(struct rg_store *store)
+{
+    if (!store)
+        return;
+    for (uint32_t i = 0; i < store->next_id; i++) {
+        struct rg_series *s = store->by_id[i];
+
+        if (s) {
+            free(s->buf);
+            free(s);
+        }
+    }
+    free(store->by_id);
+    for (uint32_t i = 0; i < store->ln_used; i++) {
+        struct lname *ln = &store->lnames[i];
+
+        if (ln->name == NONE)
+            continue;
+        for (uint32_t j = 0; j < ln->eused; j++)
+            if (ln->entries[j].value != NONE)
+                rg__postings_cleanup(&ln->entries[j].post);
+        free(ln->entries);
+        rg__htab_cleanup(&ln->values);
+    }
+    free(store->lnames);
+    rg__htab_cleanup(&store->names);
+    rg__htab_cleanup(&store->series_idx);
+    rg__intern_cleanup(&store->syms);
+    for (size_t i = 0; i < store->nmeta; i++) {
+        free(store->meta[i].family);
+        free(store->meta[i].help);
+        free(store->meta[i].unit);
+    }
+    free(store->meta);
+    free(store->dirty);
+    free(store);
+}
+
+/* ---- Series lookup and creation ----------------------------------------- */
+
+int rg_store_series_find(const struct rg_store *store, const struct rg_label_ref *labels,
+                         size_t n, struct rg_series **out)
+{
+    uint32_t id = find_id(store, labels, n, hash_refs(labels, n));
+
+    if (id == NONE)
+        return RG_ENOENT;
+    *out = store->by_id[id];
+    return 0;
+}
+
+int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *labels, size_t n,
+                        struct rg_series **out, int *created)
+{
+    struct rg_store *st = store;
+    struct rg_series *s;
+    uint32_t hash = hash_refs(labels, n), id;
+    size_t k = 0;
+    int err;
+
+    if (created)
+        *created = 0;
+    id = find_id(st, labels, n, hash);
+    if (id != NONE) {
+        *out = st->by_id[id];
+        return 0;
+    }
+    if (n > UINT16_MAX)
+        return RG_EINVAL;
+    if (st->nseries >= st->cfg.max_series || st->next_id >= NONE - 1)
+        return RG_ELIMIT;
+    if (st->next_id == st->id_cap) {
+        size_t cap = st->id_cap ? (size_t)st->id_cap * 2 : 64;
+        struct rg_series **a;
+
+        if (cap > NONE)
+            cap = NONE;
+        a = realloc(st->by_id, cap * sizeof(*a));
+        if (!a)
+            return RG_ENOMEM;
+        st->by_id = a;
+        st->id_cap = (uint32_t)cap;
+    }
+    err = rg__htab_reserve(&st->series_idx, 1);
+    if (err)
+        return err;
+    s = calloc(1, sizeof(*s) + 2 * sizeof(uint32_t) * n);
+    if (!s)
+        return RG_ENOMEM;
+    s->store = st;
+    s->id = st->next_id;
+    s->nlabels = (uint16_t)n;
+    for (k = 0; k < 2 * n; k++) {
+        const struct rg_slice *str = (k & 1) ? &labels[k / 2].value : &labels[k / 2].name;
+
+        err = rg__intern_get(&st->syms, str->ptr, str->len, &s->labels[k]);
+        if (err)
+            goto fail_intern;
+    }
+    err = index_series(st, s);
+    if (err)
+        goto fail_intern;
+    rg__htab_insert(&st->series_idx, hash, s->id);
+    st->by_id[st->next_id++] = s;
+    st->nseries++;
+    st->bytes += sizeof(*s) + 2 * sizeof(uint32_t) * n;
+    if (created)
+        *created = 1;
+    *out = s;
+    return 0;
+
+fail_intern:
+    while (k > 0)
+        rg__intern_release(&st->syms, s->labels[--k]);
+    free(s);
+    return err;
+}
+
+size_t rg_store_series_count(const struct rg_store *store)
+{
+    return store->nseries;
+}
+
+size_t rg_store_sample_count(const struct rg_store *store)
+{
+    return store->nsamples;
+}
+
+/* ---- Garbage collection ------------------------------------------------- */
+
+/* Queues every postings list of @s for filtering and frees @s. Its id slot must
+ * already be NULL so that the filter drops it. */
+static void series_remove(struct rg_store *st, struct rg_series *s)
+{
+    rg__htab_remove(&st->series_idx, hash_series(s), s->id);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        uint32_t li = lname_find(st, s->labels[2 * i]), ei;
+        struct pentry *e;
+
+        if (li == NONE)
+            continue;
+        ei = entry_find(&st->lnames[li], s->labels[2 * i + 1]);
+        if (ei == NONE)
+            continue;
+        e = &st->lnames[li].entries[ei];
+        if (e->aux)
+            continue;
+        if (st->ndirty == st->dirty_cap) {
+            size_t cap = st->dirty_cap ? st->dirty_cap * 2 : 256;
+            struct dirty *d = realloc(st->dirty, cap * sizeof(*d));
+
+            if (!d) {
+                /* Without room to queue it, filter this list right away: slower
+                 * for long lists, but the index stays exact. */
+                entry_filter(st, li, ei);
+                continue;
+            }
+            st->dirty = d;
+            st->dirty_cap = cap;
+        }
+        e->aux = 1;
+        st->dirty[st->ndirty].ln = li;
+        st->dirty[st->ndirty].e = ei;
+        st->ndirty++;
+    }
+    st->nseries--;
+    series_destroy(st, s);
+}
+
+static uint32_t new_id(const void *ctx, uint32_t id)
+{
+    const struct rg_store *st = ctx;
+
+    return st->by_id[id]->id;
+}
+
+/* Renumbers live series 0..n-1 in their current order. Because the mapping is
+ * monotonic, every postings list stays sorted and is rewritten in place. */
+static void compact_ids(struct rg_store *st)
+{
+    uint32_t w = 0;
+
+    for (uint32_t id = 0; id < st->next_id; id++)
+        if (st->by_id[id])
+            st->by_id[id]->id = w++;
+    for (uint32_t li = 0; li < st->ln_used; li++) {
+        struct lname *ln = &st->lnames[li];
+
+        if (ln->name == NONE)
+            continue;
+        for (uint32_t ei = 0; ei < ln->eused; ei++)
+            if (ln->entries[ei].value != NONE)
+                rg__postings_remap(&ln->entries[ei].post, new_id, st);
+    }
+    for (uint32_t i = 0; i < st->series_idx.cap; i++) {
+        struct rg__htab_slot *slot = &st->series_idx.slots[i];
+
+        if (slot->id != RG__HTAB_EMPTY)
+            slot->id = st->by_id[slot->id]->id;
+    }
+    w = 0;
+    for (uint32_t id = 0; id < st->next_id; id++)
+        if (st->by_id[id])
+            st->by_id[w++] = st->by_id[id];
+    st->next_id = w;
+    if (st->id_cap > 1024 && (size_t)w * 4 < st->id_cap) {
+        size_t cap = (size_t)w * 2 > 64 ? (size_t)w * 2 : 64;
+        struct rg_series **a = realloc(st->by_id, cap * sizeof(*a));
+
+        if (a) {
+            st->by_id = a;
+            st->id_cap = (uint32_t)cap;
+        }
+    }
+}
+
+size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
+{
+    struct rg_store *st = store;
+    int64_t cutoff;
+    size_t removed = 0;
+
+    cutoff = now_ms < INT64_MIN + st->cfg.retention_ms ? INT64_MIN
+                                                       : now_ms - st->cfg.retention_ms;
+    for (uint32_t id = 0; id < st->next_id; id++) {
+        struct rg_series *s = st->by_id[id];
+        uint32_t k, cap;
+
+        if (!s)
+            continue;
+        k = lower_bound(s, cutoff);
+        if (k) {
+            cap = s_cap(s);
+            s->start = s_phys(s, cap, k == s->count ? 0 : k);
+            s->count -= k;
+            st->nsamples -= k;
+        }
+        if (!s->count) {
+            st->by_id[id] = NULL;
+            series_remove(st, s);
+            removed++;
+            continue;
+        }
+        if (s->capcls > CLS_MIN && (size_t)s->count * 4 <= s_cap(s)) {
+            unsigned cls = CLS_MIN;
+
+            while (cls_cap(cls) < (size_t)s->count * 2)
+                cls++;
+            /* A failed shrink keeps the bigger ring, which is still correct. */
+            (void)s_resize(st, s, cls, s->flags);
+        }
+    }
+    for (size_t i = 0; i < st->ndirty; i++) {
+        st->lnames[st->dirty[i].ln].entries[st->dirty[i].e].aux = 0;
+        entry_filter(st, st->dirty[i].ln, st->dirty[i].e);
+    }
+    st->ndirty = 0;
+    if (st->dirty_cap > 4096) {
+        free(st->dirty);
+        st->dirty = NULL;
+        st->dirty_cap = 0;
+    }
+    if (st->next_id > 1024 && (size_t)(st->next_id - st->nseries) * 2 > st->next_id)
+        compact_ids(st);
+    return removed;
+}
+
+/* ---- Selection ---------------------------------------------------------- */
+
+struct idvec {
+    uint32_t *ids;   /* owned */
+    size_t n, cap;
+};
+
+static int idvec_add(struct idvec *v, const uint32_t *ids, size_t n)
+{
+    if (v->n + n > v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        uint32_t *a;
+
+        while (cap < v->n + n)
+            cap *= 2;
+        a = realloc(v->ids, cap * sizeof(*a));
+        if (!a)
+            return RG_ENOMEM;
+        v->ids = a;
+        v->cap = cap;
+    }
+    if (n)
+        memcpy(v->ids + v->n, ids, n * sizeof(*ids));
+    v->n += n;
+    return 0;
+}
+
+static int matches(const struct rg_matcher *m, const char *s, size_t len)
+{
+    switch (m->op) {
+    case RG_MATCH_EQ:
+        return cmp_bytes(m->value, strlen(m->value), s, len) == 0;
+    case RG_MATCH_NE:
+        return cmp_bytes(m->value, strlen(m->value), s, len) != 0;
+    case RG_MATCH_RE:
+        return m->re_match(m->re, s, len) != 0;
+    case RG_MATCH_NRE:
+        return m->re_match(m->re, s, len) == 0;
+    }
+    return 0;
+}
+
+/* Adds to @out the postings of every value of @m's label for which matches() equals
+ * @want; the lists are disjoint (one value per name per series), unsorted overall. */
+static int collect(const struct rg_store *st, const struct rg_matcher *m, int want,
+                   struct idvec *out)
+{
+    const struct lname *ln;
+    uint32_t nsym, li;
+
+    if (rg__intern_find(&st->syms, m->name, strlen(m->name), &nsym))
+        return 0;
+    li = lname_find(st, nsym);
+    if (li == NONE)
+        return 0;
+    ln = &st->lnames[li];
+    /* "=" wanting matches and "!=" wanting non-matches both name one value. */
+    if ((m->op == RG_MATCH_EQ && want) || (m->op == RG_MATCH_NE && !want)) {
+        uint32_t vsym, ei;
+
+        if (rg__intern_find(&st->syms, m->value, strlen(m->value), &vsym))
+            return 0;
+        ei = entry_find(ln, vsym);
+        if (ei == NONE)
+            return 0;
+        return idvec_add(out, rg__postings_ids(&ln->entries[ei].post),
+                         ln->entries[ei].post.n);
+    }
+    for (uint32_t ei = 0; ei < ln->eused; ei++) {
+        const struct pentry *e = &ln->entries[ei];
+        const struct rg__sym *v;
+        int err;
+
+        if (e->value == NONE)
+            continue;
+        v = rg__intern_sym(&st->syms, e->value);
+        if (!matches(m, v->str, v->len) != !want)
+            continue;
+        err = idvec_add(out, rg__postings_ids(&e->post), e->post.n);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
+                    struct rg_series ***out, size_t *n)
+{
+    const struct rg_store *st = store;
+    struct idvec cur = { 0 }, set = { 0 }, neg = { 0 };
+    struct rg_series **res = NULL;
+    int have_cur = 0, err = 0;
+    size_t cnt;
+
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < nm; i++) {
+        if (!m[i].name || ((m[i].op == RG_MATCH_EQ || m[i].op == RG_MATCH_NE) && !m[i].value) ||
+            ((m[i].op == RG_MATCH_RE || m[i].op == RG_MATCH_NRE) && !m[i].re_match) ||
+            (unsigned)m[i].op > RG_MATCH_NRE)
+            return RG_EINVAL;
+    }
+    if (!nm)
+        return 0;
+    for (size_t i = 0; i < nm; i++) {
+        int empty_ok = matches(&m[i], "", 0);
+
+        if (empty_ok) {
+            /* Series lacking the label count as "", which matches: subtract only
+             * the series whose value does not match. */
+            err = collect(st, &m[i], 0, &neg);
+            if (err)
+                goto out;
+            continue;
+        }
+        set.n = 0;
+        err = collect(st, &m[i], 1, &set);
+        if (err)
+            goto out;
+        cnt = rg__ids_sort_unique(set.ids, set.n);
+        if (cnt == (size_t)-1) {
+            err = RG_ENOMEM;
+            goto out;
+        }
+        set.n = cnt;
+        if (!have_cur) {
+            struct idvec t = cur;
+
+            cur = set;
+            set = t;
+            have_cur = 1;
+        } else {
+            cur.n = rg__ids_intersect(cur.ids, cur.n, set.ids, set.n, cur.ids);
+        }
+        if (!cur.n)
+            goto out;
+    }
+    if (!have_cur) {
+        for (uint32_t id = 0; id < st->next_id; id++) {
+            if (st->by_id[id]) {
+                err = idvec_add(&cur, &id, 1);
+                if (err)
+                    goto out;
+            }
+        }
+    }
+    if (neg.n) {
+        cnt = rg__ids_sort_unique(neg.ids, neg.n);
+        if (cnt == (size_t)-1) {
+            err = RG_ENOMEM;
+            goto out;
+        }
+        cur.n = rg__ids_subtract(cur.ids, cur.n, neg.ids, cnt, cur.ids);
+    }
+    if (!cur.n)
+        goto out;
+    res = malloc(cur.n * sizeof(*res));
+    if (!res) {
+        err = RG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cur.n; i++)
+        res[i] = st->by_id[cur.ids[i]];
+    qsort(res, cur.n, sizeof(*res), cmp_series);
+    *out = res;
+    *n = cur.n;
+out:
+    free(cur.ids);
+    free(set.ids);
+    free(neg.ids);
+    return err;
+}
+
+/* ---- Label names and values --------------------------------------------- */
+
+static int cmp_sym(const void *a, const void *b)
+{
+    const struct rg__sym *x = *(const struct rg__sym *const *)a;
+    const struct rg__sym *y = *(const struct rg__sym *const *)b;
+
+    return cmp_bytes(x->str, x->len, y->str, y->len);
+}
+
+/* Sorts @syms by bytes and calls @cb on each string until it returns non-zero. */
+static int walk_sorted(const struct rg__sym **syms, size_t n, int (*cb)(const char *, void *),
+                       void *ud)
+{
+    qsort(syms, n, sizeof(*syms), cmp_sym);
+    for (size_t i = 0; i < n; i++) {
+        int rc = cb(syms[i]->str, ud);
+
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int rg_store_label_names(const struct rg_store *store, int (*cb)(const char *name, void *ud),
+                         void *ud)
+{
+    const struct rg__sym **syms;
+    size_t n = 0;
+    int rc;
+
+    if (!store->names.n)
+        return 0;
+    syms = malloc(store->names.n * sizeof(*syms));
+    if (!syms)
+        return RG_ENOMEM;
+    for (uint32_t i = 0; i < store->ln_used; i++)
+        if (store->lnames[i].name != NONE)
+            syms[n++] = rg__intern_sym(&store->syms, store->lnames[i].name);
+    rc = walk_sorted(syms, n, cb, ud);
+    free(syms);
+    return rc;
+}
+
+int rg_store_label_values(const struct rg_store *store, const char *name,
+                          int (*cb)(const char *value, void *ud), void *ud)
+{
+    const struct lname *ln;
+    const struct rg__sym **syms;
+    uint32_t nsym, li;
+    size_t n = 0;
+    int rc;
+
+    if (rg__intern_find(&store->syms, name, strlen(name), &nsym))
+        return 0;
+    li = lname_find(store, nsym);
+    if (li == NONE)
+        return 0;
+    ln = &store->lnames[li];
+    syms = malloc(ln->nvalues * sizeof(*syms));
+    if (!syms)
+        return RG_ENOMEM;
+    for (uint32_t i = 0; i < ln->eused; i++)
+        if (ln->entries[i].value != NONE)
+            syms[n++] = rg__intern_sym(&store->syms, ln->entries[i].value);
+    rc = walk_sorted(syms, n, cb, ud);
+    free(syms);
+    return rc;
+}
+
+/* ---- Metadata ----------------------------------------------------------- */
+
+static char *dup_slice(struct rg_slice s)
+{
+    char *p = malloc(s.len + 1);
+
+    if (!p)
+        return NULL;
+    if (s.len)
+        memcpy(p, s.ptr, s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+int rg_store_metadata_set(struct rg_store *store, struct rg_slice family,
+                          enum rg_metric_type type, struct rg_slice help, struct rg_slice unit)
+{
+    size_t lo = 0, hi = store->nmeta;
+    char *h, *u, *f = NULL;
+    struct meta *m;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *mf = store->meta[mid].family;
+        int c = cmp_bytes(mf, strlen(mf), family.ptr, family.len);
+
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    h = dup_slice(help);
+    if (!h)
+        goto fail_help;
+    u = dup_slice(unit);
+    if (!u)
+        goto fail_unit;
+    if (lo < store->nmeta &&
+        cmp_bytes(store->meta[lo].family, strlen(store->meta[lo].family), family.ptr,
+                  family.len) == 0) {
+        m = &store->meta[lo];
+        free(m->help);
+        free(m->unit);
+        m->type = type;
+        m->help = h;
+        m->unit = u;
+        return 0;
+    }
+    f = dup_slice(family);
+    if (!f)
+        goto fail_family;
+    if (store->nmeta == store->meta_cap) {
+        size_t cap = store->meta_cap ? store->meta_cap * 2 : 16;
+        struct meta *a = realloc(store->meta, cap * sizeof(*a));
+
+        if (!a)
+            goto fail_grow;
+        store->meta = a;
+        store->meta_cap = cap;
+    }
+    memmove(&store->meta[lo + 1], &store->meta[lo], (store->nmeta - lo) * sizeof(*m));
+    m = &store->meta[lo];
+    m->family = f;
+    m->type = type;
+    m->help = h;
+    m->unit = u;
+    store->nmeta++;
+    return 0;
+
+fail_grow:
+    free(f);
+fail_family:
+    free(u);
+fail_unit:
+    free(h);
+fail_help:
+    return RG_ENOMEM;
+}
+
+int rg_store_metadata_each(const struct rg_store *store,
+                           int (*cb)(const char *family, enum rg_metric_type type,
+                                     const char *help, const char *unit, void *ud),
+                           void *ud)
+{
+    for (size_t i = 0; i < store->nmeta; i++) {
+        const struct meta *m = &store->meta[i];
+        int rc = cb(m->family, m->type, m->help, m->unit, ud);
+
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- Accounting and introspection --------------------------------------- */
+
+size_t rg_store_bytes(const struct rg_store *store)
+{
+    size_t b = sizeof(*store) + store->bytes + rg__intern_bytes(&store->syms) +
+               rg__htab_bytes(&store->series_idx) + rg__htab_bytes(&store->names) +
+               (size_t)store->id_cap * sizeof(*store->by_id) +
+               store->dirty_cap * sizeof(*store->dirty) + store->meta_cap * sizeof(*store->meta);
+
+    for (uint32_t i = 0; i < store->ln_used; i++)
+        b += rg__htab_bytes(&store->lnames[i].values);
+    for (size_t i = 0; i < store->nmeta; i++)
+        b += strlen(store->meta[i].family) + strlen(store->meta[i].help) +
+             strlen(store->meta[i].unit) + 3;
+    return b;
+}
+
+size_t rg__store_symbol_count(const struct rg_store *store)
+{
+    return store->syms.live;
+}
+
+size_t rg__store_pair_count(const struct rg_store *store)
+{
+    return store->npairs;
+}
+
+size_t rg__store_postings_len(const struct rg_store *store, const char *name,
+                              const char *value)
+{
+    uint32_t nsym, vsym, li, ei;
+
+    if (rg__intern_find(&store->syms, name, strlen(name), &nsym) ||
+        rg__intern_find(&store->syms, value, strlen(value), &vsym))
+        return 0;
+    li = lname_find(store, nsym);
+    if (li == NONE)
+        return 0;
+    ei = entry_find(&store->lnames[li], vsym);
+    return ei == NONE ? 0 : store->lnames[li].entries[ei].post.n;
+}
