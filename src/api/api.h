@@ -7,6 +7,8 @@
  *   GET  /-/healthy        200 while the process runs
  *   GET  /-/ready          200 once serving, 503 while starting or stopping
  *   GET  /metrics          rollgate's own metrics, Prometheus text format 0.0.4
+ *   /api/v1/query, query_range, series, labels, label/<name>/values, metadata,
+ *   status/buildinfo      the Prometheus HTTP query API (api/query.c)
  *
  * All handlers run on the loop thread and answer synchronously. struct rg_api
  * borrows the configuration, store and metrics registry; it owns the remote-write
@@ -79,6 +81,14 @@ int rg__api_write_headers(struct rg_api *api, const struct rg_http_request *req,
                           struct rg_http_response *res);
 /** Remote-write: decode, validate and store the body. */
 void rg__api_write(struct rg_api *api, struct rg_http_request *req, struct rg_http_response *res);
+/** Query API: handles /api/v1/{query,query_range,series,labels,label/<n>/values,
+ *  metadata,status/buildinfo}. Returns 1 when @req was one of them. */
+int rg__api_query_route(struct rg_api *api, struct rg_http_request *req,
+                        struct rg_http_response *res);
+/** Parses a Prometheus API time (Unix seconds with fraction, or RFC 3339) into ms. */
+int rg__api_parse_time(const char *s, int64_t *out_ms);
+/** Parses a Prometheus API duration (float seconds or "5m") into ms. */
+int rg__api_parse_duration(const char *s, int64_t *out_ms);
 /** Remote-write: registers its metric families. */
 int rg__api_write_init(struct rg_api *api);
 void rg__api_write_cleanup(struct rg_api *api);
