@@ -35,6 +35,10 @@
 #define KEEP_BUF_MAX    (64 * 1024)  /* per-request buffers above this are freed after use */
 #define LINGER_MS       1000         /* how long a lingering close drains the client */
 #define LISTEN_BACKLOG  511
+/* http-parser's built-in header bound, and the room we leave above our own limit for
+ * the bytes our count leaves out (request line framing, separators, line ends). */
+#define HTTP_PARSER_DEFAULT_HEADER_MAX (80 * 1024)
+#define HEADER_SLACK    (16 * 1024)
 
 /* Where a connection is in its life. Reading is on in the first five phases. */
 enum phase {
@@ -972,6 +976,13 @@ int rg_http_server_start(uv_loop_t *loop, const struct rg_http_server_config *cf
     err = parse_addr(cfg->host, cfg->port, &ss);
     if (err)
         return err;
+    /* http-parser has its own, process-wide header bound (80 KiB unless changed) that
+     * would answer 431 before ours; lift it above the configured limit so that ours,
+     * counted per request in count_header_bytes(), is the one that applies. */
+    if (cfg->max_header_bytes > HTTP_PARSER_DEFAULT_HEADER_MAX - HEADER_SLACK)
+        http_parser_set_max_header_size(cfg->max_header_bytes > UINT32_MAX - HEADER_SLACK
+                                            ? UINT32_MAX
+                                            : (uint32_t)(cfg->max_header_bytes + HEADER_SLACK));
     srv = calloc(1, sizeof(*srv));
     if (!srv)
         return RG_ENOMEM;

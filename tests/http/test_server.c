@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,11 @@ static void handler(struct rg_http_request *req, struct rg_http_response *res, v
             h->stopped_in_handler = 1;
             rg_http_server_stop(h->srv, on_stopped, h);
         }
+        return;
+    }
+    if (rg_slice_eq(req->path, "/len")) {
+        const struct rg_slice *pad = rg_http_request_header(req, "X-Pad");
+        rg_buf_printf(&res->body, "len=%zu pad=%zu", req->body.len, pad ? pad->len : 0);
         return;
     }
     assert_int_equal(rg_http_response_header(res, "Content-Type", "text/plain"), 0);
@@ -753,6 +759,233 @@ static void test_server__graceful_stop(void **state)
     free(h);
 }
 
+static void sc_hook_rejects_sent_body(struct harness *h)
+{
+    struct cli c;
+    static char body[100000];
+
+    if (cli_open(&c, h->port))
+        return;
+    memset(body, 'b', sizeof(body));
+    cli_send(&c, "POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    /* The body follows at once; the answer must still arrive intact. */
+    cli_send_n(&c, body, sizeof(body));
+    cli_response(&c, 0, h->resp[0], RESP_MAX);
+    h->val[0] = cli_closed(&c);
+    cli_close(&c);
+}
+
+static void test_server__hook_rejects_with_body_in_flight(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    harness_run(h, sc_hook_rejects_sent_body);
+    assert_int_equal(status_of(h->resp[0]), 415);
+    assert_string_equal(body_of(h->resp[0]), "unsupported\n");
+    assert_int_equal(h->val[0], 1);
+    free(h);
+}
+
+static void sc_large_inputs(struct harness *h)
+{
+    struct cli c;
+    struct rg_buf req = { 0 };
+    static char body[1 << 20];
+
+    if (cli_open(&c, h->port))
+        return;
+    memset(body, 'z', sizeof(body));
+    rg_buf_printf(&req, "POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
+                  sizeof(body));
+    cli_send(&c, req.data);
+    cli_send_n(&c, body, sizeof(body));
+    cli_response(&c, 0, h->resp[0], RESP_MAX);
+    /* Three 100 000-byte chunks. */
+    cli_send(&c, "POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 3; i++) {
+        cli_send(&c, "186A0\r\n");
+        cli_send_n(&c, body, 100000);
+        cli_send(&c, "\r\n");
+    }
+    cli_send(&c, "0\r\n\r\n");
+    cli_response(&c, 0, h->resp[1], RESP_MAX);
+    /* A 100 KiB header: above http-parser's built-in 80 KiB, below the configured bound. */
+    rg_buf_reset(&req);
+    rg_buf_puts(&req, "GET /len HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+    rg_buf_append(&req, body, 100 * 1024);
+    rg_buf_puts(&req, "\r\n\r\n");
+    cli_send_n(&c, req.data, req.len);
+    cli_response(&c, 0, h->resp[2], RESP_MAX);
+    rg_buf_cleanup(&req);
+    cli_close(&c);
+}
+
+static void test_server__large_inputs(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    h->cfg.max_header_bytes = 200 * 1024;
+    harness_run(h, sc_large_inputs);
+    assert_string_equal(body_of(h->resp[0]), "len=1048576 pad=0");
+    assert_string_equal(body_of(h->resp[1]), "len=300000 pad=0");
+    assert_string_equal(body_of(h->resp[2]), "len=0 pad=102400");
+    assert_true(h->stats.bytes_read > (1 << 20) + 300000 + 100 * 1024);
+    free(h);
+}
+
+static void sc_byte_by_byte(struct harness *h)
+{
+    static const char req[] = "POST /split?a=%20b HTTP/1.1\r\nHost: t\r\nX-Test: piece\r\n"
+                              "Content-Length: 4\r\n\r\nbody";
+    struct cli c;
+    int one = 1;
+
+    if (cli_open(&c, h->port))
+        return;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (size_t i = 0; i < sizeof(req) - 1; i++) {
+        cli_send_n(&c, req + i, 1);
+        usleep(500);
+    }
+    cli_response(&c, 0, h->resp[0], RESP_MAX);
+    cli_close(&c);
+}
+
+static void test_server__byte_by_byte(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    harness_run(h, sc_byte_by_byte);
+    assert_string_equal(body_of(h->resp[0]), "POST /split q=a=%20b x=piece e=- n=3 body=body");
+    free(h);
+}
+
+static void sc_client_gone(struct harness *h)
+{
+    struct cli c;
+
+    if (cli_open(&c, h->port))
+        return;
+    cli_send(&c, "GET /defer HTTP/1.1\r\nHost: t\r\n\r\n");
+    cli_close(&c);              /* gone before the deferred answer */
+    usleep(200 * 1000);
+    if (cli_open(&c, h->port))
+        return;
+    cli_send(&c, "GET /again HTTP/1.1\r\nHost: t\r\n\r\n");
+    cli_response(&c, 0, h->resp[0], RESP_MAX);
+    cli_close(&c);
+}
+
+static void test_server__client_gone_while_deferred(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    harness_run(h, sc_client_gone);
+    assert_int_equal(status_of(h->resp[0]), 200);
+    assert_int_equal(h->stats.requests, 2);
+    assert_int_equal(h->stats.connections_accepted, 2);
+    free(h);
+}
+
+static void sc_upgrade(struct harness *h)
+{
+    struct cli c;
+
+    if (cli_open(&c, h->port))
+        return;
+    cli_send(&c, "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                 "\r\n\x81\x05hello");
+    cli_response(&c, 0, h->resp[0], RESP_MAX);
+    h->val[0] = cli_closed(&c);
+    cli_close(&c);
+}
+
+static void test_server__upgrade_answered_and_closed(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    harness_run(h, sc_upgrade);
+    assert_int_equal(status_of(h->resp[0]), 200);
+    assert_true(has_header(h->resp[0], "\r\nConnection: close\r\n"));
+    assert_int_equal(h->val[0], 1);
+    free(h);
+}
+
+/* Mutations of valid requests (a fixed-seed xorshift picks bytes to overwrite, insert
+ * or drop) sent on fresh connections whose write side is then shut down: whatever the
+ * server makes of them, it must answer or close, and keep serving. */
+static void sc_mutations(struct harness *h)
+{
+    static const char *const seeds[] = {
+        "GET /a?b=c HTTP/1.1\r\nHost: t\r\nX-Test: 1\r\n\r\n",
+        "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    };
+    uint32_t x = 2463534242u;
+    int answered = 0, closed = 0;
+    struct cli after;
+
+    for (int round = 0; round < 150; round++) {
+        char buf[256];
+        const char *seed = seeds[round % 3];
+        size_t len = strlen(seed);
+        struct cli c;
+        char resp[RESP_MAX];
+
+        memcpy(buf, seed, len);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            size_t pos;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            pos = x % len;
+            if (x & 0x100) {
+                buf[pos] = (char)(x >> 24);
+            } else if (x & 0x200 && len < sizeof(buf) - 1) {
+                memmove(buf + pos + 1, buf + pos, len - pos);
+                buf[pos] = (char)(x >> 16);
+                len++;
+            } else if (len > 1) {
+                memmove(buf + pos, buf + pos + 1, len - pos - 1);
+                len--;
+            }
+        }
+        if (cli_open(&c, h->port))
+            return;
+        cli_send_n(&c, buf, len);
+        shutdown(c.fd, SHUT_WR);
+        while (cli_response(&c, 0, resp, sizeof(resp)) > 0)
+            answered++;
+        closed++;
+        cli_close(&c);
+    }
+    h->val[0] = answered;
+    h->val[1] = closed;
+    if (cli_open(&after, h->port) == 0) {
+        cli_send(&after, "GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+        cli_response(&after, 0, h->resp[0], RESP_MAX);
+        cli_close(&after);
+    }
+}
+
+static void test_server__mutated_requests(void **state)
+{
+    struct harness *h = harness_new();
+    (void)state;
+
+    harness_run(h, sc_mutations);
+    assert_int_equal(h->val[1], 150);
+    assert_true(h->val[0] > 0);
+    assert_int_equal(status_of(h->resp[0]), 200);
+    assert_int_equal(h->stats.connections_accepted, 151);
+    free(h);
+}
+
 static void test_server__bind_in_use(void **state)
 {
     struct rg_http_server_config cfg;
@@ -815,6 +1048,12 @@ int main(void)
         cmocka_unit_test(test_server__connection_cap),
         cmocka_unit_test(test_server__deferred_response),
         cmocka_unit_test(test_server__graceful_stop),
+        cmocka_unit_test(test_server__hook_rejects_with_body_in_flight),
+        cmocka_unit_test(test_server__large_inputs),
+        cmocka_unit_test(test_server__byte_by_byte),
+        cmocka_unit_test(test_server__client_gone_while_deferred),
+        cmocka_unit_test(test_server__upgrade_answered_and_closed),
+        cmocka_unit_test(test_server__mutated_requests),
         cmocka_unit_test(test_server__bind_in_use),
         cmocka_unit_test(test_server__response_header_validation),
     };
