@@ -176,6 +176,7 @@ static int cmd_run(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "%s", err.data ? err.data : "");
             fprintf(stderr, "rollgate: invalid configuration %s\n", config_path);
+            rg_config_cleanup(&d.cfg);
             rg_buf_cleanup(&err);
             return 1;
         }
@@ -252,10 +253,13 @@ static int cmd_run(int argc, char **argv)
     rg_api_cleanup(&d.api);
     rg_metrics_free(d.metrics);
     rg_store_free(d.store);
+    rg_config_cleanup(&d.cfg);
+    rg_buf_cleanup(&err);
     rg_info("event=stopped");
     return rc ? 1 : 0;
 
 fail_http:
+    uv_run(&d.loop, UV_RUN_DEFAULT);   /* let the server's close callbacks run */
     uv_loop_close(&d.loop);
 fail_loop:
     rg_api_cleanup(&d.api);
@@ -266,6 +270,7 @@ fail_metrics:
 fail_store:
     if (rc)
         fprintf(stderr, "rollgate: %s\n", rg_strerror(rc));
+    rg_config_cleanup(&d.cfg);
     rg_buf_cleanup(&err);
     return 1;
 }

@@ -36,6 +36,27 @@ void rg_config_default(struct rg_config *cfg)
     cfg->query.max_points = 11000;
 }
 
+void rg_config_cleanup(struct rg_config *cfg)
+{
+    if (!cfg)
+        return;
+    rg_yaml_free(cfg->yaml);
+    cfg->yaml = NULL;
+}
+
+const char *const rg_config_foreign_sections[] = {
+    "global", "rule_files", "signals", "phases", "triggers", "deployments", "notifiers",
+    "sources", "include", NULL,
+};
+
+static int is_foreign(const char *key)
+{
+    for (const char *const *s = rg_config_foreign_sections; *s; s++)
+        if (strcmp(*s, key) == 0)
+            return 1;
+    return 0;
+}
+
 int rg_config_split_hostport(const char *s, char *host, size_t hostcap, int *port)
 {
     const char *colon;
@@ -282,6 +303,9 @@ int rg_config_load_text(const char *name, const char *text, size_t len, struct r
             while (s < sizeof(sections) / sizeof(sections[0]) &&
                    strcmp(sections[s].name, kn->scalar ? kn->scalar : "") != 0)
                 s++;
+            if (s == sizeof(sections) / sizeof(sections[0]) && kn->scalar &&
+                is_foreign(kn->scalar))
+                continue;
             if (s == sizeof(sections) / sizeof(sections[0])) {
                 problem(&w, kn, "unknown key \"%s\"", kn->scalar ? kn->scalar : "?");
                 continue;
@@ -294,7 +318,8 @@ int rg_config_load_text(const char *name, const char *text, size_t len, struct r
         problem(&w, at ? at : root, "server.listen: expected host:port, got \"%s\"",
                 cfg->server.listen);
     }
-    rg_yaml_free(root);
+    rg_yaml_free(cfg->yaml);
+    cfg->yaml = root;
     if (name != cfg->path)
         snprintf(cfg->path, sizeof(cfg->path), "%s", name);
     return w.nerr ? RG_EINVAL : 0;

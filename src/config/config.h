@@ -41,8 +41,13 @@ struct rg_config_query {
     int64_t max_points;           /* range query points per series; default 11,000 */
 };
 
+struct rg_yaml_node;
+
 struct rg_config {
     char path[1024];              /* file loaded, or "" for built-in defaults */
+    struct rg_yaml_node *yaml;    /* owned: the parsed file, kept so that the sections
+                                   * other modules own (rule_files, signals, phases,
+                                   * deployments, ...) can be read with positions */
     struct rg_config_server server;
     struct rg_config_remote_write remote_write;
     struct rg_config_storage storage;
@@ -51,6 +56,13 @@ struct rg_config {
 
 /** Fills @cfg with every default. */
 void rg_config_default(struct rg_config *cfg);
+
+/** Frees what @cfg owns (the YAML tree). NULL is a no-op. */
+void rg_config_cleanup(struct rg_config *cfg);
+
+/** Top-level sections this module accepts without reading them: their owners parse
+ *  them from cfg->yaml. NULL-terminated. */
+extern const char *const rg_config_foreign_sections[];
 
 /** Loads @path over the defaults. On error returns RG_EPARSE / RG_EINVAL / RG_EIO
  *  and appends "path:line:col: message" lines to @err (one per problem found).

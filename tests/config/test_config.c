@@ -40,6 +40,9 @@ static void test_config__bundled_file_is_valid(void **state)
     assert_memory_equal(&c.storage, &d.storage, sizeof(c.storage));
     assert_memory_equal(&c.remote_write, &d.remote_write, sizeof(c.remote_write));
     assert_memory_equal(&c.query, &d.query, sizeof(c.query));
+    assert_non_null(c.yaml);
+    rg_config_cleanup(&c);
+    rg_config_cleanup(NULL);
     rg_buf_cleanup(&err);
 }
 
@@ -65,6 +68,7 @@ static void test_config__overrides(void **state)
     assert_int_equal(c.storage.retention_ms, 9000000);
     assert_int_equal(c.storage.max_series, 5000);
     assert_int_equal(c.server.max_connections, 1024);   /* untouched */
+    rg_config_cleanup(&c);
     rg_buf_cleanup(&err);
 }
 
@@ -106,6 +110,7 @@ static void test_config__errors_have_positions(void **state)
             assert_string_equal(err.data, cases[i].want);
         else
             assert_memory_equal(err.data, "t.yml:2:", 8);
+        rg_config_cleanup(&c);
         rg_buf_cleanup(&err);
     }
 }
@@ -120,6 +125,7 @@ static void test_config__missing_file(void **state)
     assert_int_equal(rg_config_load_file("tests/data/config/does-not-exist.yml", &c, &err),
                      RG_EIO);
     assert_non_null(strstr(err.data, "cannot open"));
+    rg_config_cleanup(&c);
     rg_buf_cleanup(&err);
 }
 
