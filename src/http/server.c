@@ -455,10 +455,14 @@ static void send_response(struct conn *c)
     int no_body, err;
 
     reading_stop(c);
-    if (status < 200 || status > 599 || res->body.len > UINT32_MAX)
+    if (status < 200 || status > 599 || res->body.len > UINT32_MAX) {
+        /* A handler bug: answer 500 rather than an invalid status line, or a body that
+         * a single uv_buf_t cannot describe. */
+        rg_warn("event=http_bad_response addr=%s status=%d body_bytes=%zu", srv->addr,
+                status, res->body.len);
+        set_error_response(c, 500);
         status = 500;
-    if (status == 500 && res->body.len > UINT32_MAX)
-        rg_buf_cleanup(&res->body);
+    }
     no_body = status == 204 || status == 304;
     if (!c->keep_alive || srv->stopping)
         c->close_after = 1;

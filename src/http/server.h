@@ -32,12 +32,14 @@ struct rg_http_server_config {
     const char *host;            /* "0.0.0.0", "127.0.0.1", "::", "[::1]", "localhost";
                                   * borrowed during rg_http_server_start() only */
     int port;                    /* 0 picks an ephemeral port, see rg_http_server_port() */
-    size_t max_header_bytes;     /* request line + headers; over it: 431 and close */
+    size_t max_header_bytes;     /* request target + header names and values + 4 bytes
+                                  * per header (trailers count too); over it: 431, close */
     size_t max_body_bytes;       /* de-chunked body; over it: 413 and close */
     uint64_t header_timeout_ms;  /* from accept (or first byte of a later request) until
                                   * the headers are complete; then 408 and close */
-    uint64_t idle_timeout_ms;    /* keep-alive wait between requests, and the longest
-                                  * pause while a body is being received */
+    uint64_t idle_timeout_ms;    /* keep-alive wait between requests (then closed
+                                  * silently), longest pause while a body is received
+                                  * (then 408), and longest time to write a response */
     int max_connections;         /* more are accepted and closed at once */
 };
 
@@ -66,12 +68,14 @@ struct rg_http_request {
 };
 
 /** The response the server writes. The handler fills it; the server adds the status
- *  line, Content-Length and Connection headers. */
+ *  line, Content-Length (except for 204 and 304, which never carry a body) and, when the
+ *  connection closes or the client speaks HTTP/1.0 with keep-alive, Connection. */
 struct rg_http_response {
     int status;                  /* 200 unless set; anything outside 200..599 -> 500 */
     struct rg_buf headers;       /* "Name: value\r\n" lines; use rg_http_response_header */
     struct rg_buf body;          /* owned by the response; a handler may move its own
-                                  * rg_buf in instead of copying, the server frees it */
+                                  * rg_buf in (after freeing this one) instead of copying;
+                                  * it is written without a copy and freed by the server */
 };
 
 /** Counters since start; plain loads, read on the loop thread. */
@@ -79,7 +83,7 @@ struct rg_http_server_stats {
     uint64_t connections_accepted;   /* including those rejected at the cap */
     uint64_t connections_rejected;   /* closed at once because of max_connections */
     uint64_t connections_active;     /* open now */
-    uint64_t requests;               /* requests handed to the headers hook */
+    uint64_t requests;               /* requests whose headers were complete */
     uint64_t responses;              /* responses queued for writing, any status */
     uint64_t client_errors;          /* 400/408/413/431 produced by the server itself */
     uint64_t timeouts;               /* header and idle timeouts that closed a connection */
@@ -89,10 +93,11 @@ struct rg_http_server_stats {
 
 struct rg_http_server;               /* opaque */
 
-/** Called when a request's headers are complete, before any body byte is read.
- *  Return 0 to continue (the body is then read and the handler called), or non-zero
- *  after setting @res->status (and optionally headers and body) to answer at once; the
- *  connection is then closed after the answer. @req->body is empty here. */
+/** Called when a request's headers are complete, before any body byte is read (and
+ *  before "100 Continue" is sent). Return 0 to continue (the body is then read and the
+ *  handler called with @res as left here), or non-zero after setting @res->status (and
+ *  optionally headers and body) to answer at once; the connection is then closed after
+ *  the answer, since the unread body cannot be skipped. @req->body is empty here. */
 typedef int (*rg_http_headers_cb)(const struct rg_http_request *req,
                                   struct rg_http_response *res, void *ud);
 

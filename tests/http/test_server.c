@@ -232,6 +232,11 @@ static void handler(struct rg_http_request *req, struct rg_http_response *res, v
         }
         return;
     }
+    if (rg_slice_eq(req->path, "/badstatus")) {
+        res->status = 42;
+        rg_buf_puts(&res->body, "never sent");
+        return;
+    }
     if (rg_slice_eq(req->path, "/len")) {
         const struct rg_slice *pad = rg_http_request_header(req, "X-Pad");
         rg_buf_printf(&res->body, "len=%zu pad=%zu", req->body.len, pad ? pad->len : 0);
@@ -363,6 +368,8 @@ static void sc_pipelined(struct harness *h)
     /* The connection is still usable afterwards. */
     cli_send(&c, "GET /d HTTP/1.1\r\nHost: t\r\n\r\n");
     cli_response(&c, 0, h->resp[3], RESP_MAX);
+    cli_send(&c, "GET /badstatus HTTP/1.1\r\nHost: t\r\n\r\n");
+    cli_response(&c, 0, h->resp[4], RESP_MAX);
     cli_close(&c);
 }
 
@@ -376,8 +383,11 @@ static void test_server__pipelined(void **state)
     assert_string_equal(body_of(h->resp[1]), "POST /b q= x=- e=- n=2 body=hello");
     assert_string_equal(body_of(h->resp[2]), "GET /c q=z=1 x=- e=- n=1 body=");
     assert_string_equal(body_of(h->resp[3]), "GET /d q= x=- e=- n=1 body=");
+    /* An invalid status from the handler becomes a 500 with the server's own body. */
+    assert_int_equal(status_of(h->resp[4]), 500);
+    assert_string_equal(body_of(h->resp[4]), "Internal Server Error\n");
     assert_int_equal(h->stats.connections_accepted, 1);
-    assert_int_equal(h->stats.requests, 4);
+    assert_int_equal(h->stats.requests, 5);
     free(h);
 }
 
@@ -1004,6 +1014,8 @@ static void test_server__bind_in_use(void **state)
                      UV_EADDRINUSE);
     assert_null(b);
     cfg.host = "not-an-address";
+    assert_int_equal(rg_http_server_start(&loop, &cfg, NULL, handler, NULL, &b), RG_EINVAL);
+    cfg.host = "[::1";
     assert_int_equal(rg_http_server_start(&loop, &cfg, NULL, handler, NULL, &b), RG_EINVAL);
     cfg.host = "127.0.0.1";
     cfg.max_connections = 0;
