@@ -40,9 +40,58 @@ void rg_config_cleanup(struct rg_config *cfg)
 {
     if (!cfg)
         return;
+    for (size_t i = 0; i < cfg->ndocs; i++) {
+        free(cfg->docs[i].path);
+        if (cfg->docs[i].root != cfg->yaml)
+            rg_yaml_free(cfg->docs[i].root);
+    }
+    free(cfg->docs);
+    cfg->docs = NULL;
+    cfg->ndocs = 0;
     rg_yaml_free(cfg->yaml);
     cfg->yaml = NULL;
 }
+
+void rg_config_resolve_path(const char *base_path, const char *rel, char *out, size_t cap)
+{
+    const char *slash = strrchr(base_path, '/');
+
+    if (rel[0] == '/' || !slash)
+        snprintf(out, cap, "%s", rel);
+    else
+        snprintf(out, cap, "%.*s/%s", (int)(slash - base_path), base_path, rel);
+}
+
+int rg_config_each_section(const struct rg_config *cfg, const char *name,
+                           int (*cb)(const char *path, const struct rg_yaml_node *section,
+                                     void *ud),
+                           void *ud)
+{
+    for (size_t i = 0; i < cfg->ndocs; i++) {
+        const struct rg_yaml_node *sec = rg_yaml_get(cfg->docs[i].root, name);
+        int rc;
+        if (!sec)
+            continue;
+        if ((rc = cb(cfg->docs[i].path, sec, ud)))
+            return rc;
+    }
+    return 0;
+}
+
+static int add_doc(struct rg_config *cfg, const char *path, struct rg_yaml_node *root)
+{
+    struct rg_config_doc *d = realloc(cfg->docs, (cfg->ndocs + 1) * sizeof(*d));
+    if (!d)
+        return RG_ENOMEM;
+    cfg->docs = d;
+    d[cfg->ndocs].path = strdup(path);
+    if (!d[cfg->ndocs].path)
+        return RG_ENOMEM;
+    d[cfg->ndocs++].root = root;
+    return 0;
+}
+
+static int read_file(const char *path, struct rg_buf *text, struct rg_buf *err);
 
 const char *const rg_config_foreign_sections[] = {
     "global", "rule_files", "signals", "phases", "triggers", "deployments", "notifiers",
@@ -277,6 +326,56 @@ static const struct {
     { "query", query_keys },
 };
 
+/* Included files may hold only the sections other modules own; one level deep. */
+static void load_includes(struct walk *w, struct rg_config *cfg, const char *base,
+                          const struct rg_yaml_node *inc)
+{
+    if (!inc || rg_yaml_is_null(inc))
+        return;
+    if (inc->kind != RG_YAML_SEQ) {
+        problem(w, inc, "include: expected a list of file names");
+        return;
+    }
+    for (size_t i = 0; i < inc->nitems; i++) {
+        const struct rg_yaml_node *item = inc->items[i];
+        struct rg_buf text = { 0 }, err = { 0 };
+        struct rg_yaml_node *root = NULL;
+        char path[1024], msg[512];
+
+        if (item->kind != RG_YAML_SCALAR || item->scalar_len == 0) {
+            problem(w, item, "include: expected a file name");
+            continue;
+        }
+        rg_config_resolve_path(base, item->scalar, path, sizeof(path));
+        if (read_file(path, &text, &err)) {
+            problem(w, item, "include: %s", err.data ? err.data : path);
+        } else if (rg_yaml_parse(text.data ? text.data : "", text.len, &root, msg, sizeof(msg))) {
+            rg_buf_printf(w->err, "%s:%s\n", path, msg);
+            w->nerr++;
+        } else if (root->kind != RG_YAML_MAP) {
+            struct walk iw = { path, w->err, 0 };
+            problem(&iw, root, "expected a mapping at the top level");
+            w->nerr += iw.nerr;
+            rg_yaml_free(root);
+        } else {
+            struct walk iw = { path, w->err, 0 };
+            for (size_t k = 0; k + 1 < root->nitems; k += 2) {
+                const struct rg_yaml_node *kn = root->items[k];
+                if (!kn->scalar || !is_foreign(kn->scalar) || strcmp(kn->scalar, "include") == 0)
+                    problem(&iw, kn, "unknown key \"%s\" in an included file",
+                            kn->scalar ? kn->scalar : "?");
+            }
+            w->nerr += iw.nerr;
+            if (add_doc(cfg, path, root)) {
+                rg_yaml_free(root);
+                w->nerr++;
+            }
+        }
+        rg_buf_cleanup(&text);
+        rg_buf_cleanup(&err);
+    }
+}
+
 int rg_config_load_text(const char *name, const char *text, size_t len, struct rg_config *cfg,
                         struct rg_buf *err)
 {
@@ -318,16 +417,18 @@ int rg_config_load_text(const char *name, const char *text, size_t len, struct r
         problem(&w, at ? at : root, "server.listen: expected host:port, got \"%s\"",
                 cfg->server.listen);
     }
-    rg_yaml_free(cfg->yaml);
+    rg_config_cleanup(cfg);
     cfg->yaml = root;
     if (name != cfg->path)
         snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+    if ((rc = add_doc(cfg, name, root)))
+        return rc;
+    load_includes(&w, cfg, name, rg_yaml_get(root, "include"));
     return w.nerr ? RG_EINVAL : 0;
 }
 
-int rg_config_load_file(const char *path, struct rg_config *cfg, struct rg_buf *err)
+static int read_file(const char *path, struct rg_buf *text, struct rg_buf *err)
 {
-    struct rg_buf text = { 0 };
     char chunk[8192];
     size_t n;
     FILE *f;
@@ -335,23 +436,34 @@ int rg_config_load_file(const char *path, struct rg_config *cfg, struct rg_buf *
 
     f = fopen(path, "rb");
     if (!f) {
-        rg_buf_printf(err, "%s: cannot open: %s\n", path, strerror(errno));
+        rg_buf_printf(err, "%s: cannot open: %s", path, strerror(errno));
         return RG_EIO;
     }
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (text.len + n > 16u * 1024 * 1024) {
-            rg_buf_printf(err, "%s: file larger than 16 MiB\n", path);
+        if (text->len + n > 16u * 1024 * 1024) {
+            rg_buf_printf(err, "%s: file larger than 16 MiB", path);
             fclose(f);
-            rg_buf_cleanup(&text);
             return RG_ETOOBIG;
         }
-        if ((rc = rg_buf_append(&text, chunk, n))) {
+        if ((rc = rg_buf_append(text, chunk, n))) {
             fclose(f);
-            rg_buf_cleanup(&text);
             return rc;
         }
     }
     fclose(f);
+    return 0;
+}
+
+int rg_config_load_file(const char *path, struct rg_config *cfg, struct rg_buf *err)
+{
+    struct rg_buf text = { 0 };
+    int rc;
+
+    if ((rc = read_file(path, &text, err))) {
+        rg_buf_putc(err, '\n');
+        rg_buf_cleanup(&text);
+        return rc;
+    }
     rc = rg_config_load_text(path, text.data ? text.data : "", text.len, cfg, err);
     rg_buf_cleanup(&text);
     return rc;

@@ -43,11 +43,20 @@ struct rg_config_query {
 
 struct rg_yaml_node;
 
+/** One YAML document of the configuration: the main file or an included one. */
+struct rg_config_doc {
+    char *path;                   /* owned; as opened (relative paths resolved against
+                                   * the including file's directory) */
+    struct rg_yaml_node *root;    /* owned by the config (the main doc's root is cfg->yaml) */
+};
+
 struct rg_config {
     char path[1024];              /* file loaded, or "" for built-in defaults */
     struct rg_yaml_node *yaml;    /* owned: the parsed file, kept so that the sections
                                    * other modules own (rule_files, signals, phases,
                                    * deployments, ...) can be read with positions */
+    struct rg_config_doc *docs;   /* owned: the main file first, then each `include:` */
+    size_t ndocs;
     struct rg_config_server server;
     struct rg_config_remote_write remote_write;
     struct rg_config_storage storage;
@@ -63,6 +72,18 @@ void rg_config_cleanup(struct rg_config *cfg);
 /** Top-level sections this module accepts without reading them: their owners parse
  *  them from cfg->yaml. NULL-terminated. */
 extern const char *const rg_config_foreign_sections[];
+
+/** Calls @cb for the section @name (a top-level key) of every document, main file
+ *  first, then included files in order; @path names the document for messages and
+ *  for resolving relative paths. A non-zero return from @cb stops and is returned. */
+int rg_config_each_section(const struct rg_config *cfg, const char *name,
+                           int (*cb)(const char *path, const struct rg_yaml_node *section,
+                                     void *ud),
+                           void *ud);
+
+/** Resolves @rel against the directory of @base_path into @out (absolute paths and
+ *  base paths without a directory are kept as they are). */
+void rg_config_resolve_path(const char *base_path, const char *rel, char *out, size_t cap);
 
 /** Loads @path over the defaults. On error returns RG_EPARSE / RG_EINVAL / RG_EIO
  *  and appends "path:line:col: message" lines to @err (one per problem found).
