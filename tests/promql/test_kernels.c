@@ -522,6 +522,39 @@ static void test_date__odd_inputs(void **state)
     assert_same(rg_kernel_date(RG_FN_YEAR, NAN), rg_kernel_date(RG_FN_YEAR, 1e300), "same");
 }
 
+/* Go's own time.Unix(s, 0).UTC() fields for a thousand pseudo-random times
+ * from year -1199 to 5121, half of them between 1938 and 2064. */
+static void test_date__go_reference(void **state)
+{
+    static const int which[] = { RG_FN_YEAR, RG_FN_MONTH, RG_FN_DAY_OF_MONTH,
+                                 RG_FN_DAY_OF_YEAR, RG_FN_DAY_OF_WEEK, RG_FN_DAYS_IN_MONTH,
+                                 RG_FN_HOUR, RG_FN_MINUTE };
+    FILE *fp = fopen("tests/data/promql/kernels/go_reference.txt", "r");
+    char line[1024];
+    size_t checked = 0;
+    (void)state;
+
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp)) {
+        long long s, want[8];
+
+        if (line[0] != 'D')
+            continue;
+        assert_int_equal(sscanf(line, "D %lld %lld %lld %lld %lld %lld %lld %lld %lld", &s,
+                                &want[0], &want[1], &want[2], &want[3], &want[4], &want[5],
+                                &want[6], &want[7]), 9);
+        for (size_t k = 0; k < N(which); k++) {
+            char name[80];
+
+            snprintf(name, sizeof(name), "t=%lld field %zu", s, k);
+            assert_same(rg_kernel_date(which[k], (double)s), (double)want[k], name);
+        }
+        checked++;
+    }
+    fclose(fp);
+    assert_int_equal(checked, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_round__table),
         cmocka_unit_test(test_date__table),
         cmocka_unit_test(test_date__odd_inputs),
+        cmocka_unit_test(test_date__go_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
