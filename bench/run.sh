@@ -18,7 +18,8 @@
 BUILD=${BUILD:-build}
 ALL_SECTIONS="micro ingest"
 SECTIONS=$ALL_SECTIONS
-RW_LOAD_ARGS=${RW_LOAD_ARGS:-"--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"}
+RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
+RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-bench.XXXXXX") || exit 1
 PIDS=""
@@ -40,7 +41,11 @@ say() {
 }
 
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
 }
 
 # wait_http URL SECONDS - until URL answers 200; 1 on timeout.
