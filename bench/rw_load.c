@@ -754,7 +754,8 @@ int main(int argc, char **argv)
     size_t chunks, raw_total = 0, body_total = 0, started = 0;
     uint64_t samples[2] = { 0, 0 }, failures[2] = { 0, 0 }, requests[2] = { 0, 0 };
     double cpu0, cpu1, cpu2, rss1, rss2, active;
-    int64_t now, start_ms, b0, t0, t1, t2;
+    int64_t now, start_ms, b0;
+    uint64_t t0, t1, t2;   /* ns, monotonic */
     int rc = 1, err;
 
     for (int i = 1; i < argc; i++) {
@@ -857,7 +858,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&sh.print_lock, NULL);
 
     cpu0 = proc_cpu_s(o.pid);
-    t0 = rg_mono_ms();
+    t0 = rg_mono_ns();
     for (started = 0; started < o.connections; started++) {
         workers[started].sh = &sh;
         workers[started].index = started;
@@ -870,13 +871,13 @@ int main(int argc, char **argv)
         exit(1);
     }
     pthread_barrier_wait(&sh.round1_done);
-    t1 = rg_mono_ms();
+    t1 = rg_mono_ns();
     cpu1 = proc_cpu_s(o.pid);
     rss1 = proc_rss_bytes(o.pid);
     pthread_barrier_wait(&sh.measured);
     for (size_t i = 0; i < started; i++)
         pthread_join(workers[i].tid, NULL);
-    t2 = rg_mono_ms();
+    t2 = rg_mono_ns();
     cpu2 = proc_cpu_s(o.pid);
     rss2 = proc_rss_bytes(o.pid);
     active = scrape_active_series(&o, ai);
@@ -890,7 +891,7 @@ int main(int argc, char **argv)
     }
 
     {
-        double wall_all = (double)(t2 - t0) / 1000.0, wall_st = (double)(t2 - t1) / 1000.0;
+        double wall_all = (double)(t2 - t0) / 1e9, wall_st = (double)(t2 - t1) / 1e9;
         double s_all = (double)(samples[0] + samples[1]), s_st = (double)samples[1];
         double cpu_all = cpu0 >= 0 && cpu2 >= 0 ? cpu2 - cpu0 : -1;
         double cpu_st = cpu1 >= 0 && cpu2 >= 0 ? cpu2 - cpu1 : -1;
