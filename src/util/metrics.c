@@ -202,11 +202,18 @@ int rg_metrics_format_value(double v, struct rg_buf *out)
         return rg_buf_puts(out, "NaN");
     if (isinf(v))
         return rg_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
-    /* The shortest precision that reads back to the same double. */
+    /* The shortest precision that reads back to the same double, written without an
+     * exponent between 1e-4 and 1e21 as Go's 'g' format does (20000, not 2e+04). */
     for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", p, v);
-        if (strtod(tmp, NULL) == v)
+        snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v) {
+            int exp = atoi(strchr(tmp, 'e') + 1);
+            if (exp >= -4 && exp < 21)
+                snprintf(tmp, sizeof(tmp), "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+            else
+                snprintf(tmp, sizeof(tmp), "%.*g", p, v);
             break;
+        }
     }
     return rg_buf_puts(out, tmp);
 }

@@ -86,7 +86,8 @@ code=$(curl -s -o "$TMP/resp" -w '%{http_code}' -X POST --data-binary "@$TMP/goo
     -H 'Expect: 100-continue' -H 'Content-Type: application/x-protobuf' \
     -H 'Content-Encoding: snappy' "$RG_URL/api/v1/write")
 expect 204 "$code" "Expect: 100-continue"
-codes=$(curl -s -o /dev/null -w '%{http_code} %{num_connects}\n' "$RG_URL/-/healthy" "$RG_URL/-/healthy" "$RG_URL/metrics" | tr '\n' ' ')
+codes=$(curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    "$RG_URL/-/healthy" "$RG_URL/-/healthy" "$RG_URL/metrics" | tr '\n' ' ')
 [ "$codes" = "200 1 200 0 200 0 " ] || fail "keep-alive: $codes"
 ok "three requests on one keep-alive connection"
 
