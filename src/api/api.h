@@ -25,6 +25,8 @@
 #include "util/metrics.h"
 
 struct rg_rw_decoder;
+struct rg_rules;         /* rules/manager.h: Prometheus rule groups and alerts */
+struct rg_deploy;        /* rules/deploy.h: deployments, phases and verdicts */
 
 /** Counters of the remote-write endpoint (children of registry families). */
 struct rg_api_write_metrics {
@@ -46,6 +48,8 @@ struct rg_api {
     struct rg_metrics *metrics;       /* borrowed */
     struct rg_http_server *http;      /* borrowed, for its stats; may be NULL */
     struct rg_rw_decoder *decoder;    /* owned; reused by every write request */
+    struct rg_rules *rules;           /* borrowed; NULL when no rules are loaded */
+    struct rg_deploy *deploy;         /* borrowed; NULL when no deployments are configured */
     int ready;                        /* /-/ready answers 200 when set */
     int64_t start_ms;                 /* process start, for process_start_time_seconds */
     struct rg_api_write_metrics wm;
