@@ -777,13 +777,13 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--pid") == 0)
             bad = parse_size(v, 1, &n) || (o.pid = (long)n) <= 0;
         else if (strcmp(a, "--series") == 0)
-            bad = parse_size(v, 1, &o.series);
+            bad = parse_size(v, 1, &o.series) || o.series > 100000000;
         else if (strcmp(a, "--labels") == 0)
             bad = parse_size(v, 1, &o.labels) || o.labels > 64;
         else if (strcmp(a, "--per-request") == 0)
             bad = parse_size(v, 1, &o.per_request);
         else if (strcmp(a, "--rounds") == 0)
-            bad = parse_size(v, 1, &o.rounds);
+            bad = parse_size(v, 1, &o.rounds) || o.rounds > 1000000;
         else if (strcmp(a, "--connections") == 0)
             bad = parse_size(v, 1, &o.connections) || o.connections > 256;
         else if (strcmp(a, "--interval-ms") == 0)

@@ -73,7 +73,8 @@ struct rg_slice rg_rw_encoder_raw(const struct rg_rw_encoder *enc);
 /** Compresses the request (Snappy block format) into @snappy_out, replacing what it
  *  held; the result is a complete remote-write 1.0 request body. @enc keeps its
  *  contents (call rg_rw_encoder_reset() to start the next request).
- *  Returns 0, RG_ETOOBIG or RG_ENOMEM (then @snappy_out is empty). */
+ *  Returns 0, RG_EINVAL (a NULL argument), RG_ETOOBIG or RG_ENOMEM; on error
+ *  @snappy_out is left empty. */
 int rg_rw_encoder_finish(struct rg_rw_encoder *enc, struct rg_buf *snappy_out);
 
 #endif
