@@ -1,0 +1,978 @@
+/* promql/engine.c - drives PromQL evaluation: selectors, subqueries, instant and range
+ * queries, and turning internal values into results.
+ *
+ * The tree is evaluated once per evaluation time (rg__eval). A range query loops
+ * over its steps and merges the per-step vectors into series keyed by the 64-bit
+ * hash of their label sets, raising "vector cannot contain metrics with the same
+ * labelset" when one step yields a label set twice, as Prometheus' rangeEval does.
+ * Selectors resolve their series once per query (the store does not change while a
+ * query runs) and keep the label arrays in the query arena; per step they only
+ * read samples. Instant selectors take the newest sample in (T - lookback, T] and
+ * drop the series when it is a stale marker; range selectors take (T - r, T]
+ * without stale markers (Prometheus 3 left-open windows). Subqueries evaluate their
+ * expression at the multiples of the step inside (T - range, T].
+ */
+#include "promql/engine.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "promql/eval.h"
+#include "promql/kernels.h"
+#include "util/err.h"
+#include "util/time.h"
+
+struct rg__selcache {
+    const struct rg_promql_node *node;   /* the SELECTOR or MATRIX node */
+    struct rg_series **series;           /* owned array */
+    struct rg__lset *ls;                 /* arena */
+    size_t n;
+    int samename;
+};
+
+void rg_promql_opts_default(struct rg_promql_opts *opts)
+{
+    opts->lookback_ms = 300000;
+    opts->max_samples = 50000000;
+    opts->timeout_ms = 120000;
+    opts->default_step_ms = 60000;
+}
+
+/* ---- Errors, warnings, limits ------------------------------------------ */
+
+int rg__fail(struct rg__ctx *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    /* The first failure explains the error; callers up the stack only unwind. */
+    if (c->err && c->err->len == 0) {
+        va_start(ap, fmt);
+        (void)rg_buf_vprintf(c->err, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int oom(struct rg__ctx *c)
+{
+    return rg__fail(c, RG_ENOMEM, "out of memory");
+}
+
+int rg__warn(struct rg__ctx *c, const char *fmt, ...)
+{
+    struct rg_buf b = { 0 };
+    va_list ap;
+    size_t i;
+    int err;
+
+    va_start(ap, fmt);
+    err = rg_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (err)
+        return oom(c);
+    /* A warning raised at every step of a range query is reported once. */
+    for (i = 0; i < c->nwarnings; i++) {
+        if (strcmp(c->warnings[i], b.data) == 0) {
+            rg_buf_cleanup(&b);
+            return 0;
+        }
+    }
+    if (c->nwarnings == c->capwarnings) {
+        size_t cap = c->capwarnings ? c->capwarnings * 2 : 4;
+        char **w = realloc(c->warnings, cap * sizeof(*w));
+
+        if (!w) {
+            rg_buf_cleanup(&b);
+            return oom(c);
+        }
+        c->warnings = w;
+        c->capwarnings = cap;
+    }
+    c->warnings[c->nwarnings++] = rg_buf_steal(&b, NULL);
+    return 0;
+}
+
+int rg__check_time(struct rg__ctx *c)
+{
+    if (c->deadline && rg_mono_ms() > c->deadline)
+        return rg__fail(c, RG_ETIMEDOUT, "query timed out in query execution");
+    return 0;
+}
+
+static int charge(struct rg__ctx *c, size_t n)
+{
+    c->cur_samples += n;
+    if (c->cur_samples > c->opts->max_samples)
+        return rg__fail(c, RG_ELIMIT,
+                        "query processing would load too many samples into memory in query "
+                        "execution");
+    return 0;
+}
+
+/* ---- Values -------------------------------------------------------------- */
+
+int rg__vec_reserve(struct rg__ctx *c, struct rg__vec *v, size_t more)
+{
+    size_t cap;
+    struct rg__el *e;
+
+    if (v->cap - v->n >= more)
+        return 0;
+    cap = v->cap ? v->cap : 8;
+    while (cap - v->n < more) {
+        if (cap > ((size_t)-1 / sizeof(*e)) / 2)
+            return oom(c);
+        cap *= 2;
+    }
+    e = realloc(v->e, cap * sizeof(*e));
+    if (!e)
+        return oom(c);
+    v->e = e;
+    v->cap = cap;
+    return 0;
+}
+
+int rg__vec_push(struct rg__ctx *c, struct rg__vec *v, struct rg__lset ls, double val,
+                 int64_t t)
+{
+    int err;
+
+    if (v->n == v->cap && (err = rg__vec_reserve(c, v, 1)))
+        return err;
+    v->e[v->n].ls = ls;
+    v->e[v->n].v = val;
+    v->e[v->n].t = t;
+    v->n++;
+    v->counted++;
+    return charge(c, 1);
+}
+
+void rg__vec_free(struct rg__ctx *c, struct rg__vec *v)
+{
+    c->cur_samples -= v->counted;
+    free(v->e);
+    memset(v, 0, sizeof(*v));
+}
+
+void rg__mat_free(struct rg__ctx *c, struct rg__mat *m)
+{
+    c->cur_samples -= m->counted;
+    free(m->s);
+    free(m->pts);
+    memset(m, 0, sizeof(*m));
+}
+
+void rg__val_free(struct rg__ctx *c, struct rg__val *v)
+{
+    if (!v)
+        return;
+    if (v->type == RG_PROMQL_VT_VECTOR)
+        rg__vec_free(c, &v->vec);
+    else if (v->type == RG_PROMQL_VT_MATRIX)
+        rg__mat_free(c, &v->mat);
+    memset(v, 0, sizeof(*v));
+}
+
+int rg__vec_check_dups(struct rg__ctx *c, struct rg__vec *v)
+{
+    size_t i;
+    uint32_t got;
+    int found, err;
+
+    if (v->uniq || v->n < 2) {
+        v->uniq = 1;
+        return 0;
+    }
+    err = rg__hmap_reset(&c->hm, v->n);
+    if (err)
+        return oom(c);
+    for (i = 0; i < v->n; i++) {
+        err = rg__hmap_put(&c->hm, rg__lset_hash(v->e[i].ls, &c->hb), (uint32_t)i, &got, &found);
+        if (err)
+            return oom(c);
+        if (found)
+            return rg__fail(c, RG_EEXEC, "vector cannot contain metrics with the same labelset");
+    }
+    v->uniq = 1;
+    return 0;
+}
+
+int rg__vec_drop_names(struct rg__ctx *c, struct rg__vec *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        if (rg__lset_drop_name(&c->arena, v->e[i].ls, &v->e[i].ls))
+            return oom(c);
+    v->uniq = v->uniq && v->samename;
+    v->samename = 1;
+    return 0;
+}
+
+const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n)
+{
+    while (n && n->kind == RG_PROMQL_PAREN)
+        n = n->u.un.expr;
+    return n;
+}
+
+int rg__eval_scalar(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, double *out)
+{
+    struct rg__val v = { 0 };
+    int err = rg__eval(c, n, t, &v);
+
+    if (err)
+        return err;
+    if (v.type != RG_PROMQL_VT_SCALAR) {
+        rg__val_free(c, &v);
+        return rg__fail(c, RG_EEXEC, "expected a scalar argument");
+    }
+    *out = v.scalar;
+    return 0;
+}
+
+/* ---- Selectors ------------------------------------------------------------ */
+
+static int64_t at_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at_ms, int64_t t)
+{
+    switch (at) {
+    case RG_PROMQL_AT_TIME:
+        return at_ms;
+    case RG_PROMQL_AT_START:
+        return c->start;
+    case RG_PROMQL_AT_END:
+        return c->end;
+    default:
+        return t;
+    }
+}
+
+/* Saturating subtraction keeps absurd offsets and ranges from wrapping around. */
+static int64_t sub_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    return a - b;
+}
+
+static int select_series(struct rg__ctx *c, const struct rg_promql_node *n,
+                         struct rg__selcache **out)
+{
+    struct rg__selcache *sc;
+    struct rg_matcher *m = NULL;
+    size_t i, nm = n->u.sel.nmatchers;
+    int err;
+
+    for (i = 0; i < c->nsel; i++) {
+        if (c->sel[i].node == n) {
+            *out = &c->sel[i];
+            return 0;
+        }
+    }
+    if (c->nsel == c->capsel) {
+        size_t cap = c->capsel ? c->capsel * 2 : 4;
+        struct rg__selcache *p = realloc(c->sel, cap * sizeof(*p));
+
+        if (!p)
+            return oom(c);
+        c->sel = p;
+        c->capsel = cap;
+    }
+    sc = &c->sel[c->nsel];
+    memset(sc, 0, sizeof(*sc));
+    sc->node = n;
+    if (nm) {
+        m = calloc(nm, sizeof(*m));
+        if (!m)
+            return oom(c);
+    }
+    for (i = 0; i < nm; i++) {
+        const struct rg_promql_matcher *pm = &n->u.sel.matchers[i];
+
+        m[i].op = pm->op;
+        m[i].name = pm->name;
+        m[i].value = pm->value;
+        if (pm->op == RG_MATCH_RE || pm->op == RG_MATCH_NRE) {
+            m[i].re_match = rg_promql_matcher_re_match;
+            m[i].re = (void *)pm;
+        }
+    }
+    err = rg_store_select(c->store, m, nm, &sc->series, &sc->n);
+    free(m);
+    if (err)
+        return oom(c);
+    c->nsel++;
+    sc->ls = rg__arena_alloc(&c->arena, (sc->n ? sc->n : 1) * sizeof(*sc->ls));
+    if (!sc->ls)
+        return oom(c);
+    sc->samename = 1;
+    for (i = 0; i < sc->n; i++) {
+        size_t nl = rg_series_label_count(sc->series[i]);
+        struct rg_label *l = rg__arena_alloc(&c->arena, (nl ? nl : 1) * sizeof(*l));
+
+        if (!l)
+            return oom(c);
+        sc->ls[i].l = l;
+        sc->ls[i].n = rg_series_labels(sc->series[i], l, nl);
+        if (i > 0 && sc->samename) {
+            const char *a = rg__lset_get(sc->ls[0], "__name__");
+            const char *b = rg__lset_get(sc->ls[i], "__name__");
+
+            if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+                sc->samename = 0;
+        }
+    }
+    *out = sc;
+    return 0;
+}
+
+static int eval_selector(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                         struct rg__vec *out)
+{
+    struct rg__selcache *sc;
+    struct rg_sample s;
+    int64_t ref, mint;
+    size_t i;
+    int err = select_series(c, n, &sc);
+
+    if (err)
+        return err;
+    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    /* Prometheus 3 excludes a sample exactly lookback old: the window is open. */
+    mint = sub_sat(ref, c->opts->lookback_ms);
+    mint = mint == INT64_MAX ? mint : mint + 1;
+    out->uniq = 1;
+    out->samename = sc->samename;
+    for (i = 0; i < sc->n; i++) {
+        if ((i & 4095) == 4095 && (err = rg__check_time(c)))
+            return err;
+        if (!rg_series_sample_at(sc->series[i], mint, ref, &s) || rg_is_stale_nan(s.v))
+            continue;
+        err = rg__vec_push(c, out, sc->ls[i], s.v, s.t);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static int mat_push_series(struct rg__ctx *c, struct rg__mat *m, struct rg__lset ls,
+                           size_t off, size_t n)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        struct rg__mser *p = realloc(m->s, cap * sizeof(*p));
+
+        if (!p)
+            return oom(c);
+        m->s = p;
+        m->cap = cap;
+    }
+    m->s[m->n].ls = ls;
+    m->s[m->n].off = off;
+    m->s[m->n].n = n;
+    m->n++;
+    return 0;
+}
+
+static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                           struct rg__mat *out)
+{
+    struct rg__selcache *sc;
+    int64_t ref, mint;
+    size_t i, j, k, off;
+    int err = select_series(c, n, &sc);
+
+    if (err)
+        return err;
+    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    mint = sub_sat(ref, n->u.sel.range_ms);
+    out->range_start = mint;
+    out->range_end = ref;
+    out->range_ms = n->u.sel.range_ms;
+    out->samename = sc->samename;
+    if (mint == INT64_MAX)
+        return 0;
+    for (i = 0; i < sc->n; i++) {
+        if ((i & 4095) == 4095 && (err = rg__check_time(c)))
+            return err;
+        off = out->npts;
+        if (rg_series_samples(sc->series[i], mint + 1, ref, &out->pts, &out->npts,
+                              &out->cap_pts))
+            return oom(c);
+        /* Stale markers only end a series; they never enter a range vector. */
+        for (j = k = off; j < out->npts; j++)
+            if (!rg_is_stale_nan(out->pts[j].v))
+                out->pts[k++] = out->pts[j];
+        out->npts = k;
+        if (k == off)
+            continue;
+        out->counted += k - off;
+        if ((err = charge(c, k - off)))
+            return err;
+        if ((err = mat_push_series(c, out, sc->ls[i], off, k - off)))
+            return err;
+    }
+    return 0;
+}
+
+/* ---- Subqueries ------------------------------------------------------------ */
+
+struct subser {
+    struct rg__lset ls;
+    struct rg_sample *pts;
+    size_t n;
+    size_t cap;
+};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static int eval_subquery(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                         struct rg__mat *out)
+{
+    struct subser *ss = NULL;
+    size_t nss = 0, capss = 0, i, total = 0;
+    struct rg__hmap map = { 0 };
+    int64_t ref, step, x, ts, first;
+    int err = 0;
+
+    ref = sub_sat(at_time(c, n->u.sub.at, n->u.sub.at_ms, t), n->u.sub.offset_ms);
+    step = n->u.sub.step_ms > 0 ? n->u.sub.step_ms : c->opts->default_step_ms;
+    if (step <= 0)
+        step = 60000;
+    x = sub_sat(ref, n->u.sub.range_ms);
+    out->range_start = x;
+    out->range_end = ref;
+    out->range_ms = n->u.sub.range_ms;
+    /* The first step is the first multiple of the step strictly after the left edge. */
+    first = floor_div(x, step);
+    if (first > INT64_MAX / step - 1)
+        return 0;
+    first = (first + 1) * step;
+    for (ts = first; ts <= ref; ts += step) {
+        struct rg__val v = { 0 };
+
+        if ((err = rg__check_time(c)))
+            goto done;
+        if ((err = rg__eval(c, n->u.sub.expr, ts, &v)))
+            goto done;
+        if (v.type == RG_PROMQL_VT_SCALAR) {
+            v.type = RG_PROMQL_VT_VECTOR;
+            if ((err = rg__vec_push(c, &v.vec, (struct rg__lset){ NULL, 0 }, v.scalar, ts))) {
+                rg__val_free(c, &v);
+                goto done;
+            }
+        }
+        for (i = 0; v.type == RG_PROMQL_VT_VECTOR && i < v.vec.n; i++) {
+            uint64_t h = rg__lset_hash(v.vec.e[i].ls, &c->hb);
+            uint32_t idx;
+            int found;
+            struct subser *s;
+
+            if (rg__hmap_put(&map, h, (uint32_t)nss, &idx, &found)) {
+                err = oom(c);
+                break;
+            }
+            if (!found) {
+                if (nss == capss) {
+                    size_t cap = capss ? capss * 2 : 8;
+                    struct subser *p = realloc(ss, cap * sizeof(*p));
+
+                    if (!p) {
+                        err = oom(c);
+                        break;
+                    }
+                    ss = p;
+                    capss = cap;
+                }
+                memset(&ss[nss], 0, sizeof(ss[nss]));
+                ss[nss++].ls = v.vec.e[i].ls;
+            }
+            s = &ss[idx];
+            if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 8;
+                struct rg_sample *p = realloc(s->pts, cap * sizeof(*p));
+
+                if (!p) {
+                    err = oom(c);
+                    break;
+                }
+                s->pts = p;
+                s->cap = cap;
+            }
+            s->pts[s->n].t = ts;
+            s->pts[s->n++].v = v.vec.e[i].v;
+            total++;
+            out->counted++;
+            if ((err = charge(c, 1)))
+                break;
+        }
+        rg__val_free(c, &v);
+        if (err)
+            goto done;
+        if (ts > INT64_MAX - step)
+            break;
+    }
+    if (total) {
+        out->pts = malloc(total * sizeof(*out->pts));
+        if (!out->pts) {
+            err = oom(c);
+            goto done;
+        }
+        out->cap_pts = total;
+    }
+    for (i = 0; i < nss; i++) {
+        memcpy(out->pts + out->npts, ss[i].pts, ss[i].n * sizeof(*out->pts));
+        if ((err = mat_push_series(c, out, ss[i].ls, out->npts, ss[i].n)))
+            goto done;
+        out->npts += ss[i].n;
+    }
+done:
+    for (i = 0; i < nss; i++)
+        free(ss[i].pts);
+    free(ss);
+    rg__hmap_free(&map);
+    return err;
+}
+
+/* ---- The evaluator ------------------------------------------------------- */
+
+static int eval_unary(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                      struct rg__val *out)
+{
+    size_t i;
+    int err = rg__eval(c, n->u.un.expr, t, out);
+
+    if (err)
+        return err;
+    if (out->type == RG_PROMQL_VT_SCALAR) {
+        out->scalar = -out->scalar;
+        return 0;
+    }
+    if (out->type != RG_PROMQL_VT_VECTOR)
+        return rg__fail(c, RG_EEXEC, "unary expression only allowed on expressions of type "
+                                     "scalar or instant vector");
+    for (i = 0; i < out->vec.n; i++) {
+        out->vec.e[i].v = -out->vec.e[i].v;
+        out->vec.e[i].t = t;
+    }
+    if ((err = rg__vec_drop_names(c, &out->vec)))
+        return err;
+    return rg__vec_check_dups(c, &out->vec);
+}
+
+int rg__eval(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, struct rg__val *out)
+{
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (!n)
+        return rg__fail(c, RG_EEXEC, "empty expression");
+    if ((++c->tick & 255) == 0 && (err = rg__check_time(c)))
+        return err;
+    switch (n->kind) {
+    case RG_PROMQL_NUMBER:
+        out->type = RG_PROMQL_VT_SCALAR;
+        out->scalar = n->u.number;
+        return 0;
+    case RG_PROMQL_STRING:
+        out->type = RG_PROMQL_VT_STRING;
+        out->str = n->u.string;
+        return 0;
+    case RG_PROMQL_PAREN:
+        return rg__eval(c, n->u.un.expr, t, out);
+    case RG_PROMQL_UNARY:
+        err = eval_unary(c, n, t, out);
+        break;
+    case RG_PROMQL_SELECTOR:
+        out->type = RG_PROMQL_VT_VECTOR;
+        err = eval_selector(c, n, t, &out->vec);
+        break;
+    case RG_PROMQL_MATRIX:
+        out->type = RG_PROMQL_VT_MATRIX;
+        err = eval_matrix_sel(c, n, t, &out->mat);
+        break;
+    case RG_PROMQL_SUBQUERY:
+        out->type = RG_PROMQL_VT_MATRIX;
+        err = eval_subquery(c, n, t, &out->mat);
+        break;
+    case RG_PROMQL_CALL:
+        err = rg__eval_call(c, n, t, out);
+        break;
+    case RG_PROMQL_AGGREGATE:
+        err = rg__eval_aggregate(c, n, t, out);
+        break;
+    case RG_PROMQL_BINARY:
+        err = rg__eval_binary(c, n, t, out);
+        break;
+    default:
+        return rg__fail(c, RG_EEXEC, "unknown expression node");
+    }
+    if (err)
+        rg__val_free(c, out);
+    return err;
+}
+
+/* ---- Query set-up and results ---------------------------------------------- */
+
+static void ctx_init(struct rg__ctx *c, const struct rg_store *store,
+                     const struct rg_promql_opts *opts, struct rg_buf *err)
+{
+    memset(c, 0, sizeof(*c));
+    c->store = store;
+    c->opts = opts;
+    c->err = err;
+    if (err)
+        rg_buf_reset(err);
+    if (opts->timeout_ms > 0)
+        c->deadline = rg_mono_ms() + opts->timeout_ms;
+}
+
+static void ctx_cleanup(struct rg__ctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsel; i++)
+        free(c->sel[i].series);
+    free(c->sel);
+    for (i = 0; i < c->nwarnings; i++)
+        free(c->warnings[i]);
+    free(c->warnings);
+    rg__func_cleanup(c);
+    rg__hmap_free(&c->hm);
+    rg_buf_cleanup(&c->hb);
+    rg_buf_cleanup(&c->tmp);
+    rg__arena_free(&c->arena);
+}
+
+/* Copies a label set into the result's arena so that it outlives the store. */
+static int copy_lset(struct rg__arena *a, struct rg__lset ls, struct rg_promql_series *s)
+{
+    struct rg_label *l = rg__arena_alloc(a, (ls.n ? ls.n : 1) * sizeof(*l));
+    size_t i;
+
+    if (!l)
+        return RG_ENOMEM;
+    for (i = 0; i < ls.n; i++) {
+        l[i].name = rg__arena_strndup(a, ls.l[i].name, strlen(ls.l[i].name));
+        l[i].value = rg__arena_strndup(a, ls.l[i].value, strlen(ls.l[i].value));
+        if (!l[i].name || !l[i].value)
+            return RG_ENOMEM;
+    }
+    s->labels = l;
+    s->nlabels = ls.n;
+    return 0;
+}
+
+static int result_begin(struct rg_promql_result *res, size_t nseries)
+{
+    struct rg__arena *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return RG_ENOMEM;
+    res->priv = a;
+    if (nseries) {
+        res->series = calloc(nseries, sizeof(*res->series));
+        if (!res->series)
+            return RG_ENOMEM;
+    }
+    return 0;
+}
+
+static void take_warnings(struct rg__ctx *c, struct rg_promql_result *res)
+{
+    res->warnings = c->warnings;
+    res->nwarnings = c->nwarnings;
+    c->warnings = NULL;
+    c->nwarnings = c->capwarnings = 0;
+}
+
+static int val_to_result(struct rg__val *v, int64_t t,
+                         struct rg_promql_result *res)
+{
+    struct rg__arena *a;
+    size_t i, n;
+    int err;
+
+    res->type = v->type;
+    res->t = t;
+    switch (v->type) {
+    case RG_PROMQL_VT_SCALAR:
+        res->scalar = v->scalar;
+        return result_begin(res, 0);
+    case RG_PROMQL_VT_STRING:
+        res->string = strdup(v->str ? v->str : "");
+        if (!res->string)
+            return RG_ENOMEM;
+        return result_begin(res, 0);
+    case RG_PROMQL_VT_VECTOR:
+        n = v->vec.n;
+        break;
+    case RG_PROMQL_VT_MATRIX:
+        n = v->mat.n;
+        break;
+    default:
+        return RG_EEXEC;
+    }
+    if ((err = result_begin(res, n)))
+        return err;
+    a = res->priv;
+    for (i = 0; i < n; i++) {
+        struct rg_promql_series *s = &res->series[i];
+        int is_vec = v->type == RG_PROMQL_VT_VECTOR;
+
+        if ((err = copy_lset(a, is_vec ? v->vec.e[i].ls : v->mat.s[i].ls, s)))
+            return err;
+        s->npoints = is_vec ? 1 : v->mat.s[i].n;
+        /* Matrix points are separate allocations (as a range query's are); vector
+         * points live in the arena. */
+        s->points = is_vec ? rg__arena_alloc(a, sizeof(*s->points))
+                           : malloc(s->npoints * sizeof(*s->points));
+        if (!s->points)
+            return RG_ENOMEM;
+        if (is_vec) {
+            s->points[0].t = t;
+            s->points[0].v = v->vec.e[i].v;
+        } else {
+            memcpy(s->points, v->mat.pts + v->mat.s[i].off, s->npoints * sizeof(*s->points));
+        }
+        res->nseries++;
+    }
+    return 0;
+}
+
+static void copy_opts(struct rg_promql_opts *dst, const struct rg_promql_opts *src)
+{
+    if (src)
+        *dst = *src;
+    else
+        rg_promql_opts_default(dst);
+    if (dst->lookback_ms <= 0)
+        dst->lookback_ms = 300000;
+    if (dst->default_step_ms <= 0)
+        dst->default_step_ms = 60000;
+}
+
+int rg_promql_eval_instant(const struct rg_store *store, const struct rg_promql_node *expr,
+                           int64_t t_ms, const struct rg_promql_opts *opts,
+                           struct rg_promql_result *out, struct rg_buf *err)
+{
+    struct rg_promql_opts o;
+    struct rg__ctx c;
+    struct rg__val v;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    copy_opts(&o, opts);
+    ctx_init(&c, store, &o, err);
+    c.start = c.end = t_ms;
+    rc = rg__eval(&c, expr, t_ms, &v);
+    if (rc)
+        goto done;
+    rc = val_to_result(&v, t_ms, out);
+    rg__val_free(&c, &v);
+    if (rc) {
+        rg_promql_result_free(out);
+        rc = oom(&c);
+        goto done;
+    }
+    take_warnings(&c, out);
+done:
+    ctx_cleanup(&c);
+    return rc;
+}
+
+struct rser {
+    struct rg__lset ls;
+    struct rg_sample *pts;
+    size_t n;
+    size_t cap;
+};
+
+static int rser_cmp(const void *a, const void *b)
+{
+    return rg__lset_cmp(((const struct rser *)a)->ls, ((const struct rser *)b)->ls);
+}
+
+static int rser_push(struct rg__ctx *c, struct rser *s, int64_t t, double v)
+{
+    if (s->n && s->pts[s->n - 1].t == t)
+        return rg__fail(c, RG_EEXEC, "vector cannot contain metrics with the same labelset");
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct rg_sample *p = realloc(s->pts, cap * sizeof(*p));
+
+        if (!p)
+            return oom(c);
+        s->pts = p;
+        s->cap = cap;
+    }
+    s->pts[s->n].t = t;
+    s->pts[s->n++].v = v;
+    return charge(c, 1);
+}
+
+static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int64_t start,
+                      int64_t end, int64_t step, struct rser **out, size_t *nout)
+{
+    struct rser *ss = NULL;
+    size_t nss = 0, capss = 0, i;
+    struct rg__hmap map = { 0 };
+    int64_t ts;
+    int err = 0;
+
+    for (ts = start; ts <= end; ts += step) {
+        struct rg__val v;
+
+        if ((err = rg__check_time(c)))
+            break;
+        if ((err = rg__eval(c, expr, ts, &v)))
+            break;
+        if (v.type == RG_PROMQL_VT_SCALAR) {
+            v.type = RG_PROMQL_VT_VECTOR;
+            v.vec.uniq = 1;
+            if ((err = rg__vec_push(c, &v.vec, (struct rg__lset){ NULL, 0 }, v.scalar, ts))) {
+                rg__val_free(c, &v);
+                break;
+            }
+        }
+        if (v.type != RG_PROMQL_VT_VECTOR) {
+            rg__val_free(c, &v);
+            err = rg__fail(c, RG_EEXEC, "invalid expression type \"%s\" for range query, must "
+                           "be Scalar or instant Vector",
+                           v.type == RG_PROMQL_VT_MATRIX ? "range vector" : "string");
+            break;
+        }
+        for (i = 0; i < v.vec.n; i++) {
+            uint32_t idx;
+            int found;
+
+            if (rg__hmap_put(&map, rg__lset_hash(v.vec.e[i].ls, &c->hb), (uint32_t)nss, &idx,
+                             &found)) {
+                err = oom(c);
+                break;
+            }
+            if (!found) {
+                if (nss == capss) {
+                    size_t cap = capss ? capss * 2 : 16;
+                    struct rser *p = realloc(ss, cap * sizeof(*p));
+
+                    if (!p) {
+                        err = oom(c);
+                        break;
+                    }
+                    ss = p;
+                    capss = cap;
+                }
+                memset(&ss[nss], 0, sizeof(ss[nss]));
+                ss[nss++].ls = v.vec.e[i].ls;
+            }
+            if ((err = rser_push(c, &ss[idx], ts, v.vec.e[i].v)))
+                break;
+        }
+        rg__val_free(c, &v);
+        if (err || ts > INT64_MAX - step)
+            break;
+    }
+    rg__hmap_free(&map);
+    *out = ss;
+    *nout = nss;
+    return err;
+}
+
+int rg_promql_eval_range(const struct rg_store *store, const struct rg_promql_node *expr,
+                         int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                         const struct rg_promql_opts *opts, struct rg_promql_result *out,
+                         struct rg_buf *err)
+{
+    struct rg_promql_opts o;
+    struct rg__ctx c;
+    struct rser *ss = NULL;
+    size_t nss = 0, i;
+    enum rg_promql_vtype vt;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    copy_opts(&o, opts);
+    ctx_init(&c, store, &o, err);
+    c.start = start_ms;
+    c.end = end_ms;
+    if (step_ms <= 0) {
+        rc = rg__fail(&c, RG_EEXEC, "zero or negative query resolution step widths are not "
+                      "accepted");
+        goto done;
+    }
+    if (end_ms < start_ms) {
+        rc = rg__fail(&c, RG_EEXEC, "end timestamp must not be before start time");
+        goto done;
+    }
+    vt = rg_promql_node_type(expr);
+    if (vt != RG_PROMQL_VT_SCALAR && vt != RG_PROMQL_VT_VECTOR) {
+        rc = rg__fail(&c, RG_EEXEC, "invalid expression type \"%s\" for range query, must be "
+                      "Scalar or instant Vector",
+                      vt == RG_PROMQL_VT_MATRIX ? "range vector" : "string");
+        goto done;
+    }
+    rc = range_loop(&c, expr, start_ms, end_ms, step_ms, &ss, &nss);
+    if (rc)
+        goto done;
+    qsort(ss, nss, sizeof(*ss), rser_cmp);
+    out->type = RG_PROMQL_VT_MATRIX;
+    out->t = end_ms;
+    if ((rc = result_begin(out, nss)))
+        goto fail_result;
+    for (i = 0; i < nss; i++) {
+        struct rg_promql_series *s = &out->series[i];
+
+        if ((rc = copy_lset(out->priv, ss[i].ls, s)))
+            goto fail_result;
+        s->points = ss[i].pts;
+        s->npoints = ss[i].n;
+        ss[i].pts = NULL;
+        out->nseries++;
+    }
+    take_warnings(&c, out);
+    goto done;
+
+fail_result:
+    rg_promql_result_free(out);
+    rc = oom(&c);
+done:
+    for (i = 0; i < nss; i++)
+        free(ss[i].pts);
+    free(ss);
+    ctx_cleanup(&c);
+    return rc;
+}
+
+void rg_promql_result_free(struct rg_promql_result *res)
+{
+    size_t i;
+
+    if (!res)
+        return;
+    /* Matrix points are separate allocations; everything else of a series lives
+     * in the arena. */
+    if (res->type == RG_PROMQL_VT_MATRIX && res->series)
+        for (i = 0; i < res->nseries; i++)
+            free(res->series[i].points);
+    free(res->series);
+    free(res->string);
+    for (i = 0; i < res->nwarnings; i++)
+        free(res->warnings[i]);
+    free(res->warnings);
+    rg__arena_free(res->priv);
+    free(res->priv);
+    memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,134 @@
+/* promql/eval.h - the evaluator's internal values and the entry points its parts share.
+ *
+ * The evaluator walks the tree once per evaluation time (a range query and a
+ * subquery call it for each step). Values are a scalar, a string, an instant
+ * vector (struct rg__vec: one element per series) or a range vector at one time
+ * (struct rg__mat: samples of all series in one contiguous array). Label sets are
+ * borrowed: from the store (interned strings, valid for the whole query), from the
+ * syntax tree, or from the per-query arena; only the final result copies them.
+ * engine.c holds the driver and selectors, eval_binop.c the binary operators,
+ * eval_agg.c the aggregations, eval_func.c the functions. Internal to src/promql.
+ */
+#ifndef RG_PROMQL_EVAL_H
+#define RG_PROMQL_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promql/ast.h"
+#include "promql/engine.h"
+#include "promql/labels.h"
+
+/** One element of an instant vector. */
+struct rg__el {
+    struct rg__lset ls;   /* borrowed */
+    double v;
+    int64_t t;            /* the selected sample's time for selectors; else eval time */
+};
+
+struct rg__vec {
+    struct rg__el *e;     /* owned */
+    size_t n;
+    size_t cap;
+    size_t counted;       /* samples charged to the query's limit */
+    int uniq;             /* 1: label sets known to be distinct */
+    int samename;         /* 1: every element has the same __name__ (or none) */
+};
+
+/** One series of a range vector: samples pts[off .. off+n) of the matrix. */
+struct rg__mser {
+    struct rg__lset ls;
+    size_t off;
+    size_t n;
+};
+
+struct rg__mat {
+    struct rg__mser *s;   /* owned */
+    size_t n;
+    size_t cap;
+    struct rg_sample *pts;   /* owned */
+    size_t npts;
+    size_t cap_pts;
+    size_t counted;
+    int64_t range_start;  /* exclusive lower bound of the window, ms */
+    int64_t range_end;    /* inclusive upper bound, ms */
+    int64_t range_ms;
+    int samename;         /* 1: every series has the same __name__ (or none) */
+};
+
+struct rg__val {
+    enum rg_promql_vtype type;
+    double scalar;
+    const char *str;      /* borrowed from the tree */
+    struct rg__vec vec;
+    struct rg__mat mat;
+};
+
+struct rg__selcache;
+struct rg__recache;
+
+struct rg__ctx {
+    const struct rg_store *store;
+    const struct rg_promql_opts *opts;
+    int64_t start;              /* query start (instant: the evaluation time) */
+    int64_t end;                /* query end */
+    int64_t deadline;           /* monotonic ms; 0: none */
+    struct rg__arena arena;     /* per-query labels and strings */
+    size_t cur_samples;
+    struct rg_buf *err;
+    struct rg_buf hb;           /* hash scratch */
+    struct rg_buf tmp;          /* string scratch */
+    struct rg__hmap hm;         /* scratch table (not reentrant: use inside one op only) */
+    struct rg__selcache *sel;   /* selector cache, one per selector node */
+    size_t nsel;
+    size_t capsel;
+    char **warnings;
+    size_t nwarnings;
+    size_t capwarnings;
+    unsigned tick;              /* deadline-check throttle */
+    double *dscr;               /* scratch doubles for kernels (owned) */
+    size_t dcap;
+    struct rg__recache *re;     /* compiled label_replace patterns (owned) */
+    size_t nre;
+    size_t capre;
+};
+
+/* engine.c */
+int rg__eval(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, struct rg__val *out);
+void rg__val_free(struct rg__ctx *c, struct rg__val *v);
+int rg__fail(struct rg__ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int rg__warn(struct rg__ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int rg__check_time(struct rg__ctx *c);
+/** Grows @v to hold @n more elements and charges them to the sample limit. */
+int rg__vec_reserve(struct rg__ctx *c, struct rg__vec *v, size_t more);
+void rg__vec_free(struct rg__ctx *c, struct rg__vec *v);
+void rg__mat_free(struct rg__ctx *c, struct rg__mat *m);
+/** Appends an element (reserve first or rely on this growing). */
+int rg__vec_push(struct rg__ctx *c, struct rg__vec *v, struct rg__lset ls, double val,
+                 int64_t t);
+/** Errors when two elements share a label set (unless v->uniq says they cannot). */
+int rg__vec_check_dups(struct rg__ctx *c, struct rg__vec *v);
+/** Drops __name__ from every element, keeping the uniqueness flags right. */
+int rg__vec_drop_names(struct rg__ctx *c, struct rg__vec *v);
+/** Evaluates @n at @t and requires a scalar. */
+int rg__eval_scalar(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, double *out);
+const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
+
+/* eval_binop.c */
+int rg__eval_binary(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                    struct rg__val *out);
+
+/* eval_agg.c */
+int rg__eval_aggregate(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                       struct rg__val *out);
+
+/* eval_func.c */
+int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                  struct rg__val *out);
+/** Frees what the functions cached in @c (compiled patterns, scratch). */
+void rg__func_cleanup(struct rg__ctx *c);
+/** Go strconv.ParseFloat acceptance (used for le). Returns 1 and sets *out. */
+int rg__parse_float(const char *s, double *out);
+
+#endif
