@@ -57,7 +57,7 @@
  *       _count: every request is observed; the latency distribution is fixed, with
  *       30 % <= 5 ms, 60 % <= 10 ms, 90 % <= 25 ms, 99.2 % <= 50 ms, 99.8 % <= 100 ms,
  *       99.95 % <= 250 ms, all <= 500 ms (piecewise linear in between), so
- *       histogram_quantile(0.99, ...) is about 0.0495 s and the mean 11 ms.
+ *       histogram_quantile(0.99, ...) is about 0.0495 s and the mean 12.6 ms.
  *       --latency-scale X multiplies every latency by X (P99 about X * 49.5 ms).
  *   container_cpu_usage_seconds_total{container="app", instance, job}
  *                                           about 0.25 CPU-seconds per second.
