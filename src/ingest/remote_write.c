@@ -280,6 +280,9 @@ static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
     return p;
 }
 
+/* Makes room for @need elements in scratch array @arr of capacity @cap. On failure it
+ * returns RG_ENOMEM from the enclosing function, which owns nothing that needs undoing:
+ * every allocation here belongs to the decoder and stays valid. */
 #define RESERVE(arr, cap, need)                                          \
     do {                                                                 \
         if ((need) > (cap)) {                                            \
@@ -339,7 +342,13 @@ static int utf8_valid(const char *s, size_t n)
 
 static int slice_cmp(struct rg_slice a, struct rg_slice b)
 {
-    int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
+    int c;
+
+    /* Sorted label names nearly always differ in their first byte; deciding there
+     * saves a library call per label. */
+    if (a.len && b.len && a.ptr[0] != b.ptr[0])
+        return (unsigned char)a.ptr[0] < (unsigned char)b.ptr[0] ? -1 : 1;
+    c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
 
     if (c)
         return c;
@@ -419,6 +428,20 @@ static int read_label(struct rg_pb_reader *r, struct rg_label_ref *l)
 
     if (rg_pb_read_sub(r, &m) != 0)
         return RG_EBADMSG;
+    /* Fast path for the form every encoder emits: name then value, each shorter than
+     * 128 bytes (one-byte lengths), and nothing else in the message. */
+    if (m.end - m.p >= 4 && m.p[0] == 0x0a && m.p[1] < 0x80
+        && (size_t)(m.end - m.p) >= 4u + m.p[1]) {
+        const uint8_t *v = m.p + 2 + m.p[1];
+
+        if (v[0] == 0x12 && v[1] < 0x80 && v + 2 + v[1] == m.end) {
+            l->name.ptr = (const char *)m.p + 2;
+            l->name.len = m.p[1];
+            l->value.ptr = (const char *)v + 2;
+            l->value.len = v[1];
+            return 0;
+        }
+    }
     l->name = empty_slice;
     l->value = empty_slice;
     while (!rg_pb_done(&m)) {
