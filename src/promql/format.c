@@ -4,11 +4,12 @@
  *
  * Go's "-1" precision means the shortest decimal that parses back to the same
  * double, choosing the closest such decimal when several have that length. We
- * find it with the C library, which rounds correctly both ways: for each length
- * p = 1..17, printf("%.*e") gives the p-digit decimal nearest to v; if strtod
- * maps it back to v we are done. If not, the only other p-digit candidate that
- * can lie inside v's rounding interval is its neighbour on the far side of v (at
- * a power of two the interval is lopsided), so that one is tried too. strtod
+ * find it with the C library, which rounds correctly both ways: for a length p,
+ * printf("%.*e") gives the p-digit decimal nearest to v; if strtod maps it back
+ * to v, p digits suffice. If not, the only other p-digit candidate that can lie
+ * inside v's rounding interval is its neighbour on the far side of v (at a power
+ * of two the interval is lopsided), so that one is tried too. The smallest such
+ * p (1..17) is found by bisection. strtod
  * rounds half to even exactly as Go's interval test includes or excludes its
  * end points, so "parses back" and "Go accepts" are the same test. The digits
  * are then laid out as Go's fmtF / fmtE do.
@@ -89,27 +90,40 @@ static void step_digits(struct digits *dg, int up)
     dg->d[i]--;
 }
 
-static void shortest_digits(double a, struct digits *out)
+/* Sets @out to the p-digit decimal that parses back to @a, if there is one:
+ * the correctly rounded p-digit value or, failing that, its neighbour on the
+ * other side of @a. Returns 1 when found. */
+static int try_digits(double a, int p, struct digits *out)
 {
     char buf[40];
+    double got;
 
-    for (int p = 1; p <= 17; p++) {
-        double got;
+    snprintf(buf, sizeof(buf), "%.*e", p - 1, a);
+    parse_e(buf, out);
+    got = digits_value(out);
+    if (got == a)
+        return 1;
+    step_digits(out, got < a);
+    return digits_value(out) == a;
+}
 
-        snprintf(buf, sizeof(buf), "%.*e", p - 1, a);
-        parse_e(buf, out);
-        got = digits_value(out);
-        if (got == a)
-            break;
-        step_digits(out, got < a);
-        if (digits_value(out) == a)
-            break;
-        if (p == 17) {
-            /* Seventeen digits always round-trip; this is unreachable but
-             * keeps the result defined. */
-            parse_e(buf, out);
-        }
+static void shortest_digits(double a, struct digits *out)
+{
+    int lo = 1, hi = 17;
+
+    /* A p-digit decimal inside the rounding interval is also a (p+1)-digit one,
+     * and then the (p+1)-digit value bracketing @a on its side lies between it
+     * and @a, inside too: "some p-digit decimal parses back" is monotonic in p,
+     * so bisect for the smallest p. Seventeen digits always suffice. */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+
+        if (try_digits(a, mid, out))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    try_digits(a, lo, out);
     while (out->nd > 1 && out->d[out->nd - 1] == '0')
         out->nd--;
 }
@@ -178,6 +192,10 @@ int rg_format_float(double v, struct rg_buf *out)
 
     if (put_special(v, out, &err))
         return err;
+    /* An integer below 2^53 is its own shortest form: its rounding interval is
+     * at most +-0.5 wide, so no other decimal with as few digits parses back. */
+    if (fabs(v) < 9007199254740992.0 && v == floor(v))
+        return rg_buf_printf(out, "%.0f", fabs(v));
     if (v != 0)
         shortest_digits(fabs(v), &dg);
     return put_f(out, &dg, dg.nd - dg.dp > 0 ? dg.nd - dg.dp : 0);
