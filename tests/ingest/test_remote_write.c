@@ -1440,7 +1440,7 @@ static const char *const bad_pieces[] = {
 
 static char *rnd_string(struct arena *a, size_t max_pieces, int allow_bad)
 {
-    char tmp[256] = "";
+    char tmp[512] = "";
     size_t n = 1 + rndn(max_pieces);
 
     for (size_t i = 0; i < n; i++) {
@@ -1448,6 +1448,14 @@ static char *rnd_string(struct arena *a, size_t max_pieces, int allow_bad)
                                                    : pieces[rndn(N(pieces))];
         if (strlen(tmp) + strlen(p) < sizeof(tmp))
             strcat(tmp, p);
+    }
+    /* Now and then a string of 128 bytes or more, whose length takes two varint bytes
+     * and so leaves the decoder's one-byte-length fast path. */
+    if (rndn(25) == 0) {
+        size_t len = strlen(tmp), extra = 128 + rndn(200);
+
+        memset(tmp + len, 'q', extra);
+        tmp[len + extra] = '\0';
     }
     return astr(a, tmp);
 }
@@ -1758,13 +1766,15 @@ static void test_rw__random_corruption(void **state)
                 fail_msg("round %d mutation %d: rc %d", round, m, rc);
             assert_true(rc == 0 || strncmp(res.error, "proto: ", 7) == 0);
             outcomes[rc == 0]++;
-            /* When both decoders accept the bytes and no string picked up a NUL (which
-             * protobuf-c's C strings cannot carry), they must still agree. */
+            /* When both decoders accept the bytes they must still agree, unless a string
+             * picked up a NUL byte, which protobuf-c's C strings cannot carry. */
             back = prometheus__write_request__unpack(NULL, clen, c);
-            if (rc == 0 && back && !memchr(c, 0, clen)) {
+            if (rc == 0 && back) {
                 dump_ref(back, &ref);
-                assert_string_equal(mine.data, ref.data);
-                compared++;
+                if (strcmp(mine.data, ref.data) == 0)
+                    compared++;
+                else if (!memchr(c, 0, clen))
+                    assert_string_equal(mine.data, ref.data);
             }
             if (back)
                 prometheus__write_request__free_unpacked(back, NULL);
@@ -1777,8 +1787,11 @@ static void test_rw__random_corruption(void **state)
     }
     assert_true(outcomes[0] > 1000);
     assert_true(outcomes[1] > 100);
+    /* Most accepted mutations must have been checked against protobuf-c. */
+    fprintf(stderr, "corruption: %zu rejected, %zu accepted, %zu agreed with protobuf-c\n",
+            outcomes[0], outcomes[1], compared);
+    assert_true(compared > outcomes[1] / 2);
     rg_rw_decoder_free(dec);
-    (void)compared;
 }
 
 int main(void)
