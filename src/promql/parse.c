@@ -45,7 +45,12 @@ struct parser {
     size_t errlen;
     struct op_pos *ops;
     size_t nops, capops;
+    int depth;                /* bound on the depth of the tree being built */
 };
+
+/* Trees are walked recursively (check, print, free, evaluation), so their depth
+ * is bounded here: a hostile query cannot exhaust the stack. */
+#define MAX_DEPTH 1000
 
 enum { PREC_OR = 1, PREC_AND, PREC_CMP, PREC_ADD, PREC_MUL, PREC_POW };
 
@@ -244,7 +249,7 @@ static int push_node(struct parser *p, struct rg_promql_node ***v, size_t *n,
 
 static int tok_is_label(enum rg__promql_tok_type t)
 {
-    return t == RG__TOK_IDENT || rg__promql_tok_is_keyword(t) ||
+    return t == RG__TOK_IDENT || t == RG__TOK_METRIC_IDENT || rg__promql_tok_is_keyword(t) ||
            rg__promql_tok_is_aggregator(t) || t == RG__TOK_LAND || t == RG__TOK_LOR ||
            t == RG__TOK_LUNLESS || t == RG__TOK_ATAN2;
 }
@@ -271,6 +276,12 @@ static char *string_tok(struct parser *p, size_t *len)
     }
     if (err) {
         perr(p, t->pos, "error unquoting string %.*s", t->len, p->in + t->pos);
+        return NULL;
+    }
+    /* The tree keeps strings NUL-terminated, so an embedded NUL cannot be kept. */
+    if (memchr(s, '\0', n)) {
+        free(s);
+        perr(p, t->pos, "string literals must not contain NUL bytes");
         return NULL;
     }
     if (len)
@@ -401,8 +412,7 @@ static struct rg_promql_node *parse_selector(struct parser *p, int has_name)
                 goto fail;
             next(p);
             if (!match_op(tok(p)->type, &op)) {
-                if (t->type == RG__TOK_STRING &&
-                    (tok(p)->type == RG__TOK_COMMA || tok(p)->type == RG__TOK_RBRACE)) {
+                if (t->type == RG__TOK_STRING) {
                     /* A lone quoted string is the metric name (Prometheus 3). */
                     char *mname = strdup("__name__");
                     if (!mname)
@@ -476,10 +486,10 @@ static int tok_seconds(struct parser *p, double *secs)
 }
 
 /* A number (seconds) or a duration, with an optional leading minus when
- * @allow_neg; converted to milliseconds the way Prometheus does (via
- * nanoseconds, truncating). */
-static int parse_duration_tok(struct parser *p, const char *context, int allow_neg,
-                              int64_t *out)
+ * @allow_neg; converted to milliseconds. @context and @expected feed the
+ * "unexpected ..." message when neither is there. */
+static int parse_duration_tok(struct parser *p, const char *context, const char *expected,
+                              int allow_neg, int64_t *out)
 {
     const struct rg__promql_tok *t;
     int neg = 0, pos = tok(p)->pos;
@@ -491,7 +501,7 @@ static int parse_duration_tok(struct parser *p, const char *context, int allow_n
     }
     t = tok(p);
     if (t->type != RG__TOK_DURATION && t->type != RG__TOK_NUMBER) {
-        unexpected(p, context, "number or duration");
+        unexpected(p, context, expected);
         return -1;
     }
     if (t->type == RG__TOK_DURATION) {
@@ -508,11 +518,12 @@ static int parse_duration_tok(struct parser *p, const char *context, int allow_n
         return -1;
     if (neg)
         secs = -secs;
-    if (!(secs <= 9223372036.854775807 && secs >= -9223372036.854775808)) {
+    /* Prometheus converts seconds to milliseconds by truncation. */
+    if (!(fabs(secs * 1000.0) < 9223372036854775807.0)) {
         perr(p, pos, "duration out of range");
         return -1;
     }
-    *out = (int64_t)(secs * 1e9) / 1000000;
+    *out = (int64_t)(secs * 1000.0);
     next(p);
     return 0;
 }
@@ -530,7 +541,7 @@ static int parse_offset(struct parser *p, struct rg_promql_node *n)
     int64_t *slot;
 
     next(p);
-    if (parse_duration_tok(p, "offset", 1, &ms))
+    if (parse_duration_tok(p, "offset", "number or duration", 1, &ms))
         return -1;
     if (n->kind == RG_PROMQL_SELECTOR || n->kind == RG_PROMQL_MATRIX)
         slot = &n->u.sel.offset_ms;
@@ -572,8 +583,8 @@ static int parse_at(struct parser *p, struct rg_promql_node *n)
     } else {
         int neg = 0;
         double secs;
-        if (tok(p)->type == RG__TOK_SUB) {
-            neg = 1;
+        if (tok(p)->type == RG__TOK_SUB || tok(p)->type == RG__TOK_ADD) {
+            neg = tok(p)->type == RG__TOK_SUB;
             next(p);
         }
         if (tok(p)->type != RG__TOK_NUMBER && tok(p)->type != RG__TOK_DURATION) {
@@ -587,7 +598,14 @@ static int parse_at(struct parser *p, struct rg_promql_node *n)
             secs = -secs;
         if (isnan(secs) || isinf(secs) || secs >= 9223372036854775807.0 ||
             secs <= -9223372036854775808.0 || fabs(secs * 1000.0) >= 9223372036854775807.0) {
-            perr(p, n->pos, "timestamp out of bounds for @ modifier: %f", secs);
+            /* Go prints infinities as "+Inf"/"-Inf" and NaN as "NaN" with %f. */
+            if (isnan(secs))
+                perr(p, n->pos, "timestamp out of bounds for @ modifier: NaN");
+            else if (isinf(secs))
+                perr(p, n->pos, "timestamp out of bounds for @ modifier: %sInf",
+                     secs > 0 ? "+" : "-");
+            else
+                perr(p, n->pos, "timestamp out of bounds for @ modifier: %f", secs);
             return -1;
         }
         at = RG_PROMQL_AT_TIME;
@@ -620,16 +638,19 @@ static struct rg_promql_node *parse_brackets(struct parser *p, struct rg_promql_
     struct rg_promql_node *sq;
 
     next(p);
-    if (parse_duration_tok(p, "subquery or range selector", 0, &range))
+    if (parse_duration_tok(p, "subquery selector", "number or duration", 0, &range))
         goto fail;
     if (tok(p)->type == RG__TOK_COLON) {
         next(p);
         if (tok(p)->type == RG__TOK_NUMBER || tok(p)->type == RG__TOK_DURATION) {
-            if (parse_duration_tok(p, "subquery", 0, &step))
+            if (parse_duration_tok(p, "subquery selector", "number or duration", 0, &step))
                 goto fail;
-        }
-        if (tok(p)->type != RG__TOK_RBRACKET) {
-            unexpected(p, "subquery selector", "\"]\"");
+            if (tok(p)->type != RG__TOK_RBRACKET) {
+                unexpected(p, "subquery selector", "\"]\"");
+                goto fail;
+            }
+        } else if (tok(p)->type != RG__TOK_RBRACKET) {
+            unexpected(p, "subquery selector", "number or duration or \"]\"");
             goto fail;
         }
         next(p);
@@ -642,7 +663,7 @@ static struct rg_promql_node *parse_brackets(struct parser *p, struct rg_promql_
         return sq;
     }
     if (tok(p)->type != RG__TOK_RBRACKET) {
-        unexpected(p, "range selector", "\":\" or \"]\"");
+        unexpected(p, "subquery or range", "\":\" or \"]\"");
         goto fail;
     }
     next(p);
@@ -1001,16 +1022,30 @@ static int remember_op(struct parser *p, const struct rg_promql_node *n, int pos
 
 static struct rg_promql_node *parse_expr(struct parser *p, int min_prec)
 {
-    struct rg_promql_node *lhs = parse_unary(p);
+    int saved = p->depth;
+    struct rg_promql_node *lhs;
 
+    if (++p->depth > MAX_DEPTH) {
+        perr(p, tok(p)->pos, "expression nesting exceeds %d levels", MAX_DEPTH);
+        p->depth = saved;
+        return NULL;
+    }
+    lhs = parse_unary(p);
     while (lhs) {
         enum rg_promql_binop op;
         int oppos = tok(p)->pos;
         int prec = binop(tok(p)->type, &op);
         struct rg_promql_node *n;
 
-        if (prec == 0 || prec < min_prec)
+        if (prec == 0 || prec < min_prec) {
+            p->depth = saved;
             return lhs;
+        }
+        /* Each operator of a left-associative chain adds a level to the tree. */
+        if (++p->depth > MAX_DEPTH) {
+            perr(p, oppos, "expression nesting exceeds %d levels", MAX_DEPTH);
+            break;
+        }
         next(p);
         n = new_node(p, RG_PROMQL_BINARY, lhs->pos);
         if (!n)
@@ -1025,6 +1060,7 @@ static struct rg_promql_node *parse_expr(struct parser *p, int min_prec)
         if (!n->u.bin.rhs)
             break;
     }
+    p->depth = saved;
     rg_promql_node_free(lhs);
     return NULL;
 }
