@@ -43,6 +43,8 @@ struct rg_rw_decoder {
     double *custom;                    /* owned; custom bucket bounds */
     size_t custom_cap;
     struct rg_buf raw;                 /* owned; decompressed body for the snappy path */
+    struct rg_rw_limits limits;        /* bounds on what the scratch arrays may hold */
+    int hist_overflow;                 /* the last histogram read broke max_buckets */
 };
 
 /* ---- Header checks ------------------------------------------------------ */
@@ -170,6 +172,8 @@ static const char *const reject_names[RG_RW_REJECT__COUNT] = {
     [RG_RW_REJECT_UNSORTED_LABELS]      = "unsorted_labels",
     [RG_RW_REJECT_INVALID_UTF8]         = "invalid_utf8",
     [RG_RW_REJECT_INVALID_HISTOGRAM]    = "invalid_histogram",
+    [RG_RW_REJECT_TOO_MANY_LABELS]      = "too_many_labels",
+    [RG_RW_REJECT_TOO_MANY_SAMPLES]     = "too_many_samples",
 };
 
 const char *rg_rw_reject_name(enum rg_rw_reject reason)
@@ -236,12 +240,30 @@ int rg_rw_result_format(const struct rg_rw_result *res, struct rg_buf *out)
 
 /* ---- Decoder lifecycle and scratch space ------------------------------- */
 
+void rg_rw_limits_default(struct rg_rw_limits *limits)
+{
+    limits->max_labels = 256;
+    limits->max_samples = 65536;
+    limits->max_buckets = 65536;
+}
+
 int rg_rw_decoder_new(struct rg_rw_decoder **out)
 {
     struct rg_rw_decoder *dec = calloc(1, sizeof(*dec));
 
     *out = dec;
-    return dec ? 0 : RG_ENOMEM;
+    if (!dec)
+        return RG_ENOMEM;
+    rg_rw_limits_default(&dec->limits);
+    return 0;
+}
+
+int rg_rw_decoder_set_limits(struct rg_rw_decoder *dec, const struct rg_rw_limits *limits)
+{
+    if (!limits->max_labels || !limits->max_samples || !limits->max_buckets)
+        return RG_EINVAL;
+    dec->limits = *limits;
+    return 0;
 }
 
 void rg_rw_decoder_free(struct rg_rw_decoder *dec)
@@ -496,10 +518,13 @@ static int read_sample(struct rg_pb_reader *r, struct rg_sample *s)
     return 0;
 }
 
+/* Reads one Exemplar. Labels beyond max_labels are checked but not kept, and set
+ * *@too_many. */
 static int read_exemplar(struct rg_rw_decoder *dec, struct rg_pb_reader *r,
-                         struct rg_rw_exemplar *ex)
+                         struct rg_rw_exemplar *ex, int *too_many)
 {
     struct rg_pb_reader m;
+    struct rg_label_ref spare;
     uint32_t f;
     unsigned wt;
     uint64_t v;
@@ -518,6 +543,12 @@ static int read_exemplar(struct rg_rw_decoder *dec, struct rg_pb_reader *r,
         case 1:
             if (wt != RG_PB_LEN)
                 return wrong_type(&m, at);
+            if (n == dec->limits.max_labels) {
+                *too_many = 1;
+                if (read_label(&m, &spare) != 0)
+                    return RG_EBADMSG;
+                break;
+            }
             RESERVE(dec->ex_labels, dec->ex_labels_cap, n + 1);
             if (read_label(&m, &dec->ex_labels[n]) != 0)
                 return RG_EBADMSG;
@@ -581,40 +612,53 @@ static int read_span(struct rg_pb_reader *r, struct rg_rw_span *s)
 }
 
 /* Appends the elements of one packed or unpacked occurrence of a repeated sint64
- * field to @arr (holding *@n of capacity *@cap). */
+ * field to @arr (holding *@n of capacity *@cap). Elements that would take *@n over
+ * @limit are checked but not kept, and set *@overflow. */
 static int read_sint64s(struct rg_pb_reader *r, unsigned wt, int64_t **arr, size_t *n,
-                        size_t *cap)
+                        size_t *cap, size_t limit, int *overflow)
 {
     struct rg_pb_reader e;
     size_t count;
     uint64_t v;
+    int keep;
 
     if (rg_pb_repeated(r, wt, RG_PB_VARINT, &e, &count) != 0)
         return RG_EBADMSG;
-    RESERVE(*arr, *cap, *n + count);
+    keep = count <= limit - *n;
+    if (keep)
+        RESERVE(*arr, *cap, *n + count);
+    else
+        *overflow = 1;
     for (size_t i = 0; i < count; i++) {
         if (rg_pb_read_varint(&e, &v) != 0)
             return RG_EBADMSG;
-        (*arr)[(*n)++] = rg_pb_zigzag64(v);
+        if (keep)
+            (*arr)[(*n)++] = rg_pb_zigzag64(v);
     }
     return 0;
 }
 
 /* As read_sint64s(), for a repeated double field. */
 static int read_doubles(struct rg_pb_reader *r, unsigned wt, double **arr, size_t *n,
-                        size_t *cap)
+                        size_t *cap, size_t limit, int *overflow)
 {
     struct rg_pb_reader e;
     size_t count;
     uint64_t v;
+    int keep;
 
     if (rg_pb_repeated(r, wt, RG_PB_FIXED64, &e, &count) != 0)
         return RG_EBADMSG;
-    RESERVE(*arr, *cap, *n + count);
+    keep = count <= limit - *n;
+    if (keep)
+        RESERVE(*arr, *cap, *n + count);
+    else
+        *overflow = 1;
     for (size_t i = 0; i < count; i++) {
         if (rg_pb_read_fixed64(&e, &v) != 0)
             return RG_EBADMSG;
-        (*arr)[(*n)++] = rg_pb_bits_to_double(v);
+        if (keep)
+            (*arr)[(*n)++] = rg_pb_bits_to_double(v);
     }
     return 0;
 }
@@ -633,6 +677,7 @@ static int read_histogram(struct rg_rw_decoder *dec, struct rg_pb_reader *r,
     if (rg_pb_read_sub(r, &m) != 0)
         return RG_EBADMSG;
     memset(h, 0, sizeof(*h));
+    dec->hist_overflow = 0;
     while (!rg_pb_done(&m)) {
         const uint8_t *at = m.p;
         int side;
@@ -685,6 +730,14 @@ static int read_histogram(struct rg_rw_decoder *dec, struct rg_pb_reader *r,
             side = f == 11;
             if (wt != RG_PB_LEN)
                 return wrong_type(&m, at);
+            if (nspans[side] == dec->limits.max_buckets) {
+                struct rg_rw_span spare;
+
+                dec->hist_overflow = 1;
+                if (read_span(&m, &spare) != 0)
+                    return RG_EBADMSG;
+                break;
+            }
             RESERVE(dec->spans[side], dec->spans_cap[side], nspans[side] + 1);
             if (read_span(&m, &dec->spans[side][nspans[side]]) != 0)
                 return RG_EBADMSG;
@@ -693,19 +746,22 @@ static int read_histogram(struct rg_rw_decoder *dec, struct rg_pb_reader *r,
         case 9: case 12:                                /* deltas */
             side = f == 12;
             err = read_sint64s(&m, wt, &dec->deltas[side], &ndeltas[side],
-                               &dec->deltas_cap[side]);
+                               &dec->deltas_cap[side], dec->limits.max_buckets,
+                               &dec->hist_overflow);
             if (err)
                 return err;
             break;
         case 10: case 13:                               /* counts */
             side = f == 13;
             err = read_doubles(&m, wt, &dec->counts[side], &ncounts[side],
-                               &dec->counts_cap[side]);
+                               &dec->counts_cap[side], dec->limits.max_buckets,
+                               &dec->hist_overflow);
             if (err)
                 return err;
             break;
         case 16:
-            err = read_doubles(&m, wt, &dec->custom, &ncustom, &dec->custom_cap);
+            err = read_doubles(&m, wt, &dec->custom, &ncustom, &dec->custom_cap,
+                               dec->limits.max_buckets, &dec->hist_overflow);
             if (err)
                 return err;
             break;
@@ -784,13 +840,14 @@ static int emit_extras(struct rg_rw_decoder *dec, struct rg_pb_reader ts, size_t
     struct rg_rw_histogram h;
     uint32_t f;
     unsigned wt;
+    int too_many = 0;
     int err;
 
     while (!rg_pb_done(&ts)) {
         if (rg_pb_read_tag(&ts, &f, &wt) != 0)
             return RG_EBADMSG;
         if (f == 3 && sink->exemplar) {
-            err = read_exemplar(dec, &ts, &ex);
+            err = read_exemplar(dec, &ts, &ex, &too_many);
             if (err)
                 return err;
             if (sink->exemplar(sink->ud, dec->labels, nlabels, &ex) == RG_ENOMEM)
@@ -814,13 +871,17 @@ static int read_series(struct rg_rw_decoder *dec, struct rg_pb_reader ts,
     struct rg_pb_reader m = ts;
     struct rg_rw_exemplar ex;
     struct rg_rw_histogram h;
+    struct rg_label_ref spare_label;
+    struct rg_sample spare_sample;
     size_t nl = 0, ns = 0, nex = 0, nh = 0;
-    int bad_histogram = 0;
+    int bad_histogram = 0, too_many_labels = 0;
     uint32_t f;
     unsigned wt;
     int reason;
     int err;
 
+    /* Counts go on past the limits so that the rejection is counted in full, but the
+     * items past them are only checked, not kept: scratch space stays bounded. */
     while (!rg_pb_done(&m)) {
         const uint8_t *at = m.p;
 
@@ -830,19 +891,27 @@ static int read_series(struct rg_rw_decoder *dec, struct rg_pb_reader ts,
             return wrong_type(&m, at);
         switch (f) {
         case 1:
-            RESERVE(dec->labels, dec->labels_cap, nl + 1);
-            if (read_label(&m, &dec->labels[nl]) != 0)
+            if (nl < dec->limits.max_labels) {
+                RESERVE(dec->labels, dec->labels_cap, nl + 1);
+                if (read_label(&m, &dec->labels[nl]) != 0)
+                    return RG_EBADMSG;
+            } else if (read_label(&m, &spare_label) != 0) {
                 return RG_EBADMSG;
+            }
             nl++;
             break;
         case 2:
-            RESERVE(dec->samples, dec->samples_cap, ns + 1);
-            if (read_sample(&m, &dec->samples[ns]) != 0)
+            if (ns < dec->limits.max_samples) {
+                RESERVE(dec->samples, dec->samples_cap, ns + 1);
+                if (read_sample(&m, &dec->samples[ns]) != 0)
+                    return RG_EBADMSG;
+            } else if (read_sample(&m, &spare_sample) != 0) {
                 return RG_EBADMSG;
+            }
             ns++;
             break;
         case 3:
-            err = read_exemplar(dec, &m, &ex);
+            err = read_exemplar(dec, &m, &ex, &too_many_labels);
             if (err)
                 return err;
             nex++;
@@ -851,7 +920,7 @@ static int read_series(struct rg_rw_decoder *dec, struct rg_pb_reader ts,
             err = read_histogram(dec, &m, &h);
             if (err)
                 return err;
-            if (!histogram_valid(&h))
+            if (dec->hist_overflow || !histogram_valid(&h))
                 bad_histogram = 1;
             nh++;
             break;
@@ -861,7 +930,12 @@ static int read_series(struct rg_rw_decoder *dec, struct rg_pb_reader ts,
         }
     }
 
-    reason = validate_labels(dec->labels, nl);
+    if (too_many_labels || nl > dec->limits.max_labels)
+        reason = RG_RW_REJECT_TOO_MANY_LABELS;
+    else
+        reason = validate_labels(dec->labels, nl);
+    if (reason < 0 && ns > dec->limits.max_samples)
+        reason = RG_RW_REJECT_TOO_MANY_SAMPLES;
     if (reason < 0 && bad_histogram)
         reason = RG_RW_REJECT_INVALID_HISTOGRAM;
     if (reason >= 0) {

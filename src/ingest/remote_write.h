@@ -122,8 +122,9 @@ struct rg_rw_sink {
 /* ---- Results ------------------------------------------------------------ */
 
 /** Why a series was rejected. The names (rg_rw_reject_name) are usable as the value
- *  of a Prometheus `reason` label. When a series breaks several rules, the first one
- *  found counts: labels are checked in wire order, and the metric name last. */
+ *  of a Prometheus `reason` label. When a series breaks several rules, one reason
+ *  counts, found in this order: too many labels; the label rules, checked label by
+ *  label in wire order with the metric name last; too many samples; histograms. */
 enum rg_rw_reject {
     RG_RW_REJECT_MISSING_METRIC_NAME = 0,  /* no __name__, or an empty one */
     RG_RW_REJECT_EMPTY_LABEL_NAME,
@@ -131,7 +132,9 @@ enum rg_rw_reject {
     RG_RW_REJECT_DUPLICATE_LABEL_NAME,
     RG_RW_REJECT_UNSORTED_LABELS,           /* names not strictly increasing bytewise */
     RG_RW_REJECT_INVALID_UTF8,              /* in a label name or value */
-    RG_RW_REJECT_INVALID_HISTOGRAM,         /* schema out of range, spans vs buckets */
+    RG_RW_REJECT_INVALID_HISTOGRAM,         /* schema, spans vs buckets, bucket limit */
+    RG_RW_REJECT_TOO_MANY_LABELS,           /* over rg_rw_limits.max_labels */
+    RG_RW_REJECT_TOO_MANY_SAMPLES,          /* over rg_rw_limits.max_samples */
     RG_RW_REJECT__COUNT
 };
 
@@ -168,8 +171,24 @@ int rg_rw_result_format(const struct rg_rw_result *res, struct rg_buf *out);
 
 struct rg_rw_decoder;   /* opaque: reusable scratch arrays */
 
-/** Allocates a decoder. Returns 0 or RG_ENOMEM. */
+/** Per-series bounds. They keep the decoder's scratch space independent of the body
+ *  size: without them a body of empty Label messages (2 bytes each) would need 16
+ *  times its size in label references. A series over a bound is rejected (counted as
+ *  too_many_labels, too_many_samples or invalid_histogram) and decoding goes on. */
+struct rg_rw_limits {
+    size_t max_labels;     /* labels per series, and per exemplar; default 256 */
+    size_t max_samples;    /* samples per series in one request; default 65536 */
+    size_t max_buckets;    /* elements per histogram array (spans, deltas, counts,
+                              custom values); default 65536 */
+};
+
+/** Fills @limits with the defaults above. */
+void rg_rw_limits_default(struct rg_rw_limits *limits);
+
+/** Allocates a decoder with the default limits. Returns 0 or RG_ENOMEM. */
 int rg_rw_decoder_new(struct rg_rw_decoder **out);
+/** Replaces the limits of @dec (copied). Returns 0, or RG_EINVAL when one is 0. */
+int rg_rw_decoder_set_limits(struct rg_rw_decoder *dec, const struct rg_rw_limits *limits);
 /** Frees @dec and its scratch space. NULL is a no-op. */
 void rg_rw_decoder_free(struct rg_rw_decoder *dec);
 

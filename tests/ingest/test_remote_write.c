@@ -1293,6 +1293,107 @@ static void test_rw__metadata(void **state)
     rg_rw_decoder_free(dec);
 }
 
+/* Scratch space is bounded per series: a series over a limit is rejected and counted,
+ * and the series after it decode normally. */
+static void test_rw__limits(void **state)
+{
+    static const char *const three[] = { "__name__", "m", "a", "1", "b", "2", NULL };
+    static const char *const four[] = { "__name__", "m", "a", "1", "b", "2", "c", "3", NULL };
+    static const struct hist_case at_limit = { "", 0, 0, { 5 }, { 5 }, 5, 5, 0, 0, 1 };
+    static const struct hist_case deltas_over = { "", 0, 0, { 6 }, { 0 }, 6, 0, 0, 0, 1 };
+    static const struct hist_case counts_over = { "", 1, 0, { 0 }, { 3, 3 }, 0, 6, 0, 0, 1 };
+    static const struct {
+        const char *name;
+        const char *const *kv;
+        size_t nsamples;
+        size_t ex_labels;                 /* labels of one exemplar; 0: no exemplar */
+        const struct hist_case *hist;     /* NULL: no histogram */
+        int want;
+    } cases[] = {
+        { "at the label limit", three, 1, 0, NULL, VALID },
+        { "over the label limit", four, 1, 0, NULL, RG_RW_REJECT_TOO_MANY_LABELS },
+        { "at the sample limit", three, 4, 0, NULL, VALID },
+        { "over the sample limit", three, 5, 0, NULL, RG_RW_REJECT_TOO_MANY_SAMPLES },
+        { "labels counted before samples", four, 9, 0, NULL, RG_RW_REJECT_TOO_MANY_LABELS },
+        { "exemplar at the label limit", three, 1, 3, NULL, VALID },
+        { "exemplar over the label limit", three, 1, 4, NULL, RG_RW_REJECT_TOO_MANY_LABELS },
+        { "histogram at the bucket limit", three, 0, 0, &at_limit, VALID },
+        { "deltas over the bucket limit", three, 0, 0, &deltas_over,
+          RG_RW_REJECT_INVALID_HISTOGRAM },
+        { "counts over the bucket limit", three, 0, 0, &counts_over,
+          RG_RW_REJECT_INVALID_HISTOGRAM },
+    };
+    struct rg_rw_limits limits = { 3, 4, 5 }, bad;
+    struct rg_rw_decoder *dec;
+    (void)state;
+
+    assert_int_equal(rg_rw_decoder_new(&dec), 0);
+    for (int i = 0; i < 3; i++) {
+        rg_rw_limits_default(&bad);
+        if (i == 0)
+            bad.max_labels = 0;
+        else if (i == 1)
+            bad.max_samples = 0;
+        else
+            bad.max_buckets = 0;
+        assert_int_equal(rg_rw_decoder_set_limits(dec, &bad), RG_EINVAL);
+    }
+    rg_rw_limits_default(&bad);
+    assert_int_equal(bad.max_labels, 256);
+    assert_int_equal(bad.max_samples, 65536);
+    assert_int_equal(bad.max_buckets, 65536);
+    assert_int_equal(rg_rw_decoder_set_limits(dec, &limits), 0);
+    for (size_t i = 0; i < N(cases); i++) {
+        static const char *const ctl[] = { "__name__", "ctl", NULL };
+        struct arena a = { 0 };
+        Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
+        Prometheus__TimeSeries *ts[2];
+        Prometheus__Exemplar ex = PROMETHEUS__EXEMPLAR__INIT, *exp = &ex;
+        Prometheus__Histogram *hp;
+        struct rg_rw_result res;
+        struct rec r = { 0 };
+        struct rg_rw_sink sink = rec_sink(&r);
+        uint8_t *pb;
+        size_t len;
+
+        ts[0] = mk_series(&a, cases[i].kv, cases[i].nsamples);
+        ts[1] = mk_series(&a, ctl, 1);
+        if (cases[i].ex_labels) {
+            ex.labels = aalloc(&a, cases[i].ex_labels * sizeof(*ex.labels));
+            ex.n_labels = cases[i].ex_labels;
+            for (size_t j = 0; j < ex.n_labels; j++)
+                ex.labels[j] = mk_label(&a, "trace_id", "abc");
+            ts[0]->exemplars = &exp;
+            ts[0]->n_exemplars = 1;
+        }
+        if (cases[i].hist) {
+            hp = mk_histogram(&a, cases[i].hist);
+            ts[0]->histograms = &hp;
+            ts[0]->n_histograms = 1;
+        }
+        req.timeseries = ts;
+        req.n_timeseries = 2;
+        pb = pack(&req, &len);
+        assert_int_equal(rg_rw_decode_v1(dec, pb, len, &sink, &res), 0);
+        if (cases[i].want == VALID) {
+            if (res.series != 2)
+                fail_msg("case %s: rejected", cases[i].name);
+            assert_int_equal(r.calls, 2);
+        } else {
+            if (res.rejected_series[cases[i].want] != 1)
+                fail_msg("case %s: not rejected as %s", cases[i].name,
+                         rg_rw_reject_name(cases[i].want));
+            assert_int_equal(res.rejected_samples[cases[i].want], cases[i].nsamples);
+            assert_int_equal(res.series, 1);
+            assert_int_equal(r.calls, 1);
+        }
+        rec_cleanup(&r);
+        free(pb);
+        arena_free(&a);
+    }
+    rg_rw_decoder_free(dec);
+}
+
 /* ---- Golden files from captured Prometheus requests ---------------------- */
 
 static char *read_file(const char *path, size_t *len)
@@ -1806,6 +1907,7 @@ int main(void)
         cmocka_unit_test(test_rw__unknown_fields_and_unpacked_repeats),
         cmocka_unit_test(test_rw__histogram_validation),
         cmocka_unit_test(test_rw__metadata),
+        cmocka_unit_test(test_rw__limits),
         cmocka_unit_test(test_rw__golden_captured_requests),
         cmocka_unit_test(test_rw__snappy_entry_point),
         cmocka_unit_test(test_rw__random_cross_check),
