@@ -1,7 +1,7 @@
 /* store/htab.c - linear-probing hash index with backward-shift deletion.
  *
- * See htab.h. The slot array doubles when an insertion would push the load above
- * 3/4; growth rehashes from the stored 32-bit hashes, never from the records.
+ * See htab.h. The slot array grows by half when an insertion would push the load
+ * above 3/4; growth rehashes from the stored 32-bit hashes, never from the records.
  */
 #include "store/htab.h"
 
@@ -19,12 +19,22 @@ void rg__htab_cleanup(struct rg__htab *t)
     t->n = 0;
 }
 
-static void place(struct rg__htab_slot *slots, uint32_t mask, uint32_t hash, uint32_t id)
+static inline uint32_t home(uint32_t hash, uint32_t cap)
 {
-    uint32_t i = hash & mask;
+    return (uint32_t)(((uint64_t)hash * cap) >> 32);
+}
+
+static inline uint32_t next(uint32_t i, uint32_t cap)
+{
+    return i + 1 == cap ? 0 : i + 1;
+}
+
+static void place(struct rg__htab_slot *slots, uint32_t cap, uint32_t hash, uint32_t id)
+{
+    uint32_t i = home(hash, cap);
 
     while (slots[i].id != RG__HTAB_EMPTY)
-        i = (i + 1) & mask;
+        i = next(i, cap);
     slots[i].id = id;
     slots[i].hash = hash;
 }
@@ -40,7 +50,7 @@ int rg__htab_reserve(struct rg__htab *t, size_t extra)
     while (need * 4 > cap * 3) {
         if (cap >= (size_t)1 << 31)
             return RG_ENOMEM;
-        cap *= 2;
+        cap += cap / 2;
     }
     slots = malloc(cap * sizeof(*slots));
     if (!slots)
@@ -49,7 +59,7 @@ int rg__htab_reserve(struct rg__htab *t, size_t extra)
         slots[i].id = RG__HTAB_EMPTY;
     for (uint32_t i = 0; i < t->cap; i++)
         if (t->slots[i].id != RG__HTAB_EMPTY)
-            place(slots, (uint32_t)cap - 1, t->slots[i].hash, t->slots[i].id);
+            place(slots, (uint32_t)cap, t->slots[i].hash, t->slots[i].id);
     free(t->slots);
     t->slots = slots;
     t->cap = (uint32_t)cap;
@@ -59,13 +69,12 @@ int rg__htab_reserve(struct rg__htab *t, size_t extra)
 uint32_t rg__htab_find(const struct rg__htab *t, uint32_t hash,
                        int (*eq)(const void *ctx, uint32_t id), const void *ctx)
 {
-    uint32_t mask, i;
+    uint32_t i;
 
     if (!t->n)
         return RG__HTAB_EMPTY;
-    mask = t->cap - 1;
     /* The load never reaches 1, so an empty slot always ends the probe. */
-    for (i = hash & mask;; i = (i + 1) & mask) {
+    for (i = home(hash, t->cap);; i = next(i, t->cap)) {
         const struct rg__htab_slot *s = &t->slots[i];
 
         if (s->id == RG__HTAB_EMPTY)
@@ -77,18 +86,17 @@ uint32_t rg__htab_find(const struct rg__htab *t, uint32_t hash,
 
 void rg__htab_insert(struct rg__htab *t, uint32_t hash, uint32_t id)
 {
-    place(t->slots, t->cap - 1, hash, id);
+    place(t->slots, t->cap, hash, id);
     t->n++;
 }
 
 void rg__htab_remove(struct rg__htab *t, uint32_t hash, uint32_t id)
 {
-    uint32_t mask, i, j;
+    uint32_t cap = t->cap, i, j;
 
     if (!t->n)
         return;
-    mask = t->cap - 1;
-    for (i = hash & mask;; i = (i + 1) & mask) {
+    for (i = home(hash, cap);; i = next(i, cap)) {
         if (t->slots[i].id == RG__HTAB_EMPTY)
             return;
         if (t->slots[i].id == id)
@@ -98,13 +106,14 @@ void rg__htab_remove(struct rg__htab *t, uint32_t hash, uint32_t id)
      * whose home slot does not lie cyclically between the hole and itself, so
      * that no probe sequence crosses an empty slot it should not. */
     for (j = i;;) {
-        uint32_t home;
+        uint32_t h;
 
-        j = (j + 1) & mask;
+        j = next(j, cap);
         if (t->slots[j].id == RG__HTAB_EMPTY)
             break;
-        home = t->slots[j].hash & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
+        h = home(t->slots[j].hash, cap);
+        /* Cyclic distances: from the entry's home to it, and from the hole to it. */
+        if ((j >= h ? j - h : j + cap - h) >= (j >= i ? j - i : j + cap - i)) {
             t->slots[i] = t->slots[j];
             i = j;
         }

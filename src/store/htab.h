@@ -6,7 +6,10 @@
  * the caller decides equality through a callback that looks at the record. Slots
  * are 8 bytes (id, full 32-bit hash), so probing compares hashes without touching
  * the records, and a mismatching record is only dereferenced on a true hash
- * collision. Linear probing with a maximum load of 3/4; removal uses
+ * collision. A hash picks its home slot by multiply-shift range reduction
+ * ((hash * cap) >> 32, D. Lemire's "fastrange"), so the table can grow by half
+ * instead of doubling, which keeps the load between 1/2 and 3/4 and the slot cost
+ * near 13 bytes per entry. Linear probing with a maximum load of 3/4; removal uses
  * backward-shift deletion (Knuth, TAOCP vol. 3, algorithm 6.4R), so there are no
  * tombstones and lookups stay short after heavy churn. Internal to src/store;
  * not thread-safe.
@@ -27,7 +30,7 @@ struct rg__htab_slot {
 /** Zero-initialised is a valid empty table. */
 struct rg__htab {
     struct rg__htab_slot *slots;   /* owned; NULL while cap == 0 */
-    uint32_t cap;                  /* power of two, or 0 */
+    uint32_t cap;                  /* slots allocated (any size), or 0 */
     uint32_t n;                    /* used slots */
 };
 

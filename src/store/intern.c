@@ -1,7 +1,8 @@
 /* store/intern.c - refcounted string interning (see intern.h).
  *
- * Released ids go on a stack and are handed out again before the id range grows,
- * which keeps the id -> block array dense under series churn.
+ * Released ids go on a free list threaded through the id array and are handed out
+ * again before the id range grows, which keeps the array dense under series churn.
+ * The array grows by half, like the hash index.
  */
 #include "store/intern.h"
 
@@ -24,16 +25,22 @@ static int key_eq(const void *ctx, uint32_t id)
     return rg__intern_eq(k->in, id, k->p, k->len);
 }
 
+void rg__intern_init(struct rg__intern *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->free_head = UINT32_MAX;
+}
+
 void rg__intern_cleanup(struct rg__intern *in)
 {
     if (!in)
         return;
     for (uint32_t i = 0; i < in->used; i++)
-        free(in->syms[i]);
+        if (!(in->syms[i].free_next & 1))
+            free(in->syms[i].sym);
     free(in->syms);
-    free(in->free_ids);
     rg__htab_cleanup(&in->index);
-    memset(in, 0, sizeof(*in));
+    rg__intern_init(in);
 }
 
 int rg__intern_find(const struct rg__intern *in, const char *p, size_t len, uint32_t *id)
@@ -52,16 +59,19 @@ int rg__intern_find(const struct rg__intern *in, const char *p, size_t len, uint
 
 static int take_id(struct rg__intern *in, uint32_t *id)
 {
-    if (in->nfree) {
-        *id = in->free_ids[--in->nfree];
+    if (in->free_head != UINT32_MAX) {
+        *id = in->free_head;
+        in->free_head = (uint32_t)(in->syms[*id].free_next >> 1);
         return 0;
     }
+    if (in->used > RG__INTERN_MAX_ID)
+        return RG_ENOMEM;
     if (in->used == in->cap) {
-        size_t cap = in->cap ? (size_t)in->cap * 2 : 64;
-        struct rg__sym **syms;
+        size_t cap = in->cap ? (size_t)in->cap + in->cap / 2 : 64;
+        union rg__intern_slot *syms;
 
-        if (cap >= RG__HTAB_EMPTY)
-            return RG_ENOMEM;
+        if (cap > (size_t)RG__INTERN_MAX_ID + 1)
+            cap = (size_t)RG__INTERN_MAX_ID + 1;
         syms = realloc(in->syms, cap * sizeof(*syms));
         if (!syms)
             return RG_ENOMEM;
@@ -84,25 +94,11 @@ int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *i
     hash = rg__hash_fold(rg__hash_bytes(p, len, 0));
     found = rg__htab_find(&in->index, hash, key_eq, &k);
     if (found != RG__HTAB_EMPTY) {
-        in->syms[found]->refs++;
+        in->syms[found].sym->refs++;
         *id = found;
         return 0;
     }
-    /* Make every later step infallible before taking the id. The free stack is
-     * kept as large as the id range, so releasing can never fail. */
-    if (in->free_cap <= in->used) {
-        size_t cap = in->free_cap ? (size_t)in->free_cap * 2 : 64;
-        uint32_t *f;
-
-        while (cap <= in->used)
-            cap *= 2;
-        f = realloc(in->free_ids, cap * sizeof(*f));
-
-        if (!f)
-            return RG_ENOMEM;
-        in->free_ids = f;
-        in->free_cap = (uint32_t)cap;
-    }
+    /* Make every later step infallible before taking the id. */
     err = rg__htab_reserve(&in->index, 1);
     if (err)
         return err;
@@ -114,11 +110,10 @@ int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *i
         goto fail_id;
     s->refs = 1;
     s->len = (uint32_t)len;
-    s->hash = hash;
     if (len)
         memcpy(s->str, p, len);
     s->str[len] = '\0';
-    in->syms[found] = s;
+    in->syms[found].sym = s;
     in->live++;
     in->bytes += sizeof(*s) + len + 1;
     rg__htab_insert(&in->index, hash, found);
@@ -132,17 +127,18 @@ fail_id:
 
 void rg__intern_release(struct rg__intern *in, uint32_t id)
 {
-    struct rg__sym *s = in->syms[id];
+    struct rg__sym *s = in->syms[id].sym;
 
     if (--s->refs)
         return;
-    rg__htab_remove(&in->index, s->hash, id);
+    /* The hash is recomputed rather than stored: releasing is rare next to
+     * looking up, and 4 bytes per string add up over millions of strings. */
+    rg__htab_remove(&in->index, rg__hash_fold(rg__hash_bytes(s->str, s->len, 0)), id);
     in->bytes -= sizeof(*s) + s->len + 1;
     free(s);
-    in->syms[id] = NULL;
+    in->syms[id].free_next = ((uintptr_t)in->free_head << 1) | 1;
+    in->free_head = id;
     in->live--;
-    /* The free stack holds as many entries as ids were ever handed out. */
-    in->free_ids[in->nfree++] = id;
 }
 
 int rg__intern_cmp(const struct rg__intern *in, uint32_t a, uint32_t b)
@@ -153,8 +149,8 @@ int rg__intern_cmp(const struct rg__intern *in, uint32_t a, uint32_t b)
 
     if (a == b)
         return 0;
-    x = in->syms[a];
-    y = in->syms[b];
+    x = in->syms[a].sym;
+    y = in->syms[b].sym;
     n = x->len < y->len ? x->len : y->len;
     c = n ? memcmp(x->str, y->str, n) : 0;
     if (c)
@@ -164,6 +160,5 @@ int rg__intern_cmp(const struct rg__intern *in, uint32_t a, uint32_t b)
 
 size_t rg__intern_bytes(const struct rg__intern *in)
 {
-    return in->bytes + (size_t)in->cap * sizeof(*in->syms) +
-           (size_t)in->free_cap * sizeof(*in->free_ids) + rg__htab_bytes(&in->index);
+    return in->bytes + (size_t)in->cap * sizeof(*in->syms) + rg__htab_bytes(&in->index);
 }

@@ -5,8 +5,11 @@
  * distinct string and refers to it by a uint32 symbol id: half the size of a
  * pointer, and equal strings compare as equal ids. Each symbol counts its users;
  * when the last series holding it is collected the string is freed and its id is
- * reused. Symbols live in one heap block each (refcount, length, hash, bytes, NUL),
- * found through an rg__htab keyed by the string's hash. Internal to src/store;
+ * reused. Symbols live in one heap block each (refcount, length, bytes, NUL; an
+ * 8-byte header, so a 15-byte string fits malloc's 32-byte chunk), found through
+ * an rg__htab keyed by the string's hash. Free ids are chained through the id
+ * array itself, so a symbol costs no more than its block, one array slot and one
+ * hash slot. Internal to src/store;
  * not thread-safe. Strings returned stay valid until their symbol is released.
  */
 #ifndef RG_STORE_INTERN_H
@@ -19,24 +22,34 @@
 
 #include "store/htab.h"
 
+/** Symbol ids stay below this bound, which leaves callers a spare top bit. */
+#define RG__INTERN_MAX_ID UINT32_C(0x7ffffffe)
+
 struct rg__sym {
     uint32_t refs;   /* users of this symbol */
     uint32_t len;    /* bytes, not counting the NUL */
-    uint32_t hash;   /* folded rg__hash_bytes() of the bytes */
     char str[];      /* NUL-terminated copy */
 };
 
-/** Zero-initialised is a valid empty table. */
-struct rg__intern {
-    struct rg__sym **syms;   /* owned; indexed by id, NULL for a free id */
-    uint32_t cap;            /* entries allocated in syms */
-    uint32_t used;           /* ids handed out so far (high-water mark) */
-    uint32_t live;           /* symbols currently alive */
-    uint32_t *free_ids;      /* owned stack of released ids */
-    uint32_t nfree, free_cap;
-    struct rg__htab index;   /* hash -> id */
-    size_t bytes;            /* bytes in symbol blocks */
+/** One id's slot: its block, or (odd) the next free id shifted left by one. */
+union rg__intern_slot {
+    struct rg__sym *sym;   /* live id: owned block (even address) */
+    uintptr_t free_next;   /* free id: (next free id << 1) | 1 */
 };
+
+/** Zero-initialised is a valid empty table; call rg__intern_init() anyway. */
+struct rg__intern {
+    union rg__intern_slot *syms;   /* owned; indexed by id */
+    uint32_t cap;                  /* entries allocated in syms */
+    uint32_t used;                 /* ids handed out so far (high-water mark) */
+    uint32_t live;                 /* symbols currently alive */
+    uint32_t free_head;            /* first free id below used, or UINT32_MAX */
+    struct rg__htab index;         /* hash -> id */
+    size_t bytes;                  /* bytes in symbol blocks */
+};
+
+/** Prepares an empty table. */
+void rg__intern_init(struct rg__intern *in);
 
 /** Frees every symbol and the table. NULL is a no-op. */
 void rg__intern_cleanup(struct rg__intern *in);
@@ -56,20 +69,20 @@ void rg__intern_release(struct rg__intern *in, uint32_t id);
 /** The symbol block of a live @id. */
 static inline const struct rg__sym *rg__intern_sym(const struct rg__intern *in, uint32_t id)
 {
-    return in->syms[id];
+    return in->syms[id].sym;
 }
 
 /** The NUL-terminated string of a live @id. */
 static inline const char *rg__intern_str(const struct rg__intern *in, uint32_t id)
 {
-    return in->syms[id]->str;
+    return in->syms[id].sym->str;
 }
 
 /** True when live symbol @id holds exactly @len bytes at @p. */
 static inline int rg__intern_eq(const struct rg__intern *in, uint32_t id, const char *p,
                                 size_t len)
 {
-    const struct rg__sym *s = in->syms[id];
+    const struct rg__sym *s = in->syms[id].sym;
 
     return s->len == len && (len == 0 || memcmp(s->str, p, len) == 0);
 }

@@ -1,8 +1,10 @@
 /* store/postings.c - postings lists and sorted-id set algebra (see postings.h).
  *
- * Lists grow by half their size (from 4 ids) rather than doubling: the sum over
- * all lists is about ten ids per series, and a 1.5 factor keeps the slack near a
- * quarter instead of a half.
+ * Heap lists grow through the capacities 4, 6, 8, 12, 16, 24, ... (alternately by
+ * a half and a third): the sum over all lists is about ten ids per series, and
+ * this keeps the slack near a fifth instead of a half. Because the capacity is a
+ * function of the count, a list is full exactly when its count is one of those
+ * values, and filtering reallocates to the capacity of the new count.
  */
 #include "store/postings.h"
 
@@ -11,9 +13,30 @@
 
 #include "util/err.h"
 
+size_t rg__postings_cap(size_t n)
+{
+    size_t h;
+
+    if (n <= RG__POSTINGS_INLINE)
+        return RG__POSTINGS_INLINE;
+    if (n <= 4)
+        return 4;
+    /* h is the largest power of two below n; the answer is 1.5h or 2h. */
+    h = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)));
+    return n <= h + h / 2 ? h + h / 2 : 2 * h;
+}
+
+/* True when a heap list of @n ids has no room left: @n is 2^k or 3 * 2^k (k >= 1). */
+static int is_full(uint32_t n)
+{
+    uint32_t m = n % 3 == 0 ? n / 3 : n;
+
+    return n >= 4 && (m & (m - 1)) == 0;
+}
+
 static uint32_t *ids_mut(struct rg__postings *p)
 {
-    return p->cap > RG__POSTINGS_INLINE ? p->u.ids : p->u.inl;
+    return p->n > RG__POSTINGS_INLINE ? p->u.ids : p->u.inl;
 }
 
 int rg__postings_append(struct rg__postings *p, uint32_t id)
@@ -22,58 +45,56 @@ int rg__postings_append(struct rg__postings *p, uint32_t id)
 
     if (p->n && ids[p->n - 1] == id)
         return 0;
-    if (p->n == RG__POSTINGS_INLINE && p->cap <= RG__POSTINGS_INLINE) {
-        uint32_t *heap = malloc(4 * sizeof(*heap));
+    if (p->n == RG__POSTINGS_INLINE) {
+        uint32_t *heap = malloc(rg__postings_cap(RG__POSTINGS_INLINE + 1) * sizeof(*heap));
 
         if (!heap)
             return RG_ENOMEM;
         memcpy(heap, p->u.inl, sizeof(p->u.inl));
         p->u.ids = heap;
-        p->cap = 4;
         ids = heap;
-    } else if (p->cap > RG__POSTINGS_INLINE && p->n == p->cap) {
-        size_t cap = (size_t)p->cap + p->cap / 2;
+    } else if (is_full(p->n)) {
+        size_t cap = rg__postings_cap((size_t)p->n + 1);
 
-        if (cap > UINT32_MAX)
+        if (p->n == UINT32_MAX)
             return RG_ENOMEM;
         ids = realloc(p->u.ids, cap * sizeof(*ids));
         if (!ids)
             return RG_ENOMEM;
         p->u.ids = ids;
-        p->cap = (uint32_t)cap;
     }
     ids[p->n++] = id;
     return 0;
 }
 
-void rg__postings_pop(struct rg__postings *p, uint32_t id)
-{
-    if (p->n && ids_mut(p)[p->n - 1] == id)
-        p->n--;
-}
-
-static void shrink(struct rg__postings *p)
+/* Moves a list that shrank from @old to p->n ids into the storage p->n implies. */
+static void resize_down(struct rg__postings *p, uint32_t old)
 {
     uint32_t *ids;
     size_t cap;
 
-    if (p->cap <= RG__POSTINGS_INLINE)
+    if (old <= RG__POSTINGS_INLINE)
         return;
+    ids = p->u.ids;
     if (p->n <= RG__POSTINGS_INLINE) {
-        ids = p->u.ids;
         memcpy(p->u.inl, ids, p->n * sizeof(*ids));
-        p->cap = 0;
         free(ids);
         return;
     }
-    if ((size_t)p->n * 4 > p->cap)
+    cap = rg__postings_cap(p->n);
+    if (cap == rg__postings_cap(old))
         return;
-    cap = (size_t)p->n * 2;
-    ids = realloc(p->u.ids, cap * sizeof(*ids));
-    /* A failed shrink keeps the larger block, which is still correct. */
-    if (ids) {
+    ids = realloc(ids, cap * sizeof(*ids));
+    /* A failed shrink keeps the larger block, which still holds cap ids. */
+    if (ids)
         p->u.ids = ids;
-        p->cap = (uint32_t)cap;
+}
+
+void rg__postings_pop(struct rg__postings *p, uint32_t id)
+{
+    if (p->n && ids_mut(p)[p->n - 1] == id) {
+        p->n--;
+        resize_down(p, p->n + 1);
     }
 }
 
@@ -81,13 +102,13 @@ void rg__postings_filter(struct rg__postings *p, int (*keep)(const void *ctx, ui
                          const void *ctx)
 {
     uint32_t *ids = ids_mut(p);
-    uint32_t w = 0;
+    uint32_t w = 0, old = p->n;
 
-    for (uint32_t r = 0; r < p->n; r++)
+    for (uint32_t r = 0; r < old; r++)
         if (keep(ctx, ids[r]))
             ids[w++] = ids[r];
     p->n = w;
-    shrink(p);
+    resize_down(p, old);
 }
 
 void rg__postings_remap(struct rg__postings *p, uint32_t (*map)(const void *ctx, uint32_t id),
@@ -103,9 +124,10 @@ void rg__postings_cleanup(struct rg__postings *p)
 {
     if (!p)
         return;
-    if (p->cap > RG__POSTINGS_INLINE)
+    if (p->n > RG__POSTINGS_INLINE)
         free(p->u.ids);
-    memset(p, 0, sizeof(*p));
+    p->n = 0;
+    memset(&p->u, 0, sizeof(p->u));
 }
 
 size_t rg__ids_intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,

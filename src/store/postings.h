@@ -5,9 +5,12 @@
  * series only appends; the store's garbage collector filters dead ids out in one
  * pass per touched list. Most pairs in a real index belong to one or two series
  * (an instance label, a pod name), so lists of up to two ids live inline in the
- * 16-byte list header and need no allocation at all. Selection works on plain
- * sorted uint32 arrays: merge intersection and difference, and an LSD radix sort
- * (four 8-bit passes) for unions built by concatenation. Internal to src/store.
+ * 16-byte list header and need no allocation at all. The capacity of a heap list
+ * is not stored: it is implied by the count (the smallest of 4, 6, 8, 12, 16, 24,
+ * ... that holds it), which leaves room in the header for a 32-bit key the owner
+ * uses (the store keeps the value symbol there). Selection works on plain sorted
+ * uint32 arrays: merge intersection and difference, and an LSD radix sort (four
+ * 8-bit passes) for unions built by concatenation. Internal to src/store.
  */
 #ifndef RG_STORE_POSTINGS_H
 #define RG_STORE_POSTINGS_H
@@ -20,9 +23,9 @@
 /** Zero-initialised is a valid empty list. */
 struct rg__postings {
     uint32_t n;     /* ids in the list */
-    uint32_t cap;   /* allocated ids when > RG__POSTINGS_INLINE, else inline */
+    uint32_t key;   /* owned by the caller; never touched here */
     union {
-        uint32_t *ids;                       /* owned, when cap > RG__POSTINGS_INLINE */
+        uint32_t *ids;                       /* owned, when n > RG__POSTINGS_INLINE */
         uint32_t inl[RG__POSTINGS_INLINE];   /* otherwise */
     } u;
 };
@@ -30,8 +33,11 @@ struct rg__postings {
 /** The ids of @p, ascending. */
 static inline const uint32_t *rg__postings_ids(const struct rg__postings *p)
 {
-    return p->cap > RG__POSTINGS_INLINE ? p->u.ids : p->u.inl;
+    return p->n > RG__POSTINGS_INLINE ? p->u.ids : p->u.inl;
 }
+
+/** Ids a list of @n ids has room for. */
+size_t rg__postings_cap(size_t n);
 
 /** Appends @id, which must not be smaller than the last id; an id equal to the last
  *  is not added twice. Returns 0 or RG_ENOMEM. */
@@ -41,7 +47,7 @@ int rg__postings_append(struct rg__postings *p, uint32_t id);
 void rg__postings_pop(struct rg__postings *p, uint32_t id);
 
 /** Keeps the ids for which @keep(@ctx, id) is non-zero, in order, and gives back
- *  memory when the list has shrunk to a quarter of its capacity. */
+ *  the memory the shorter list no longer needs. */
 void rg__postings_filter(struct rg__postings *p, int (*keep)(const void *ctx, uint32_t id),
                          const void *ctx);
 
@@ -49,13 +55,13 @@ void rg__postings_filter(struct rg__postings *p, int (*keep)(const void *ctx, ui
 void rg__postings_remap(struct rg__postings *p, uint32_t (*map)(const void *ctx, uint32_t id),
                         const void *ctx);
 
-/** Frees the list; it is empty and reusable afterwards. NULL is a no-op. */
+/** Frees the list; it is empty and reusable afterwards, @key is kept. NULL is a no-op. */
 void rg__postings_cleanup(struct rg__postings *p);
 
 /** Heap bytes held by the list (0 while inline). */
 static inline size_t rg__postings_bytes(const struct rg__postings *p)
 {
-    return p->cap > RG__POSTINGS_INLINE ? (size_t)p->cap * sizeof(uint32_t) : 0;
+    return p->n > RG__POSTINGS_INLINE ? rg__postings_cap(p->n) * sizeof(uint32_t) : 0;
 }
 
 /** Writes to @out the ids in both sorted arrays; returns how many. @out may be @a. */

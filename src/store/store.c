@@ -11,8 +11,9 @@
  *   and compares against the interned strings without allocating anything.
  * - Postings: for every label name an entry table keyed by value symbol, each entry
  *   holding the sorted ids of the series with that pair (store/postings.h).
- * - Samples live in a ring buffer per series that grows by about 1.4x (capacity
- *   classes 4, 6, 8, 12, 16, 24, ...). Timestamps are stored as 32-bit millisecond
+ * - Samples live in a ring buffer per series that grows by at most a quarter
+ *   (capacity classes 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ...), so a ring is
+ *   never more than 20 % slack. Timestamps are stored as 32-bit millisecond
  *   offsets from a per-series base (12 bytes a sample); a series whose window spans
  *   more than 49 days switches to full 64-bit timestamps. Values are copied as raw
  *   bits, so every NaN, the stale marker included, comes back unchanged.
@@ -42,8 +43,8 @@
 
 #define NONE        UINT32_MAX
 #define SERIES_WIDE 0x01u   /* timestamps stored as int64 instead of base + uint32 */
-#define CLS_MIN     2u      /* first sample buffer: 4 samples */
-#define CLS_MAX     60u     /* 2^31 samples */
+#define CLS_MIN     0u      /* first sample buffer: 4 samples */
+#define CLS_MAX     116u    /* 2^31 samples */
 
 struct rg_series {
     struct rg_store *store;   /* owner; gives access to the label strings */
@@ -58,18 +59,18 @@ struct rg_series {
     uint32_t labels[];        /* name symbol, value symbol, ... sorted by name */
 };
 
-struct pentry {
-    uint32_t value;             /* value symbol; NONE while on the free list */
-    uint32_t aux;               /* free: next free entry; live: 1 while queued by GC */
-    struct rg__postings post;   /* ids of the series with this name=value */
-};
+/* A name=value entry is a postings list whose key is the value symbol, with
+ * KEY_MARK set while the garbage collector has it queued. Free entries have key
+ * NONE and keep the next free entry in u.inl[0]. */
+#define KEY_MARK  UINT32_C(0x80000000)
+#define KEY_VALUE UINT32_C(0x7fffffff)
 
 struct lname {
     uint32_t name;             /* name symbol; NONE while free (nvalues = next free) */
     uint32_t nvalues;          /* live entries */
     uint32_t ecap, eused;      /* entries allocated / handed out (high-water) */
     uint32_t efree;            /* first free entry or NONE */
-    struct pentry *entries;    /* owned */
+    struct rg__postings *entries;   /* owned; key = value symbol */
     struct rg__htab values;    /* value symbol -> entry index */
 };
 
@@ -155,10 +156,10 @@ static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
 
 /* ---- Sample ring -------------------------------------------------------- */
 
-/* Capacity classes alternate 2^k and 1.5 * 2^k: 2, 3, 4, 6, 8, 12, 16, 24, ... */
+/* Capacity classes: four steps per doubling, 4, 5, 6, 7, 8, 10, 12, 14, 16, ... */
 static inline uint32_t cls_cap(unsigned cls)
 {
-    return (uint32_t)(2u + (cls & 1u)) << (cls >> 1);
+    return (uint32_t)(4u + (cls & 3u)) << (cls >> 2);
 }
 
 static inline size_t sample_size(unsigned flags)
@@ -525,7 +526,7 @@ static int entry_eq(const void *ctx, uint32_t idx)
 {
     const struct u32_key *k = ctx;
 
-    return ((const struct pentry *)k->base)[idx].value == k->key;
+    return (((const struct rg__postings *)k->base)[idx].key & KEY_VALUE) == k->key;
 }
 
 static uint32_t lname_find(const struct rg_store *st, uint32_t name)
@@ -560,7 +561,7 @@ static int lname_get(struct rg_store *st, uint32_t name, uint32_t *out)
         st->ln_free = st->lnames[idx].nvalues;
     } else {
         if (st->ln_used == st->ln_cap) {
-            size_t cap = st->ln_cap ? (size_t)st->ln_cap * 2 : 16;
+            size_t cap = st->ln_cap ? (size_t)st->ln_cap + st->ln_cap / 2 : 16;
             struct lname *a;
 
             if (cap >= NONE)
@@ -589,8 +590,8 @@ static void lname_remove(struct rg_store *st, uint32_t li)
 
     rg__htab_remove(&st->names, rg__hash_u32(ln->name), li);
     for (uint32_t i = 0; i < ln->eused; i++)
-        if (ln->entries[i].value != NONE)
-            rg__postings_cleanup(&ln->entries[i].post);
+        if (ln->entries[i].key != NONE)
+            rg__postings_cleanup(&ln->entries[i]);
     st->bytes -= (size_t)ln->ecap * sizeof(*ln->entries);
     free(ln->entries);
     rg__htab_cleanup(&ln->values);
@@ -603,7 +604,7 @@ static void lname_remove(struct rg_store *st, uint32_t li)
 static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t *out)
 {
     struct lname *ln = &st->lnames[li];
-    struct pentry *e;
+    struct rg__postings *e;
     uint32_t idx = entry_find(ln, value);
     int err;
 
@@ -616,11 +617,11 @@ static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t 
         return err;
     if (ln->efree != NONE) {
         idx = ln->efree;
-        ln->efree = ln->entries[idx].aux;
+        ln->efree = ln->entries[idx].u.inl[0];
     } else {
         if (ln->eused == ln->ecap) {
-            size_t cap = ln->ecap ? (size_t)ln->ecap * 2 : 4;
-            struct pentry *a;
+            size_t cap = ln->ecap ? (size_t)ln->ecap + (ln->ecap + 1) / 2 : 2;
+            struct rg__postings *a;
 
             if (cap >= NONE)
                 return RG_ENOMEM;
@@ -635,7 +636,7 @@ static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t 
     }
     e = &ln->entries[idx];
     memset(e, 0, sizeof(*e));
-    e->value = value;
+    e->key = value;
     rg__htab_insert(&ln->values, rg__hash_u32(value), idx);
     ln->nvalues++;
     st->npairs++;
@@ -647,13 +648,13 @@ static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t 
 static void entry_remove(struct rg_store *st, uint32_t li, uint32_t ei)
 {
     struct lname *ln = &st->lnames[li];
-    struct pentry *e = &ln->entries[ei];
+    struct rg__postings *e = &ln->entries[ei];
 
-    rg__htab_remove(&ln->values, rg__hash_u32(e->value), ei);
-    st->bytes -= rg__postings_bytes(&e->post);
-    rg__postings_cleanup(&e->post);
-    e->value = NONE;
-    e->aux = ln->efree;
+    rg__htab_remove(&ln->values, rg__hash_u32(e->key & KEY_VALUE), ei);
+    st->bytes -= rg__postings_bytes(e);
+    rg__postings_cleanup(e);
+    e->key = NONE;
+    e->u.inl[0] = ln->efree;
     ln->efree = ei;
     ln->nvalues--;
     st->npairs--;
@@ -671,12 +672,12 @@ static int live_id(const void *ctx, uint32_t id)
 /* Drops the ids of removed series from one list, and the list when it empties. */
 static void entry_filter(struct rg_store *st, uint32_t li, uint32_t ei)
 {
-    struct pentry *e = &st->lnames[li].entries[ei];
-    size_t before = rg__postings_bytes(&e->post);
+    struct rg__postings *e = &st->lnames[li].entries[ei];
+    size_t before = rg__postings_bytes(e);
 
-    rg__postings_filter(&e->post, live_id, st);
-    st->bytes -= before - rg__postings_bytes(&e->post);
-    if (!e->post.n)
+    rg__postings_filter(e, live_id, st);
+    st->bytes -= before - rg__postings_bytes(e);
+    if (!e->n)
         entry_remove(st, li, ei);
 }
 
@@ -691,10 +692,12 @@ static void unindex_new(struct rg_store *st, const struct rg_series *s, size_t k
             continue;
         ei = entry_find(&st->lnames[li], s->labels[2 * i + 1]);
         if (ei != NONE) {
-            struct pentry *e = &st->lnames[li].entries[ei];
+            struct rg__postings *e = &st->lnames[li].entries[ei];
+            size_t before = rg__postings_bytes(e);
 
-            rg__postings_pop(&e->post, s->id);
-            if (!e->post.n)
+            rg__postings_pop(e, s->id);
+            st->bytes -= before - rg__postings_bytes(e);
+            if (!e->n)
                 entry_remove(st, li, ei);
         } else if (!st->lnames[li].nvalues) {
             lname_remove(st, li);
@@ -709,7 +712,7 @@ static int index_series(struct rg_store *st, const struct rg_series *s)
 
     for (i = 0; i < s->nlabels; i++) {
         uint32_t li, ei;
-        struct pentry *e;
+        struct rg__postings *e;
         size_t before;
 
         err = lname_get(st, s->labels[2 * i], &li);
@@ -719,11 +722,11 @@ static int index_series(struct rg_store *st, const struct rg_series *s)
         if (err)
             goto fail;
         e = &st->lnames[li].entries[ei];
-        before = rg__postings_bytes(&e->post);
-        err = rg__postings_append(&e->post, s->id);
+        before = rg__postings_bytes(e);
+        err = rg__postings_append(e, s->id);
         if (err)
             goto fail;
-        st->bytes += rg__postings_bytes(&e->post) - before;
+        st->bytes += rg__postings_bytes(e) - before;
     }
     return 0;
 
@@ -745,6 +748,7 @@ int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
         return RG_ENOMEM;
     st->cfg = *cfg;
     st->ln_free = NONE;
+    rg__intern_init(&st->syms);
     *out = st;
     return 0;
 }
@@ -780,8 +784,8 @@ void rg_store_free(struct rg_store *store)
         if (ln->name == NONE)
             continue;
         for (uint32_t j = 0; j < ln->eused; j++)
-            if (ln->entries[j].value != NONE)
-                rg__postings_cleanup(&ln->entries[j].post);
+            if (ln->entries[j].key != NONE)
+                rg__postings_cleanup(&ln->entries[j]);
         free(ln->entries);
         rg__htab_cleanup(&ln->values);
     }
@@ -833,7 +837,7 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
     if (st->nseries >= st->cfg.max_series || st->next_id >= NONE - 1)
         return RG_ELIMIT;
     if (st->next_id == st->id_cap) {
-        size_t cap = st->id_cap ? (size_t)st->id_cap * 2 : 64;
+        size_t cap = st->id_cap ? (size_t)st->id_cap + st->id_cap / 2 : 64;
         struct rg_series **a;
 
         if (cap > NONE)
@@ -898,7 +902,7 @@ static void series_remove(struct rg_store *st, struct rg_series *s)
     rg__htab_remove(&st->series_idx, hash_series(s), s->id);
     for (size_t i = 0; i < s->nlabels; i++) {
         uint32_t li = lname_find(st, s->labels[2 * i]), ei;
-        struct pentry *e;
+        struct rg__postings *e;
 
         if (li == NONE)
             continue;
@@ -906,7 +910,7 @@ static void series_remove(struct rg_store *st, struct rg_series *s)
         if (ei == NONE)
             continue;
         e = &st->lnames[li].entries[ei];
-        if (e->aux)
+        if (e->key & KEY_MARK)
             continue;
         if (st->ndirty == st->dirty_cap) {
             size_t cap = st->dirty_cap ? st->dirty_cap * 2 : 256;
@@ -921,7 +925,7 @@ static void series_remove(struct rg_store *st, struct rg_series *s)
             st->dirty = d;
             st->dirty_cap = cap;
         }
-        e->aux = 1;
+        e->key |= KEY_MARK;
         st->dirty[st->ndirty].ln = li;
         st->dirty[st->ndirty].e = ei;
         st->ndirty++;
@@ -952,8 +956,8 @@ static void compact_ids(struct rg_store *st)
         if (ln->name == NONE)
             continue;
         for (uint32_t ei = 0; ei < ln->eused; ei++)
-            if (ln->entries[ei].value != NONE)
-                rg__postings_remap(&ln->entries[ei].post, new_id, st);
+            if (ln->entries[ei].key != NONE)
+                rg__postings_remap(&ln->entries[ei], new_id, st);
     }
     for (uint32_t i = 0; i < st->series_idx.cap; i++) {
         struct rg__htab_slot *slot = &st->series_idx.slots[i];
@@ -1014,7 +1018,7 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
         }
     }
     for (size_t i = 0; i < st->ndirty; i++) {
-        st->lnames[st->dirty[i].ln].entries[st->dirty[i].e].aux = 0;
+        st->lnames[st->dirty[i].ln].entries[st->dirty[i].e].key &= ~KEY_MARK;
         entry_filter(st, st->dirty[i].ln, st->dirty[i].e);
     }
     st->ndirty = 0;
@@ -1093,20 +1097,19 @@ static int collect(const struct rg_store *st, const struct rg_matcher *m, int wa
         ei = entry_find(ln, vsym);
         if (ei == NONE)
             return 0;
-        return idvec_add(out, rg__postings_ids(&ln->entries[ei].post),
-                         ln->entries[ei].post.n);
+        return idvec_add(out, rg__postings_ids(&ln->entries[ei]), ln->entries[ei].n);
     }
     for (uint32_t ei = 0; ei < ln->eused; ei++) {
-        const struct pentry *e = &ln->entries[ei];
+        const struct rg__postings *e = &ln->entries[ei];
         const struct rg__sym *v;
         int err;
 
-        if (e->value == NONE)
+        if (e->key == NONE)
             continue;
-        v = rg__intern_sym(&st->syms, e->value);
+        v = rg__intern_sym(&st->syms, e->key & KEY_VALUE);
         if (!matches(m, v->str, v->len) != !want)
             continue;
-        err = idvec_add(out, rg__postings_ids(&e->post), e->post.n);
+        err = idvec_add(out, rg__postings_ids(e), e->n);
         if (err)
             return err;
     }
@@ -1264,8 +1267,8 @@ int rg_store_label_values(const struct rg_store *store, const char *name,
     if (!syms)
         return RG_ENOMEM;
     for (uint32_t i = 0; i < ln->eused; i++)
-        if (ln->entries[i].value != NONE)
-            syms[n++] = rg__intern_sym(&store->syms, ln->entries[i].value);
+        if (ln->entries[i].key != NONE)
+            syms[n++] = rg__intern_sym(&store->syms, ln->entries[i].key & KEY_VALUE);
     rc = walk_sorted(syms, n, cb, ud);
     free(syms);
     return rc;
@@ -1404,5 +1407,5 @@ size_t rg__store_postings_len(const struct rg_store *store, const char *name,
     if (li == NONE)
         return 0;
     ei = entry_find(&store->lnames[li], vsym);
-    return ei == NONE ? 0 : store->lnames[li].entries[ei].post.n;
+    return ei == NONE ? 0 : store->lnames[li].entries[ei].n;
 }

@@ -17,10 +17,12 @@
 
 static void test_intern__same_bytes_same_symbol(void **state)
 {
-    struct rg__intern in = { 0 };
+    struct rg__intern in;
     char buf[8] = "job";
     uint32_t a, b, c, f;
     (void)state;
+
+    rg__intern_init(&in);
 
     assert_int_equal(rg__intern_get(&in, "job", 3, &a), 0);
     assert_int_equal(rg__intern_get(&in, buf, 3, &b), 0);
@@ -42,10 +44,12 @@ static void test_intern__same_bytes_same_symbol(void **state)
 
 static void test_intern__release_frees_and_recycles(void **state)
 {
-    struct rg__intern in = { 0 };
+    struct rg__intern in;
     uint32_t a, b, c, f;
     size_t bytes0;
     (void)state;
+
+    rg__intern_init(&in);
 
     bytes0 = in.bytes;
     assert_int_equal(rg__intern_get(&in, "", 0, &a), 0);
@@ -68,11 +72,13 @@ static void test_intern__release_frees_and_recycles(void **state)
 
 static void test_intern__many_strings_and_churn(void **state)
 {
-    struct rg__intern in = { 0 };
+    struct rg__intern in;
     static uint32_t ids[20000];
     char s[32];
     uint32_t f;
     (void)state;
+
+    rg__intern_init(&in);
 
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 20000; i++) {
@@ -111,8 +117,10 @@ static void test_intern__byte_order(void **state)
         { "a\0b", 3, "a\0a", 3, 1 },
         { "same", 4, "same", 4, 0 },
     };
-    struct rg__intern in = { 0 };
+    struct rg__intern in;
     (void)state;
+
+    rg__intern_init(&in);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint32_t a, b;

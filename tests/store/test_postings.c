@@ -87,6 +87,29 @@ static void test_postings__append_filter_remap(void **state)
     rg__postings_cleanup(NULL);
 }
 
+static void test_postings__capacity_classes(void **state)
+{
+    static const struct { size_t n, cap; } cases[] = {
+        { 0, 2 }, { 1, 2 }, { 2, 2 }, { 3, 4 }, { 4, 4 }, { 5, 6 }, { 6, 6 }, { 7, 8 },
+        { 8, 8 }, { 9, 12 }, { 12, 12 }, { 13, 16 }, { 17, 24 }, { 25, 32 }, { 1000, 1024 },
+        { 1025, 1536 }, { 1537, 2048 }, { (size_t)3 << 30, (size_t)3 << 30 },
+    };
+    struct rg__postings p = { 0 };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(rg__postings_cap(cases[i].n), cases[i].cap);
+    /* Growing one id at a time keeps every id readable across reallocations. */
+    for (uint32_t id = 0; id < 5000; id++) {
+        assert_int_equal(rg__postings_append(&p, id * 3), 0);
+        assert_int_equal(rg__postings_bytes(&p),
+                         p.n > 2 ? rg__postings_cap(p.n) * sizeof(uint32_t) : 0);
+    }
+    for (uint32_t id = 0; id < 5000; id++)
+        assert_int_equal(rg__postings_ids(&p)[id], id * 3);
+    rg__postings_cleanup(&p);
+}
+
 static void test_ids__intersect_subtract(void **state)
 {
     static const struct {
@@ -219,6 +242,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_postings__append_filter_remap),
+        cmocka_unit_test(test_postings__capacity_classes),
         cmocka_unit_test(test_ids__intersect_subtract),
         cmocka_unit_test(test_ids__sort_unique_matches_qsort),
         cmocka_unit_test(test_htab__churn_against_array),
