@@ -1391,6 +1391,27 @@ static void test_rw__limits(void **state)
         free(pb);
         arena_free(&a);
     }
+    /* Six empty spans: one more than max_buckets allows. */
+    {
+        struct rg_buf req = { 0 }, ts = { 0 }, lab = { 0 }, h = { 0 };
+        struct rg_rw_result res;
+
+        w_bytes(&lab, 1, "__name__", 8);
+        w_bytes(&lab, 2, "m", 1);
+        w_sub(&ts, 1, &lab);
+        for (int i = 0; i < 6; i++)
+            w_bytes(&h, 11, "", 0);
+        w_sub(&ts, 4, &h);
+        w_sub(&req, 1, &ts);
+        assert_int_equal(rg_rw_decode_v1(dec, (const uint8_t *)req.data, req.len, NULL, &res),
+                         0);
+        assert_int_equal(res.rejected_series[RG_RW_REJECT_INVALID_HISTOGRAM], 1);
+        assert_int_equal(res.rejected_histograms, 1);
+        rg_buf_cleanup(&req);
+        rg_buf_cleanup(&ts);
+        rg_buf_cleanup(&lab);
+        rg_buf_cleanup(&h);
+    }
     rg_rw_decoder_free(dec);
 }
 
