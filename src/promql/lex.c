@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,14 +24,14 @@
 #include "util/err.h"
 
 struct lexer {
-    const char *in;
-    size_t len;
-    size_t pos;
-    int paren_depth;
-    int bracket_open;
-    int brace_open;
-    struct rg__promql_toks *out;
-    size_t cap;
+    const char *in;               /* the query, borrowed */
+    size_t len;                   /* bytes */
+    size_t pos;                   /* next byte to read */
+    int paren_depth;              /* open "(" not yet closed */
+    int bracket_open;             /* inside "[...]" */
+    int brace_open;               /* inside "{...}": label matcher mode */
+    struct rg__promql_toks *out;  /* where tokens go */
+    size_t cap;                   /* allocated tokens in out->v */
 };
 
 static const struct {

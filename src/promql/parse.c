@@ -1108,12 +1108,25 @@ static int is_set_op(enum rg_promql_binop op)
     return op == RG_PROMQL_AND || op == RG_PROMQL_OR || op == RG_PROMQL_UNLESS;
 }
 
+static int cmp_op_pos(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct op_pos *)a)->node;
+    uintptr_t y = (uintptr_t)((const struct op_pos *)b)->node;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The operator position of binary node @n; the table is sorted by node address
+ * before the type check, so this is a bisection. */
 static int op_pos_of(const struct parser *p, const struct rg_promql_node *n)
 {
-    for (size_t i = 0; i < p->nops; i++)
-        if (p->ops[i].node == n)
-            return p->ops[i].pos;
-    return n->pos;
+    struct op_pos key = { n, 0 };
+    const struct op_pos *hit;
+
+    if (!p->nops)
+        return n->pos;
+    hit = bsearch(&key, p->ops, p->nops, sizeof(*p->ops), cmp_op_pos);
+    return hit ? hit->pos : n->pos;
 }
 
 static enum rg_promql_vtype check(struct parser *p, struct rg_promql_node **slot);
@@ -1329,6 +1342,8 @@ int rg_promql_parse(const char *input, struct rg_promql_node **out, char *err, s
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
+    if (!input)
+        input = "";
     memset(&p, 0, sizeof(p));
     p.in = input;
     p.err = err;
@@ -1347,8 +1362,11 @@ int rg_promql_parse(const char *input, struct rg_promql_node **out, char *err, s
     root = parse_expr(&p, 0);
     if (root && tok(&p)->type != RG__TOK_EOF)
         unexpected(&p, NULL, NULL);
-    if (!p.rc)
+    if (!p.rc) {
+        if (p.nops)
+            qsort(p.ops, p.nops, sizeof(*p.ops), cmp_op_pos);
         check(&p, &root);
+    }
 out:
     rg__promql_toks_cleanup(&p.toks);
     free(p.ops);
