@@ -451,23 +451,22 @@ static int cmp_series(const void *a, const void *b)
 
 static inline uint64_t hash_label(uint64_t h, const char *n, size_t nl, const char *v, size_t vl)
 {
-    h = rg__hash_bytes(n, nl, h);
-    return rg__hash_bytes(v, vl, h ^ RG__HASH_P2);
+    return rg__hash_step(rg__hash_step(h, n, nl), v, vl);
 }
 
 static uint32_t hash_refs(const struct rg_label_ref *l, size_t n)
 {
-    uint64_t h = n;
+    uint64_t h = RG__HASH_P0 ^ n;
 
     for (size_t i = 0; i < n; i++)
         h = hash_label(h, l[i].name.ptr, l[i].name.len, l[i].value.ptr, l[i].value.len);
-    return rg__hash_fold(h);
+    return rg__hash_fold(rg__hash_final(h));
 }
 
 static uint32_t hash_series(const struct rg_series *s)
 {
     const struct rg__intern *in = &s->store->syms;
-    uint64_t h = s->nlabels;
+    uint64_t h = RG__HASH_P0 ^ s->nlabels;
 
     for (size_t i = 0; i < s->nlabels; i++) {
         const struct rg__sym *n = rg__intern_sym(in, s->labels[2 * i]);
@@ -475,7 +474,7 @@ static uint32_t hash_series(const struct rg_series *s)
 
         h = hash_label(h, n->str, n->len, v->str, v->len);
     }
-    return rg__hash_fold(h);
+    return rg__hash_fold(rg__hash_final(h));
 }
 
 struct refs_key {
