@@ -464,7 +464,9 @@ fail:
 
 /* ---- durations and modifiers ----------------------------------------------- */
 
-static int tok_seconds(struct parser *p, double *secs)
+/* The value of the NUMBER token under the cursor, or of a DURATION token in
+ * seconds (where Prometheus accepts either, as after "@"). */
+static int tok_value(struct parser *p, double *secs)
 {
     const struct rg__promql_tok *t = tok(p);
 
@@ -514,7 +516,7 @@ static int parse_duration_tok(struct parser *p, const char *context, const char 
         next(p);
         return 0;
     }
-    if (tok_seconds(p, &secs))
+    if (tok_value(p, &secs))
         return -1;
     if (neg)
         secs = -secs;
@@ -591,7 +593,7 @@ static int parse_at(struct parser *p, struct rg_promql_node *n)
             unexpected(p, "@", "timestamp");
             return -1;
         }
-        if (tok_seconds(p, &secs))
+        if (tok_value(p, &secs))
             return -1;
         next(p);
         if (neg)
@@ -825,7 +827,7 @@ static struct rg_promql_node *parse_primary(struct parser *p)
     switch (t->type) {
     case RG__TOK_NUMBER: {
         double v;
-        if (tok_seconds(p, &v))
+        if (tok_value(p, &v))
             return NULL;
         n = new_node(p, RG_PROMQL_NUMBER, t->pos);
         if (n)
