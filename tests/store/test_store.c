@@ -373,6 +373,42 @@ static void test_samples__wide_time_spans(void **state)
     rg_store_free(st);
 }
 
+static void test_samples__sliding_window_rebases(void **state)
+{
+    /* A window of about 10^9 ms sliding far past 2^32 ms from the first sample:
+     * the 32-bit offsets must be rebased onto the oldest kept sample, and the ring
+     * wraps around as GC drops from the front while appends go on at the back. */
+    struct rg_store_config cfg = { INT64_C(1000000000), 10 };
+    struct rg_store *st = NULL;
+    struct rg_series *s;
+    struct rg_sample *buf = NULL, one;
+    size_t n, cap = 0;
+    const int64_t step = INT64_C(300000000);
+    (void)state;
+
+    assert_int_equal(rg_store_new(&cfg, &st), 0);
+    s = must_get(st, "a=1");
+    for (int64_t k = 0; k < 60; k++) {
+        int64_t t = INT64_C(-2000000000) + k * step;
+
+        assert_int_equal(rg_store_append(st, s, t, (double)k), 0);
+        assert_int_equal(rg_store_gc(st, t), 0);
+        /* Kept: t - 1e9 <= t' <= t, i.e. this sample and the three before it. */
+        n = 0;
+        assert_int_equal(rg_series_samples(s, INT64_MIN, INT64_MAX, &buf, &n, &cap), 0);
+        assert_int_equal(n, k < 3 ? k + 1 : 4);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(buf[i].t, t - (int64_t)(n - 1 - i) * step);
+            assert_true(buf[i].v == (double)(k - (int64_t)(n - 1 - i)));
+        }
+        assert_int_equal(rg_series_sample_at(s, t - step, t - 1, &one), k > 0);
+        if (k > 0)
+            assert_int_equal(one.t, t - step);
+    }
+    free(buf);
+    rg_store_free(st);
+}
+
 /* ---- Retention and garbage collection ----------------------------------- */
 
 static void test_gc__retention(void **state)
@@ -1040,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_samples__inclusive_bounds),
         cmocka_unit_test(test_samples__appends_to_existing_buffer),
         cmocka_unit_test(test_samples__wide_time_spans),
+        cmocka_unit_test(test_samples__sliding_window_rebases),
         cmocka_unit_test(test_gc__retention),
         cmocka_unit_test(test_gc__many_series_renumbered),
         cmocka_unit_test(test_limit__max_series),
