@@ -927,7 +927,8 @@ int rg_promql_eval_range(const struct rg_store *store, const struct rg_promql_no
     rc = range_loop(&c, expr, start_ms, end_ms, step_ms, &ss, &nss);
     if (rc)
         goto done;
-    qsort(ss, nss, sizeof(*ss), rser_cmp);
+    if (nss > 1)
+        qsort(ss, nss, sizeof(*ss), rser_cmp);
     out->type = RG_PROMQL_VT_MATRIX;
     out->t = end_ms;
     if ((rc = result_begin(out, nss)))

@@ -931,8 +931,9 @@ int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
     case RG_FN_SORT_DESC:
         if ((err = eval_vector(c, n->u.call.args[0], t, out)))
             return err;
-        qsort(out->vec.e, out->vec.n, sizeof(*out->vec.e),
-              id == RG_FN_SORT ? by_value_asc : by_value_desc);
+        if (out->vec.n > 1)
+            qsort(out->vec.e, out->vec.n, sizeof(*out->vec.e),
+                  id == RG_FN_SORT ? by_value_asc : by_value_desc);
         return 0;
     case RG_FN_SORT_BY_LABEL:
     case RG_FN_SORT_BY_LABEL_DESC: {
@@ -941,7 +942,8 @@ int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
         if ((err = eval_vector(c, n->u.call.args[0], t, out)))
             return err;
         sctx = &sc;
-        qsort(out->vec.e, out->vec.n, sizeof(*out->vec.e), by_label);
+        if (out->vec.n > 1)
+            qsort(out->vec.e, out->vec.n, sizeof(*out->vec.e), by_label);
         sctx = NULL;
         return 0;
     }
