@@ -12,8 +12,8 @@
  * - Postings: for every label name an entry table keyed by value symbol, each entry
  *   holding the sorted ids of the series with that pair (store/postings.h).
  * - Samples live in a ring buffer per series that grows by at most a quarter
- *   (capacity classes 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ...), so a ring is
- *   never more than 20 % slack. Timestamps are stored as 32-bit millisecond
+ *   (capacity classes 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ...), so a growing ring
+ *   is at most 20 % slack; GC halves rings left three-quarters empty. Timestamps are stored as 32-bit millisecond
  *   offsets from a per-series base (12 bytes a sample); a series whose window spans
  *   more than 49 days switches to full 64-bit timestamps. Values are copied as raw
  *   bits, so every NaN, the stale marker included, comes back unchanged.
@@ -48,7 +48,7 @@
 
 struct rg_series {
     struct rg_store *store;   /* owner; gives access to the label strings */
-    void *buf;                /* owned samples: double v[cap], then uint32 dt[cap] or int64 t[cap] */
+    void *buf;                /* owned: double v[cap], then uint32 dt[cap] or int64 t[cap] */
     int64_t base;             /* ms; narrow timestamps are base + dt */
     uint32_t id;              /* index in store->by_id and in postings */
     uint32_t start;           /* ring slot of the oldest sample */
@@ -262,8 +262,11 @@ static int s_resize(struct rg_store *st, struct rg_series *s, unsigned cls, unsi
     tmp.flags = (uint8_t)flags;
     for (uint32_t i = 0; i < s->count; i++) {
         uint32_t p = s_phys(s, ocap, i);
+        double v;
 
-        s_put(&tmp, ncap, i, s_time_p(s, ocap, p), s_vals(s)[p]);
+        /* memcpy keeps signalling NaNs (the stale marker is one) bit-exact. */
+        memcpy(&v, &s_vals(s)[p], sizeof(v));
+        s_put(&tmp, ncap, i, s_time_p(s, ocap, p), v);
     }
     if (s->buf)
         st->bytes -= (size_t)ocap * sample_size(s->flags);
@@ -994,7 +997,8 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
 
         if (!s)
             continue;
-        k = lower_bound(s, cutoff);
+        /* Most passes find the oldest sample still inside the window. */
+        k = s->count && s_time(s, 0) >= cutoff ? 0 : lower_bound(s, cutoff);
         if (k) {
             cap = s_cap(s);
             s->start = s_phys(s, cap, k == s->count ? 0 : k);

@@ -108,7 +108,9 @@ static void test_intern__many_strings_and_churn(void **state)
 
 static void test_intern__byte_order(void **state)
 {
-    static const struct { const char *a; size_t na; const char *b; size_t nb; int sign; } cases[] = {
+    static const struct {
+        const char *a; size_t na; const char *b; size_t nb; int sign;
+    } cases[] = {
         { "a", 1, "b", 1, -1 },
         { "a", 1, "a_", 2, -1 },
         { "B", 1, "a", 1, -1 },

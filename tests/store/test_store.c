@@ -586,7 +586,8 @@ static void test_select__matchers(void **state)
         { "job=~a.*|w.*;job!=web;__name__!=up", "__name__=http_requests_total,code=200,job=api|"
           "__name__=http_requests_total,code=500,job=api|env=prod,job=api" },
         { "job=api;job=web", "" },
-        { "__name__=http_requests_total;code!=200", "__name__=http_requests_total,code=500,job=api" },
+        { "__name__=http_requests_total;code!=200",
+          "__name__=http_requests_total,code=500,job=api" },
         { "__name__=~.*;env!=", "env=prod,job=api" },
     };
     struct rg_store *st = new_store(3600000, 100);
