@@ -154,6 +154,19 @@ static int hex_val(int c)
     return -1;
 }
 
+/* Decodes one UTF-8 sequence; returns its length, or 0 when invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
+/* Steps over the character at the cursor; 0 when it is not valid UTF-8. */
+static int skip_char(struct lexer *l)
+{
+    uint32_t cp;
+    size_t n = utf8_decode((const unsigned char *)l->in + l->pos, l->len - l->pos, &cp);
+
+    l->pos += n;
+    return n != 0;
+}
+
 /* Scans a quoted string starting at the opening quote, validating escapes as
  * Go does. Returns 1 when scanning must stop (error token emitted). */
 static int lex_string(struct lexer *l, int *rc)
@@ -166,7 +179,8 @@ static int lex_string(struct lexer *l, int *rc)
         while (peek(l, 0) != '`') {
             if (peek(l, 0) < 0)
                 return lex_error(l, start, rc, "unterminated raw string");
-            l->pos++;
+            if (!skip_char(l))
+                return lex_error(l, start, rc, "invalid UTF-8 rune");
         }
         l->pos++;
         *rc = emit(l, RG__TOK_STRING, start);
@@ -176,7 +190,8 @@ static int lex_string(struct lexer *l, int *rc)
         int c = peek(l, 0);
         if (c < 0 || c == '\n')
             return lex_error(l, start, rc, "unterminated quoted string");
-        l->pos++;
+        if (!skip_char(l))
+            return lex_error(l, start, rc, "invalid UTF-8 rune");
         if (c == quote)
             break;
         if (c != '\\')
@@ -338,6 +353,11 @@ static int lex_inside_braces(struct lexer *l, int *rc)
         l->pos++;
         return 0;
     }
+    if (c == '#') {
+        while (peek(l, 0) >= 0 && peek(l, 0) != '\n')
+            l->pos++;
+        return 0;
+    }
     if (is_alpha(c)) {
         while (is_alnum(peek(l, 0)))
             l->pos++;
@@ -434,14 +454,13 @@ static int lex_statement(struct lexer *l, int *rc)
     case '=':
         if (peek(l, 1) == '=')
             return lex_op(l, RG__TOK_EQLC, 2, start, rc);
+        /* Regex matching exists only inside braces. */
         if (peek(l, 1) == '~')
-            return lex_op(l, RG__TOK_EQL_REGEX, 2, start, rc);
+            return lex_error(l, start, rc, "unexpected character after '=': '~'");
         return lex_op(l, RG__TOK_EQL, 1, start, rc);
     case '!':
         if (peek(l, 1) == '=')
             return lex_op(l, RG__TOK_NEQ, 2, start, rc);
-        if (peek(l, 1) == '~')
-            return lex_op(l, RG__TOK_NEQ_REGEX, 2, start, rc);
         rune_quote(peek(l, 1), q, sizeof(q));
         return lex_error(l, start, rc, "unexpected character after '!': %s", q);
     case '<':
@@ -692,7 +711,6 @@ int rg__promql_unquote(const char *s, size_t len, char **out, size_t *outlen)
     return *out ? 0 : RG_ENOMEM;
 }
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 when invalid. */
 static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
     size_t n, i;

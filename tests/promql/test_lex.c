@@ -87,8 +87,8 @@ static void test_lex__tokens(void **state)
         { "\"a\" 'b' `c`", "STR:\"a\" STR:'b' STR:`c` EOF" },
         { "\"esc \\\" \\n\"", "STR:\"esc \\\" \\n\" EOF" },
         { "`multi\nline`", "STR:`multi\nline` EOF" },
-        { "+ - * / % ^ == != <= < >= > = =~ !~", "OP:+ OP:- OP:* OP:/ OP:% OP:^ OP:== OP:!= "
-          "OP:<= OP:< OP:>= OP:> OP:= OP:=~ OP:!~ EOF" },
+        { "+ - * / % ^ == != <= < >= > =", "OP:+ OP:- OP:* OP:/ OP:% OP:^ OP:== OP:!= "
+          "OP:<= OP:< OP:>= OP:> OP:= EOF" },
         { "and or unless atan2 AND", "OP:and OP:or OP:unless OP:atan2 OP:AND EOF" },
         { "sum avg min max count group stddev stdvar topk bottomk quantile count_values "
           "limitk limit_ratio",
@@ -107,6 +107,9 @@ static void test_lex__tokens(void **state)
         { "{\"quoted.name\"=~\"v\"}", "P:{ STR:\"quoted.name\" OP:=~ STR:\"v\" P:} EOF" },
         { "foo # comment\n+ 1 # another", "IDENT:foo OP:+ NUM:1 EOF" },
         { "a#b", "IDENT:a EOF" },
+        { "{a=\"b\" # why\n, c!=\"d\"}", "P:{ IDENT:a OP:= STR:\"b\" P:, IDENT:c OP:!= "
+          "STR:\"d\" P:} EOF" },
+        { "\"\xc3\xa9\xe2\x82\xac\"", "STR:\"\xc3\xa9\xe2\x82\xac\" EOF" },
     };
     (void)state;
 
@@ -139,6 +142,11 @@ static void test_lex__errors(void **state)
         { "$", "ERROR@0:unexpected character: '$'" },
         { "\x01", "ERROR@0:unexpected character: '\\x01'" },
         { "a ! b", "ERROR@2:unexpected character after '!': ' '" },
+        { "a !~ b", "ERROR@2:unexpected character after '!': '~'" },
+        { "a =~ b", "ERROR@2:unexpected character after '=': '~'" },
+        { "\"\xff\"", "ERROR@0:invalid UTF-8 rune" },
+        { "`ok \xc3\xa9 \xc3`", "ERROR@0:invalid UTF-8 rune" },
+        { "{a=\"\xed\xa0\x80\"}", "ERROR@3:invalid UTF-8 rune" },
         { "\"abc", "ERROR@0:unterminated quoted string" },
         { "'abc\n'", "ERROR@0:unterminated quoted string" },
         { "`abc", "ERROR@0:unterminated raw string" },

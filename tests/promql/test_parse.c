@@ -491,6 +491,9 @@ static void test_parse__multiline_positions(void **state)
     assert_int_equal(parse_print("sum by (job) (\n  rate(foo[5m])  # per second\n)", &b, NULL, 0),
                      0);
     assert_string_equal(b.data, "sum by (job) (rate(foo[5m]))");
+    rg_buf_reset(&b);
+    assert_int_equal(parse_print("foo{a=\"b\", # the job\n  c=\"d\"}", &b, NULL, 0), 0);
+    assert_string_equal(b.data, "foo{a=\"b\",c=\"d\"}");
     rg_buf_cleanup(&b);
 }
 
