@@ -137,6 +137,8 @@ static void rune_quote(int c, char *buf, size_t cap)
         snprintf(buf, cap, "'%c'", c);
     else if (c == '\'' || c == '\\')
         snprintf(buf, cap, "'\\%c'", c);
+    else if (c > 0 && c < 0x20 && strchr("\a\b\f\n\r\t\v", c))
+        snprintf(buf, cap, "'\\%c'", "abtnvfr"[c - '\a']);
     else if (c < 0)
         snprintf(buf, cap, "'\\uffff'");
     else

@@ -143,6 +143,8 @@ static void test_lex__errors(void **state)
         { "\x01", "ERROR@0:unexpected character: '\\x01'" },
         { "a ! b", "ERROR@2:unexpected character after '!': ' '" },
         { "a !~ b", "ERROR@2:unexpected character after '!': '~'" },
+        { "a !\tb", "ERROR@2:unexpected character after '!': '\\t'" },
+        { "{a!\n}", "ERROR@2:unexpected character after '!' inside braces: '\\n'" },
         { "a =~ b", "ERROR@2:unexpected character after '=': '~'" },
         { "\"\xff\"", "ERROR@0:invalid UTF-8 rune" },
         { "`ok \xc3\xa9 \xc3`", "ERROR@0:invalid UTF-8 rune" },
