@@ -69,16 +69,17 @@ struct pqt_series {
     int matched;
 };
 
-enum pqt_eval_kind { PQT_EVAL, PQT_EVAL_FAIL, PQT_EVAL_ORDERED, PQT_EVAL_WARN, PQT_EVAL_INFO };
-
 struct pqt_eval {
-    enum pqt_eval_kind kind;
+    int fail;                  /* eval_fail or `expect fail`: the query must fail */
+    int ordered;               /* eval_ordered or `expect ordered`: order matters */
+    int want_ann;              /* 1: annotations required, -1: none allowed, 0: either */
     int line;
     int range;                 /* 0: instant at @at; 1: range from start to end by step */
     int64_t at, start, end, step;
     char *expr;                /* owned */
     char *fail_msg;            /* owned; expected_fail_message */
     char *fail_re;             /* owned; expected_fail_regexp */
+    char *ann_re;              /* owned; `expect warn regex:`, matched against annotations */
     struct pqt_series *exp;    /* owned array */
     size_t nexp;
     size_t capexp;
@@ -119,6 +120,7 @@ static void eval_cleanup(struct pqt_eval *ev)
     free(ev->expr);
     free(ev->fail_msg);
     free(ev->fail_re);
+    free(ev->ann_re);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -796,7 +798,7 @@ static int compare_instant(struct pqt_ctx *ctx, struct pqt_eval *ev,
             report_mismatch(ctx, ev, res, mode, why);
             return 1;
         }
-        if (ev->kind == PQT_EVAL_ORDERED && ei != seen) {
+        if (ev->ordered && ei != seen) {
             snprintf(why, sizeof(why), "order: result %zu is expected line %d", seen, e->line);
             report_mismatch(ctx, ev, res, mode, why);
             return 1;
@@ -983,7 +985,7 @@ static int run_eval(struct pqt_ctx *ctx, struct pqt_eval *ev)
     memset(&res, 0, sizeof(res));
     rc = rg_promql_parse(ev->expr, &node, perr, sizeof(perr));
     if (rc != 0) {
-        if (ev->kind == PQT_EVAL_FAIL)
+        if (ev->fail)
             return check_fail_message(ctx, ev, perr);
         report(ctx, ev, "parse failed (%s): %s", rg_err_name(rc), perr);
         return 1;
@@ -993,7 +995,7 @@ static int run_eval(struct pqt_ctx *ctx, struct pqt_eval *ev)
                                   &res, &err);
     else
         rc = rg_promql_eval_instant(ctx->store, node, ev->at, &ctx->opts, &res, &err);
-    if (ev->kind == PQT_EVAL_FAIL) {
+    if (ev->fail) {
         if (rc == 0) {
             report_mismatch(ctx, ev, &res, ev->range ? "range" : "instant",
                             "expected an error, the query succeeded");
@@ -1009,9 +1011,22 @@ static int run_eval(struct pqt_ctx *ctx, struct pqt_eval *ev)
         bad = 1;
         goto out;
     }
-    if ((ev->kind == PQT_EVAL_WARN || ev->kind == PQT_EVAL_INFO) && res.nwarnings == 0) {
+    /* The engine keeps Prometheus' warnings and infos in one list, so warn and
+     * info expectations both look at it. */
+    if (ev->want_ann > 0 && res.nwarnings == 0) {
         report(ctx, ev, "expected a warning or info annotation, got none");
         bad = 1;
+    } else if (ev->want_ann < 0 && res.nwarnings > 0) {
+        report(ctx, ev, "expected no annotation, got \"%s\"", res.warnings[0]);
+        bad = 1;
+    } else if (ev->ann_re != NULL) {
+        int found = 0;
+        for (size_t i = 0; i < res.nwarnings && !found; i++)
+            found = regex_search(ev->ann_re, res.warnings[i]) > 0;
+        if (!found) {
+            report(ctx, ev, "no annotation matches /%s/", ev->ann_re);
+            bad = 1;
+        }
     }
     if (res.type == RG_PROMQL_VT_VECTOR || res.type == RG_PROMQL_VT_MATRIX) {
         if (check_label_sets(ctx, ev, &res, ev->range ? "range" : "instant") != 0)
@@ -1056,7 +1071,7 @@ static int run_eval(struct pqt_ctx *ctx, struct pqt_eval *ev)
         goto out;
     }
     bad |= compare_instant(ctx, ev, &res, ev->at, "instant");
-    if (bad || ev->kind == PQT_EVAL_ORDERED || res.type == RG_PROMQL_VT_STRING ||
+    if (bad || ev->ordered || res.type == RG_PROMQL_VT_STRING ||
         uses_start_end(node))
         goto out;
 
@@ -1264,6 +1279,62 @@ static int add_expected(struct pqt_eval *ev, const char *line, int lineno)
     return parse_expected(line, e);
 }
 
+/* Splits "msg: text" or "regex: text" off an expect line: sets *@msg or *@re. */
+static int expect_detail(const char *p, char **msg, char **re)
+{
+    char **dst;
+
+    p = skip_ws(p);
+    if (*p == '\0')
+        return 0;
+    if (strncmp(p, "msg:", 4) == 0) {
+        dst = msg;
+        p += 4;
+    } else if (strncmp(p, "regex:", 6) == 0) {
+        dst = re;
+        p += 6;
+    } else {
+        return RG_EPARSE;
+    }
+    if (dst == NULL)
+        return RG_EPARSE;
+    free(*dst);
+    *dst = strdup(skip_ws(p));
+    return *dst != NULL ? 0 : RG_ENOMEM;
+}
+
+/* The `expect` lines of newer Prometheus test files: `expect fail [msg:|regex:]`,
+ * `expect ordered`, `expect warn|info [regex:]`, `expect no_warn|no_info` and
+ * `expect string "..."`. */
+static int parse_expect(struct pqt_eval *ev, const char *p, int lineno)
+{
+    const char *w;
+    size_t wl;
+    int rc;
+
+    if ((rc = next_word(&p, &w, &wl)) != 0)
+        return rc;
+    if (word_is(w, wl, "fail")) {
+        ev->fail = 1;
+        return expect_detail(p, &ev->fail_msg, &ev->fail_re);
+    }
+    if (word_is(w, wl, "ordered")) {
+        ev->ordered = 1;
+        return *skip_ws(p) == '\0' ? 0 : RG_EPARSE;
+    }
+    if (word_is(w, wl, "warn") || word_is(w, wl, "info")) {
+        ev->want_ann = 1;
+        return expect_detail(p, NULL, &ev->ann_re);
+    }
+    if (word_is(w, wl, "no_warn") || word_is(w, wl, "no_info")) {
+        ev->want_ann = -1;
+        return *skip_ws(p) == '\0' ? 0 : RG_EPARSE;
+    }
+    if (word_is(w, wl, "string"))
+        return add_expected(ev, skip_ws(p), lineno);
+    return RG_ENOTSUP;
+}
+
 /* Parses the eval command on @line into @ev (header only). */
 static int parse_eval_header(const char *line, struct pqt_eval *ev)
 {
@@ -1273,17 +1344,13 @@ static int parse_eval_header(const char *line, struct pqt_eval *ev)
 
     if ((rc = next_word(&p, &w, &wl)) != 0)
         return rc;
-    if (word_is(w, wl, "eval"))
-        ev->kind = PQT_EVAL;
-    else if (word_is(w, wl, "eval_fail"))
-        ev->kind = PQT_EVAL_FAIL;
+    if (word_is(w, wl, "eval_fail"))
+        ev->fail = 1;
     else if (word_is(w, wl, "eval_ordered"))
-        ev->kind = PQT_EVAL_ORDERED;
-    else if (word_is(w, wl, "eval_warn"))
-        ev->kind = PQT_EVAL_WARN;
-    else if (word_is(w, wl, "eval_info"))
-        ev->kind = PQT_EVAL_INFO;
-    else
+        ev->ordered = 1;
+    else if (word_is(w, wl, "eval_warn") || word_is(w, wl, "eval_info"))
+        ev->want_ann = 1;
+    else if (!word_is(w, wl, "eval"))
         return RG_EPARSE;
     if ((rc = next_word(&p, &w, &wl)) != 0)
         return rc;
@@ -1399,6 +1466,14 @@ static int run_file(struct pqt_ctx *ctx)
                 if (strncmp(q, "expected_fail_regexp ", 21) == 0) {
                     free(ev.fail_re);
                     ev.fail_re = strdup(skip_ws(q + 21));
+                    continue;
+                }
+                if (strncmp(q, "expect ", 7) == 0) {
+                    if ((rc = parse_expect(&ev, q + 7, (int)i + 1)) != 0) {
+                        rg_buf_printf(&ctx->report, "%s:%zu: bad expect line (%s)\n",
+                                      ctx->path, i + 1, rg_err_name(rc));
+                        syntax_ok = 0;
+                    }
                     continue;
                 }
                 if ((rc = add_expected(&ev, q, (int)i + 1)) != 0) {
@@ -1558,6 +1633,65 @@ static void test_promqltest__parse_labels_and_times(void **state)
     assert_false(values_equal(INFINITY, -INFINITY));
 }
 
+/* Eval headers and expect lines, including the malformed ones. */
+static void test_promqltest__parse_commands(void **state)
+{
+    static const struct {
+        const char *header;
+        const char *expect;     /* an expect line's rest, or NULL */
+        int rc;                 /* 0, or non-zero for "must be rejected" */
+        int fail, ordered, want_ann, range;
+        int64_t at, start, end, step;
+        const char *expr;
+    } cases[] = {
+        { "eval instant at 10m sum(x)", NULL, 0, 0, 0, 0, 0, 600000, 0, 0, 0, "sum(x)" },
+        { "eval_fail instant at 1h x", NULL, 0, 1, 0, 0, 0, 3600000, 0, 0, 0, "x" },
+        { "eval_ordered instant at 0 topk(1, x)", NULL, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+          "topk(1, x)" },
+        { "eval_warn instant at 5s x", NULL, 0, 0, 0, 1, 0, 5000, 0, 0, 0, "x" },
+        { "eval_info instant at 5s x", NULL, 0, 0, 0, 1, 0, 5000, 0, 0, 0, "x" },
+        { "eval range from 0 to 10m step 1m rate(x[5m])", NULL, 0, 0, 0, 0, 1, 0, 0, 600000,
+          60000, "rate(x[5m])" },
+        { "eval instant at 0 x", "fail regex: boom", 0, 1, 0, 0, 0, 0, 0, 0, 0, "x" },
+        { "eval instant at 0 x", "ordered", 0, 0, 1, 0, 0, 0, 0, 0, 0, "x" },
+        { "eval instant at 0 x", "no_warn", 0, 0, 0, -1, 0, 0, 0, 0, 0, "x" },
+        { "eval instant at 0 x", "info", 0, 0, 0, 1, 0, 0, 0, 0, 0, "x" },
+        { "eval instant at 0 x", "range vector from 0 to 1m step 1m", 1, 0, 0, 0, 0, 0, 0, 0,
+          0, NULL },
+        { "eval instant at 0 x", "fail because", 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+        { "eval range from 0 to 1m step 0 x", NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+        { "eval range from 0 to 1m x", NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+        { "eval instant at 10q x", NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+        { "eval_bogus instant at 0 x", NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+        { "eval instant at 0", NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pqt_eval ev;
+        memset(&ev, 0, sizeof(ev));
+        int rc = parse_eval_header(cases[i].header, &ev);
+        if (rc == 0 && cases[i].expect != NULL)
+            rc = parse_expect(&ev, cases[i].expect, 1);
+        if (cases[i].rc != 0) {
+            assert_int_not_equal(rc, 0);
+            eval_cleanup(&ev);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(ev.fail, cases[i].fail);
+        assert_int_equal(ev.ordered, cases[i].ordered);
+        assert_int_equal(ev.want_ann, cases[i].want_ann);
+        assert_int_equal(ev.range, cases[i].range);
+        assert_int_equal(ev.at, cases[i].at);
+        assert_int_equal(ev.start, cases[i].start);
+        assert_int_equal(ev.end, cases[i].end);
+        assert_int_equal(ev.step, cases[i].step);
+        assert_string_equal(ev.expr, cases[i].expr);
+        eval_cleanup(&ev);
+    }
+}
+
 /* The corpus is split by topic and holds enough evals to mean something; this
  * parses every file without evaluating, so a malformed file fails here too. */
 static void test_promqltest__corpus(void **state)
@@ -1595,7 +1729,7 @@ int main(void)
 
     if (glob(PQT_DIR "/*.test", 0, NULL, &g) != 0)
         g.gl_pathc = 0;
-    tests = calloc(g.gl_pathc + 3, sizeof(*tests));
+    tests = calloc(g.gl_pathc + 4, sizeof(*tests));
     names = calloc(g.gl_pathc + 1, sizeof(*names));
     if (tests == NULL || names == NULL) {
         fprintf(stderr, "promqltest: out of memory\n");
@@ -1603,6 +1737,7 @@ int main(void)
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_promqltest__expand_notation);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_promqltest__parse_labels_and_times);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_promqltest__parse_commands);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_promqltest__corpus);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char *base = strrchr(g.gl_pathv[i], '/');
