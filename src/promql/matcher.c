@@ -7,7 +7,11 @@
  * subject, backtracking as needed), PCRE2_DOTALL, PCRE2_DOLLAR_ENDONLY (RE2's
  * "$" does not match before a final newline) and PCRE2_UTF with
  * PCRE2_MATCH_INVALID_UTF, so label values that are not valid UTF-8 simply do
- * not match instead of failing. Patterns are JIT-compiled when the platform
+ * not match instead of failing. PCRE2 understands more than RE2 does, so the
+ * constructs RE2 rejects (lookaround, atomic groups, backreferences, possessive
+ * quantifiers, conditionals, recursion, comments) are refused first, with Go's
+ * messages, so that a query accepted here is also accepted by Prometheus.
+ * Patterns are JIT-compiled when the platform
  * supports it; matching then goes through pcre2_jit_match(), otherwise through
  * pcre2_match(). Each matcher owns one match-data block, so matching with the
  * same tree is not safe from two threads at once.
@@ -21,6 +25,68 @@
 #include "promql/syntax.h"
 #include "util/err.h"
 
+/* Finds the first construct of @re that RE2 does not support. Returns 0 when
+ * there is none, else writes Go's message into @msg and returns -1. */
+static int re2_unsupported(const char *re, char *msg, size_t msglen)
+{
+    size_t i = 0, n = strlen(re);
+
+    while (i < n) {
+        char c = re[i];
+        if (c == '\\') {
+            char e = i + 1 < n ? re[i + 1] : '\0';
+            if (e == 'Q') {
+                /* Everything up to \E is literal text. */
+                const char *end = strstr(re + i + 2, "\\E");
+                i = end ? (size_t)(end - re) + 2 : n;
+                continue;
+            }
+            if ((e >= '1' && e <= '9') || e == 'g' || e == 'k' || e == 'K' || e == 'R' ||
+                e == 'G' || e == 'X' || e == 'N') {
+                snprintf(msg, msglen, "invalid escape sequence: `\\%c`", e);
+                return -1;
+            }
+            i += 2;
+            continue;
+        }
+        if (c == '[') {
+            /* A class ends at the first "]" that is not its first member. */
+            i++;
+            if (i < n && re[i] == '^')
+                i++;
+            if (i < n && re[i] == ']')
+                i++;
+            while (i < n && re[i] != ']') {
+                if (re[i] == '\\')
+                    i++;
+                else if (re[i] == '[' && i + 1 < n && re[i + 1] == ':') {
+                    const char *end = strstr(re + i + 2, ":]");
+                    if (end)
+                        i = (size_t)(end - re) + 1;
+                }
+                i++;
+            }
+            i++;
+            continue;
+        }
+        if (c == '(' && i + 2 < n && re[i + 1] == '?') {
+            char k = re[i + 2];
+            int bad = strchr("=!>|#(R&+0123456789", k) != NULL ||
+                      (k == '<' && i + 3 < n && (re[i + 3] == '=' || re[i + 3] == '!'));
+            if (bad) {
+                snprintf(msg, msglen, "invalid or unsupported Perl syntax: `(?%c`", k);
+                return -1;
+            }
+        }
+        if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < n && re[i + 1] == '+') {
+            snprintf(msg, msglen, "invalid nested repetition operator: `%c+`", c);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
 int rg__promql_matcher_compile(struct rg_promql_matcher *m, char *msg, size_t msglen)
 {
     pcre2_code *code;
@@ -31,6 +97,8 @@ int rg__promql_matcher_compile(struct rg_promql_matcher *m, char *msg, size_t ms
 
     if (m->op != RG_MATCH_RE && m->op != RG_MATCH_NRE)
         return 0;
+    if (re2_unsupported(m->value, msg, msglen))
+        return RG_EINVAL;
     vlen = strlen(m->value);
     pat = malloc(vlen + 5);
     if (!pat)
@@ -47,8 +115,9 @@ int rg__promql_matcher_compile(struct rg_promql_matcher *m, char *msg, size_t ms
         PCRE2_UCHAR buf[160];
         if (pcre2_get_error_message(errcode, buf, sizeof(buf)) < 0)
             strcpy((char *)buf, "invalid pattern");
+        /* Go's form is "<problem>: `<pattern>`"; PCRE2 names the problem. */
         if (msglen)
-            snprintf(msg, msglen, "%s", (const char *)buf);
+            snprintf(msg, msglen, "%s: `%s`", (const char *)buf, m->value);
         return errcode == PCRE2_ERROR_NOMEMORY ? RG_ENOMEM : RG_EINVAL;
     }
     /* JIT is an optimisation: when it is unavailable pcre2_match() still works. */

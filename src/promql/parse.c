@@ -358,7 +358,7 @@ static int add_matcher(struct parser *p, struct rg_promql_node *n, enum rg_match
         return -1;
     }
     if (err) {
-        perr(p, pos, "error parsing regexp: %s: `%s`", msg, value);
+        perr(p, pos, "error parsing regexp: %s", msg);
         return -1;
     }
     return 0;

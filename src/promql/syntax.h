@@ -13,7 +13,8 @@
 
 /** Compiles @m->value for RE/NRE matchers into @m->re and @m->md (fully
  *  anchored, dot matches newline, UTF-8). On a bad pattern returns RG_EINVAL
- *  and writes PCRE2's message into @msg (capacity @msglen). Other ops: no-op.
+ *  and writes a Go-style message ("<problem>: `<pattern>`") into @msg (capacity
+ *  @msglen); constructs RE2 lacks are refused the same way. Other ops: no-op.
  *  Returns 0, RG_EINVAL or RG_ENOMEM. */
 int rg__promql_matcher_compile(struct rg_promql_matcher *m, char *msg, size_t msglen);
 
