@@ -420,6 +420,49 @@ static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, in
     return 0;
 }
 
+int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                      int (*cb)(struct rg__ctx *c, struct rg__lset ls,
+                                const struct rg_sample *s, size_t ns,
+                                const struct rg__mat *meta, void *ud),
+                      void *ud, struct rg__mat *meta)
+{
+    struct rg__selcache *sc;
+    int64_t ref, mint;
+    size_t i, j, k, ns;
+    int err = select_series(c, n, &sc);
+
+    if (err)
+        return err;
+    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    mint = sub_sat(ref, n->u.sel.range_ms);
+    meta->range_start = mint;
+    meta->range_end = ref;
+    meta->range_ms = n->u.sel.range_ms;
+    meta->samename = sc->samename;
+    if (mint == INT64_MAX)
+        return 0;
+    for (i = 0; i < sc->n; i++) {
+        if ((i & 4095) == 4095 && (err = rg__check_time(c)))
+            return err;
+        ns = 0;
+        if (rg_series_samples(sc->series[i], mint + 1, ref, &c->sbuf, &ns, &c->scap))
+            return oom(c);
+        for (j = k = 0; j < ns; j++)
+            if (!rg_is_stale_nan(c->sbuf[j].v))
+                c->sbuf[k++] = c->sbuf[j];
+        if (k == 0)
+            continue;
+        /* The series' samples are held only while its value is computed. */
+        if ((err = charge(c, k)))
+            return err;
+        err = cb(c, sc->ls[i], c->sbuf, k, meta, ud);
+        c->cur_samples -= k;
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
 /* ---- Subqueries ------------------------------------------------------------ */
 
 struct subser {
@@ -650,6 +693,7 @@ static void ctx_cleanup(struct rg__ctx *c)
         free(c->warnings[i]);
     free(c->warnings);
     rg__func_cleanup(c);
+    free(c->sbuf);
     rg__hmap_free(&c->hm);
     rg_buf_cleanup(&c->hb);
     rg_buf_cleanup(&c->tmp);

@@ -87,6 +87,8 @@ struct rg__ctx {
     size_t capwarnings;
     unsigned tick;              /* deadline-check throttle */
     double *dscr;               /* scratch doubles for kernels (owned) */
+    struct rg_sample *sbuf;     /* scratch samples for streamed range selectors (owned) */
+    size_t scap;
     size_t dcap;
     struct rg__recache *re;     /* compiled label_replace patterns (owned) */
     size_t nre;
@@ -114,6 +116,15 @@ int rg__vec_drop_names(struct rg__ctx *c, struct rg__vec *v);
 /** Evaluates @n at @t and requires a scalar. */
 int rg__eval_scalar(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, double *out);
 const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
+
+/** Reads the range selector @n at @t one series at a time (stale markers removed)
+ *  and calls @cb with each non-empty series; @meta receives the window bounds and
+ *  the name flag. The samples are valid during the call only. */
+int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                      int (*cb)(struct rg__ctx *c, struct rg__lset ls,
+                                const struct rg_sample *s, size_t ns,
+                                const struct rg__mat *meta, void *ud),
+                      void *ud, struct rg__mat *meta);
 
 /* eval_binop.c */
 int rg__eval_binary(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,

@@ -243,6 +243,70 @@ static int absent_labels(struct rg__ctx *c, const struct rg_promql_node *arg,
     return 0;
 }
 
+/* One series' value for a range-vector function; returns 0 when the series gives
+ * no output (too few samples), 1 with *out set, or a negative error. */
+static int series_value(struct rg__ctx *c, enum rg_promql_func_id id, const struct rg_sample *s,
+                        size_t ns, int64_t range_start, int64_t range_end, int64_t t,
+                        double param, double *out)
+{
+    double *d;
+    size_t j;
+
+    switch (id) {
+    case RG_FN_RATE:
+    case RG_FN_INCREASE:
+    case RG_FN_DELTA:
+        return rg_kernel_extrapolated_rate(s, ns, range_start, range_end, id != RG_FN_DELTA,
+                                           id == RG_FN_RATE, out);
+    case RG_FN_IRATE:
+    case RG_FN_IDELTA:
+        return rg_kernel_instant_value(s, ns, id == RG_FN_IRATE, out);
+    case RG_FN_DERIV:
+        return rg_kernel_deriv(s, ns, out);
+    case RG_FN_PREDICT_LINEAR:
+        return rg_kernel_predict_linear(s, ns, t, param, out);
+    case RG_FN_RESETS:
+        *out = rg_kernel_resets(s, ns);
+        return 1;
+    case RG_FN_CHANGES:
+        *out = rg_kernel_changes(s, ns);
+        return 1;
+    case RG_FN_QUANTILE_OVER_TIME:
+        if (!(d = scratch(c, ns)))
+            return nomem(c);
+        for (j = 0; j < ns; j++)
+            d[j] = s[j].v;
+        *out = rg_kernel_quantile(param, d, ns);
+        return 1;
+    default:
+        d = NULL;
+        if (id == RG_FN_MAD_OVER_TIME && !(d = scratch(c, ns)))
+            return nomem(c);
+        *out = rg_kernel_over_time(ot_kind(id), s, ns, d);
+        return 1;
+    }
+}
+
+struct stream_ud {
+    enum rg_promql_func_id id;
+    int64_t t;
+    double param;
+    struct rg__vec *out;
+};
+
+static int stream_cb(struct rg__ctx *c, struct rg__lset ls, const struct rg_sample *s, size_t n,
+                     const struct rg__mat *meta, void *arg)
+{
+    struct stream_ud *u = arg;
+    double v;
+    int ok = series_value(c, u->id, s, n, meta->range_start, meta->range_end, u->t, u->param,
+                          &v);
+
+    if (ok <= 0)
+        return ok;
+    return rg__vec_push(c, u->out, ls, v, u->t);
+}
+
 static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
                       struct rg__val *out)
 {
@@ -259,13 +323,32 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         return err;
     if (id == RG_FN_PREDICT_LINEAR && (err = rg__eval_scalar(c, n->u.call.args[1], t, &param)))
         return err;
+    if (id == RG_FN_QUANTILE_OVER_TIME && (isnan(param) || param < 0 || param > 1)) {
+        rg_buf_reset(&c->tmp);
+        if (rg_format_float_g(param, &c->tmp) ||
+            (err = rg__warn(c, "PromQL warning: quantile value should be between 0 and 1, "
+                            "got %s", c->tmp.data)))
+            return err ? err : nomem(c);
+    }
+    out->type = RG_PROMQL_VT_VECTOR;
+    if (id != RG_FN_ABSENT_OVER_TIME && rg__unparen(marg)->kind == RG_PROMQL_MATRIX) {
+        /* A range selector is read one series at a time into a reused buffer:
+         * the samples of all series are never held at once. */
+        struct stream_ud u = { id, t, param, &out->vec };
+        struct rg__mat meta = { 0 };
+
+        if ((err = rg__matrix_stream(c, rg__unparen(marg), t, stream_cb, &u, &meta)))
+            return err;
+        out->vec.uniq = 1;
+        out->vec.samename = meta.samename;
+        return finish(c, &out->vec, id != RG_FN_LAST_OVER_TIME);
+    }
     if ((err = rg__eval(c, marg, t, &m)))
         return err;
     if (m.type != RG_PROMQL_VT_MATRIX) {
         rg__val_free(c, &m);
         return rg__fail(c, RG_EEXEC, "expected a range vector argument");
     }
-    out->type = RG_PROMQL_VT_VECTOR;
     if (id == RG_FN_ABSENT_OVER_TIME) {
         struct rg__lset ls;
 
@@ -277,61 +360,16 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         rg__val_free(c, &m);
         return err;
     }
-    if (id == RG_FN_QUANTILE_OVER_TIME && (isnan(param) || param < 0 || param > 1)) {
-        rg_buf_reset(&c->tmp);
-        if (rg_format_float_g(param, &c->tmp) ||
-            (err = rg__warn(c, "PromQL warning: quantile value should be between 0 and 1, "
-                            "got %s", c->tmp.data)))
-            goto done;
-    }
     if ((err = rg__vec_reserve(c, &out->vec, m.mat.n)))
         goto done;
     for (i = 0; i < m.mat.n; i++) {
-        const struct rg_sample *s = m.mat.pts + m.mat.s[i].off;
-        size_t ns = m.mat.s[i].n, j;
-        double v = 0, *d;
-        int ok = 1;
+        double v;
+        int ok = series_value(c, id, m.mat.pts + m.mat.s[i].off, m.mat.s[i].n,
+                              m.mat.range_start, m.mat.range_end, t, param, &v);
 
-        switch (id) {
-        case RG_FN_RATE:
-        case RG_FN_INCREASE:
-        case RG_FN_DELTA:
-            ok = rg_kernel_extrapolated_rate(s, ns, m.mat.range_start, m.mat.range_end,
-                                             id != RG_FN_DELTA, id == RG_FN_RATE, &v);
-            break;
-        case RG_FN_IRATE:
-        case RG_FN_IDELTA:
-            ok = rg_kernel_instant_value(s, ns, id == RG_FN_IRATE, &v);
-            break;
-        case RG_FN_DERIV:
-            ok = rg_kernel_deriv(s, ns, &v);
-            break;
-        case RG_FN_PREDICT_LINEAR:
-            ok = rg_kernel_predict_linear(s, ns, t, param, &v);
-            break;
-        case RG_FN_RESETS:
-            v = rg_kernel_resets(s, ns);
-            break;
-        case RG_FN_CHANGES:
-            v = rg_kernel_changes(s, ns);
-            break;
-        case RG_FN_QUANTILE_OVER_TIME:
-            if (!(d = scratch(c, ns))) {
-                err = nomem(c);
-                goto done;
-            }
-            for (j = 0; j < ns; j++)
-                d[j] = s[j].v;
-            v = rg_kernel_quantile(param, d, ns);
-            break;
-        default:
-            d = NULL;
-            if (id == RG_FN_MAD_OVER_TIME && !(d = scratch(c, ns))) {
-                err = nomem(c);
-                goto done;
-            }
-            v = rg_kernel_over_time(ot_kind(id), s, ns, d);
-            break;
+        if (ok < 0) {
+            err = ok;
+            goto done;
         }
         if (ok && (err = rg__vec_push(c, &out->vec, m.mat.s[i].ls, v, t)))
             goto done;
