@@ -29,6 +29,7 @@ static inline uint64_t rg__hash_mum(uint64_t a, uint64_t b)
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+/** Loads 8 bytes at @p, any alignment, in host order. */
 static inline uint64_t rg__hash_read64(const unsigned char *p)
 {
     uint64_t v;
@@ -37,6 +38,7 @@ static inline uint64_t rg__hash_read64(const unsigned char *p)
     return v;
 }
 
+/** Loads 4 bytes at @p, any alignment, in host order, widened to 64 bits. */
 static inline uint64_t rg__hash_read32(const unsigned char *p)
 {
     uint32_t v;

@@ -37,7 +37,7 @@ union rg__intern_slot {
     uintptr_t free_next;   /* free id: (next free id << 1) | 1 */
 };
 
-/** Zero-initialised is a valid empty table; call rg__intern_init() anyway. */
+/** Set up with rg__intern_init() before use (zeroed memory is not enough). */
 struct rg__intern {
     union rg__intern_slot *syms;   /* owned; indexed by id */
     uint32_t cap;                  /* entries allocated in syms */
@@ -48,7 +48,7 @@ struct rg__intern {
     size_t bytes;                  /* bytes in symbol blocks */
 };
 
-/** Prepares an empty table. */
+/** Prepares an empty table; needs no cleanup until something is interned. */
 void rg__intern_init(struct rg__intern *in);
 
 /** Frees every symbol and the table. NULL is a no-op. */
