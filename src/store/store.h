@@ -62,7 +62,8 @@ void rg_store_free(struct rg_store *store);
 /** Finds the series with exactly @labels (sorted by name, no duplicates, already
  *  validated by the caller), creating it when absent. Copies what it keeps.
  *  @created (may be NULL) is set to 1 when a new series was made.
- *  Returns 0, RG_ELIMIT when a new series would exceed max_series, RG_ENOMEM. */
+ *  Returns 0, RG_ELIMIT when a new series would exceed max_series, RG_EINVAL for
+ *  more than 65,535 labels or a label string of 4 GiB or more, RG_ENOMEM. */
 int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *labels, size_t n,
                         struct rg_series **out, int *created);
 
@@ -97,9 +98,10 @@ enum rg_match_op {
 };
 
 /** One label matcher. For RE/NRE the store calls @re_match, which returns 1 when
- *  the (fully anchored) pattern matches @s of @len bytes, else 0. A matcher that
- *  matches the empty string also matches series that lack the label, exactly as
- *  in Prometheus. */
+ *  the (fully anchored) pattern matches @s of @len bytes (NUL-terminated), else 0;
+ *  it is also called with ("", 0) to decide whether series lacking the label
+ *  match. A matcher that matches the empty string also matches series that lack
+ *  the label, exactly as in Prometheus. */
 struct rg_matcher {
     enum rg_match_op op;
     const char *name;
@@ -110,7 +112,8 @@ struct rg_matcher {
 
 /** Selects the series matching every matcher. On success *out is a malloc'd array
  *  (caller frees it with free()) of *n series pointers, ordered by label set.
- *  With n == 0 matchers nothing is selected. Returns 0 or RG_ENOMEM. */
+ *  With n == 0 matchers nothing is selected. Returns 0, RG_EINVAL for a malformed
+ *  matcher (NULL name or value, NULL re_match for RE/NRE, unknown op) or RG_ENOMEM. */
 int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
                     struct rg_series ***out, size_t *n);
 
@@ -136,7 +139,8 @@ int64_t rg_series_max_time(const struct rg_series *series);
 int64_t rg_series_min_time(const struct rg_series *series);
 
 /** Calls @cb for every label name in use, in sorted order. A non-zero return from
- *  @cb stops the walk and is returned. */
+ *  @cb stops the walk and is returned; RG_ENOMEM is returned when the store cannot
+ *  allocate its sorted view (callbacks should return positive values to stop). */
 int rg_store_label_names(const struct rg_store *store, int (*cb)(const char *name, void *ud),
                          void *ud);
 /** Calls @cb for every value of label @name in use, in sorted order. */
