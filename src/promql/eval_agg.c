@@ -313,16 +313,15 @@ static int heap_down(const struct heapctx *h, size_t *hp, size_t i0, size_t n)
     return i > i0;
 }
 
-static const struct heapctx *sort_h;
-
 /* sort.Reverse of the heap order: the result comes out best first, NaN last. */
-static int rev_cmp(const void *a, const void *b)
+static int rev_cmp(const void *a, const void *b, void *arg)
 {
+    const struct heapctx *h = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
 
-    if (hless(sort_h, y, x))
+    if (hless(h, y, x))
         return -1;
-    if (hless(sort_h, x, y))
+    if (hless(h, x, y))
         return 1;
     return x < y ? -1 : x > y;
 }
@@ -423,10 +422,8 @@ static int aggregate_k(struct rg__ctx *c, const struct rg_promql_node *n, int64_
     for (i = 0; i < gs.n; i++) {
         struct grp *g = &gs.g[i];
 
-        if (op == RG_PROMQL_TOPK || op == RG_PROMQL_BOTTOMK) {
-            sort_h = &h;
-            qsort(g->heap, g->nheap, sizeof(*g->heap), rev_cmp);
-        }
+        if ((op == RG_PROMQL_TOPK || op == RG_PROMQL_BOTTOMK) && g->nheap > 1)
+            qsort_r(g->heap, g->nheap, sizeof(*g->heap), rev_cmp, &h);
         for (j = 0; j < g->nheap; j++) {
             const struct rg__el *e = &v->e[g->heap[j]];
 

@@ -712,8 +712,6 @@ struct sortctx {
     int desc;
 };
 
-static const struct sortctx *sctx;
-
 static int by_value_asc(const void *a, const void *b)
 {
     const struct rg__el *x = a, *y = b;
@@ -793,8 +791,9 @@ static int nat_less(const char *a, const char *b)
     }
 }
 
-static int by_label(const void *pa, const void *pb)
+static int by_label(const void *pa, const void *pb, void *arg)
 {
+    const struct sortctx *sctx = arg;
     const struct rg__el *a = pa, *b = pb;
     size_t i;
 
@@ -979,10 +978,8 @@ int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
 
         if ((err = eval_vector(c, n->u.call.args[0], t, out)))
             return err;
-        sctx = &sc;
         if (out->vec.n > 1)
-            qsort(out->vec.e, out->vec.n, sizeof(*out->vec.e), by_label);
-        sctx = NULL;
+            qsort_r(out->vec.e, out->vec.n, sizeof(*out->vec.e), by_label, &sc);
         return 0;
     }
     default:
