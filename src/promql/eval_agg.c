@@ -328,7 +328,7 @@ static int rev_cmp(const void *a, const void *b, void *arg)
 
 static int ratio_take(struct rg__ctx *c, double r, struct rg__lset ls)
 {
-    double off = (double)rg__lset_hash(ls, &c->hb) / (double)UINT64_MAX;
+    double off = (double)rg__lset_hash_packed(ls, &c->hb) / (double)UINT64_MAX;
 
     return (r >= 0 && off < r) || (r < 0 && off >= 1.0 + r);
 }

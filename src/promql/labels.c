@@ -3,7 +3,8 @@
  * The evaluator builds many short-lived label arrays per step; allocating them from
  * a bump arena (64 KiB blocks) keeps that to a pointer increment. Hashing follows
  * Prometheus' labels.Hash(): XXH64 (Yann Collet's algorithm, seed 0) over
- * name, 0xff, value, 0xff for every label in order. The hash table is linear
+ * name, 0xff, value, 0xff for every label in order (and, for limit_ratio, over
+ * the length-prefixed layout of Prometheus 3's default build). The hash table is linear
  * probing over a power-of-two array, grown at 50 % load.
  */
 #include "promql/labels.h"
@@ -209,6 +210,37 @@ uint64_t rg__lset_hash(struct rg__lset ls, struct rg_buf *scratch)
     rg_buf_reset(scratch);
     for (i = 0; i < ls.n; i++)
         if (hash_add(scratch, &ls.l[i]))
+            break;
+    return rg__xxh64(scratch->data ? scratch->data : "", scratch->len);
+}
+
+static int packed_add(struct rg_buf *b, const char *str)
+{
+    size_t len = strlen(str);
+    unsigned char hdr[4];
+    size_t nh = 1;
+
+    if (len < 255) {
+        hdr[0] = (unsigned char)len;
+    } else {
+        hdr[0] = 255;
+        hdr[1] = (unsigned char)len;
+        hdr[2] = (unsigned char)(len >> 8);
+        hdr[3] = (unsigned char)(len >> 16);
+        nh = 4;
+    }
+    if (rg_buf_append(b, hdr, nh))
+        return RG_ENOMEM;
+    return rg_buf_append(b, str, len);
+}
+
+uint64_t rg__lset_hash_packed(struct rg__lset ls, struct rg_buf *scratch)
+{
+    size_t i;
+
+    rg_buf_reset(scratch);
+    for (i = 0; i < ls.n; i++)
+        if (packed_add(scratch, ls.l[i].name) || packed_add(scratch, ls.l[i].value))
             break;
     return rg__xxh64(scratch->data ? scratch->data : "", scratch->len);
 }

@@ -4,8 +4,9 @@
  * name (struct rg__lset). Arrays and strings made during a query (grouping labels,
  * label_replace results) live in a bump arena that is released in one go when the
  * query ends, so evaluation never frees individual label sets. Hashes are
- * XXH64 (seed 0) over "name 0xff value 0xff ..." exactly as Prometheus'
- * labels.Hash(), so that hash-dependent results (limit_ratio) agree with it.
+ * XXH64 (seed 0) over "name 0xff value 0xff ..." as Prometheus' HashForLabels,
+ * or over the length-prefixed layout of its default labels.Hash(), so that
+ * hash-dependent results (limit_ratio) agree with it.
  * A small open-addressing table maps 64-bit hashes to indexes for grouping and
  * vector matching. Internal to src/promql; loop thread only.
  */
@@ -47,6 +48,10 @@ uint64_t rg__xxh64(const void *p, size_t len);
 
 /** Hash of the whole set as Prometheus' labels.Hash(). @scratch is reused. */
 uint64_t rg__lset_hash(struct rg__lset ls, struct rg_buf *scratch);
+/** Hash of the whole set as Prometheus 3 release builds compute labels.Hash()
+ *  (the "stringlabels" layout: each string preceded by its length, one byte below
+ *  255, else 255 and three bytes little-endian). limit_ratio depends on it. */
+uint64_t rg__lset_hash_packed(struct rg__lset ls, struct rg_buf *scratch);
 /** Hash of the labels named in @names only (HashForLabels); @names any order. */
 uint64_t rg__lset_hash_on(struct rg__lset ls, char *const *names, size_t nnames,
                           struct rg_buf *scratch);

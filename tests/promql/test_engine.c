@@ -23,6 +23,7 @@
 
 #include "promql/ast.h"
 #include "promql/engine.h"
+#include "promql/labels.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -1225,6 +1226,29 @@ static void test_engine__scale(void **state)
     rg_store_free(st);
 }
 
+/* ---- Hashing ---------------------------------------------------------------------------- */
+
+static void test_engine__xxh64(void **state)
+{
+    static const struct rg_label ls[] = { { "__name__", "up" }, { "job", "a" } };
+    struct rg_buf b = { 0 };
+    uint64_t h1, h2;
+
+    (void)state;
+    /* Reference values of the XXH64 specification's implementation, seed 0. */
+    assert_true(rg__xxh64("", 0) == UINT64_C(0xEF46DB3751D8E999));
+    assert_true(rg__xxh64("a", 1) == UINT64_C(0xD24EC4F1A98C6E5B));
+    assert_true(rg__xxh64("abc", 3) == UINT64_C(0x44BC2CF5AD770999));
+    assert_true(rg__xxh64("Nobody inspects the spammish repetition", 39) ==
+                UINT64_C(0xFBCEA83C8A378BF1));
+    /* The label-set hashes are those of their byte layouts. */
+    h1 = rg__lset_hash((struct rg__lset){ ls, 2 }, &b);
+    assert_true(h1 == rg__xxh64("__name__\xff" "up\xff" "job\xff" "a\xff", 18));
+    h2 = rg__lset_hash_packed((struct rg__lset){ ls, 2 }, &b);
+    assert_true(h2 == rg__xxh64("\x08" "__name__\x02" "up\x03" "job\x01" "a", 18));
+    rg_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1242,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_engine__limits),
         cmocka_unit_test(test_engine__json),
         cmocka_unit_test(test_engine__scale),
+        cmocka_unit_test(test_engine__xxh64),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
