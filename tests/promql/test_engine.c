@@ -727,6 +727,7 @@ static const char *fn_data =
     "ctr{i=\"1\"} 0+10x10\n"
     "g{i=\"1\"} 5 3 8 2 9\n"
     "neg{i=\"1\"} -2.5\n"
+    "rc 0 10 20 5 15\n"
     "v{job=\"a\", i=\"1\"} 1\n"
     "v{job=\"a\", i=\"2\"} 2\n"
     "w{k=\"1\"} NaN\n"
@@ -762,6 +763,13 @@ static void test_engine__range_functions(void **state)
         { "deriv(ctr[5m])", 10 * MIN, "{i=\"1\"} 0.16666666666666666" },
         { "predict_linear(ctr[5m], 60)", 10 * MIN, "{i=\"1\"} 110" },
         { "resets(g[10m])", 4 * MIN, "{i=\"1\"} 2" },
+        /* A reset adds the value before it; the zero clamp stops extrapolation at 0. */
+        { "increase(rc[5m])", 4 * MIN, "{} 35" },
+        { "rate(rc[5m])", 4 * MIN, "{} 0.11666666666666667" },
+        { "delta(rc[5m])", 4 * MIN, "{} 18.75" },
+        { "irate(rc[5m])", 3 * MIN, "{} 0.08333333333333333" },
+        { "idelta(rc[5m])", 3 * MIN, "{} -15" },
+        { "resets(rc[5m])", 4 * MIN, "{} 1" },
         { "changes(g[10m])", 4 * MIN, "{i=\"1\"} 4" },
         { "avg_over_time(g[10m])", 4 * MIN, "{i=\"1\"} 5.4" },
         { "min_over_time(g[10m])", 4 * MIN, "{i=\"1\"} 2" },
