@@ -11,6 +11,12 @@
  * drop the series when it is a stale marker; range selectors take (T - r, T]
  * without stale markers (Prometheus 3 left-open windows). Subqueries evaluate their
  * expression at the multiples of the step inside (T - range, T].
+ *
+ * In a range query, selectors and range functions over a range selector do not read
+ * the store step by step: on their first step they read every series once for all
+ * steps and slide a cursor (or a window) along the step times, keeping each step's
+ * values (a "grid") until that step is evaluated. This follows Prometheus' own
+ * series-at-a-time range evaluation and avoids one search per series and step.
  */
 #include "promql/engine.h"
 
@@ -24,14 +30,6 @@
 #include "promql/kernels.h"
 #include "util/err.h"
 #include "util/time.h"
-
-struct rg__selcache {
-    const struct rg_promql_node *node;   /* the SELECTOR or MATRIX node */
-    struct rg_series **series;           /* owned array */
-    struct rg__lset *ls;                 /* arena */
-    size_t n;
-    int samename;
-};
 
 void rg_promql_opts_default(struct rg_promql_opts *opts)
 {
@@ -251,7 +249,7 @@ static int64_t at_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at
 }
 
 /* Saturating subtraction keeps absurd offsets and ranges from wrapping around. */
-static int64_t sub_sat(int64_t a, int64_t b)
+int64_t rg__sub_sat(int64_t a, int64_t b)
 {
     if (b > 0 && a < INT64_MIN + b)
         return INT64_MIN;
@@ -260,8 +258,8 @@ static int64_t sub_sat(int64_t a, int64_t b)
     return a - b;
 }
 
-static int select_series(struct rg__ctx *c, const struct rg_promql_node *n,
-                         struct rg__selcache **out)
+int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
+                      struct rg__selcache **out)
 {
     struct rg__selcache *sc;
     struct rg_matcher *m = NULL;
@@ -269,22 +267,24 @@ static int select_series(struct rg__ctx *c, const struct rg_promql_node *n,
     int err;
 
     for (i = 0; i < c->nsel; i++) {
-        if (c->sel[i].node == n) {
-            *out = &c->sel[i];
+        if (c->sel[i]->node == n) {
+            *out = c->sel[i];
             return 0;
         }
     }
     if (c->nsel == c->capsel) {
         size_t cap = c->capsel ? c->capsel * 2 : 4;
-        struct rg__selcache *p = realloc(c->sel, cap * sizeof(*p));
+        struct rg__selcache **p = realloc(c->sel, cap * sizeof(*p));
 
         if (!p)
             return oom(c);
         c->sel = p;
         c->capsel = cap;
     }
-    sc = &c->sel[c->nsel];
-    memset(sc, 0, sizeof(*sc));
+    sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return oom(c);
+    c->sel[c->nsel++] = sc;
     sc->node = n;
     if (nm) {
         m = calloc(nm, sizeof(*m));
@@ -304,19 +304,25 @@ static int select_series(struct rg__ctx *c, const struct rg_promql_node *n,
     }
     err = rg_store_select(c->store, m, nm, &sc->series, &sc->n);
     free(m);
-    if (err)
+    if (err) {
+        sc->series = NULL;
+        sc->n = 0;
         return oom(c);
-    c->nsel++;
+    }
     sc->ls = rg__arena_alloc(&c->arena, (sc->n ? sc->n : 1) * sizeof(*sc->ls));
-    if (!sc->ls)
+    if (!sc->ls) {
+        sc->n = 0;
         return oom(c);
+    }
     sc->samename = 1;
     for (i = 0; i < sc->n; i++) {
         size_t nl = rg_series_label_count(sc->series[i]);
         struct rg_label *l = rg__arena_alloc(&c->arena, (nl ? nl : 1) * sizeof(*l));
 
-        if (!l)
+        if (!l) {
+            sc->n = 0;
             return oom(c);
+        }
         sc->ls[i].l = l;
         sc->ls[i].n = rg_series_labels(sc->series[i], l, nl);
         if (i > 0 && sc->samename) {
@@ -331,20 +337,189 @@ static int select_series(struct rg__ctx *c, const struct rg_promql_node *n,
     return 0;
 }
 
+int64_t rg__ref_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at_ms,
+                     int64_t offset_ms, int64_t t)
+{
+    return rg__sub_sat(at_time(c, at, at_ms, t), offset_ms);
+}
+
+/* ---- Range-query grids ------------------------------------------------------ */
+
+int rg__grid_step(const struct rg__ctx *c, int64_t t, size_t *k)
+{
+    int64_t d;
+
+    if (c->gn == 0 || c->subq_depth > 0 || t < c->gstart)
+        return 0;
+    d = t - c->gstart;
+    if (d % c->gstep != 0 || (uint64_t)(d / c->gstep) >= c->gn)
+        return 0;
+    *k = (size_t)(d / c->gstep);
+    return 1;
+}
+
+int rg__grid_fits(const struct rg__ctx *c, size_t nseries)
+{
+    /* The grid holds up to series x steps values at once; beyond a quarter of the
+     * sample limit the step-by-step evaluation is used instead. */
+    return nseries == 0 || c->gn <= (c->opts->max_samples / 4) / nseries;
+}
+
+struct rg__grid *rg__grid_find(const struct rg__ctx *c, const struct rg_promql_node *n)
+{
+    size_t i;
+
+    for (i = 0; i < c->ngrids; i++)
+        if (c->grids[i]->node == n)
+            return c->grids[i];
+    return NULL;
+}
+
+int rg__grid_new(struct rg__ctx *c, const struct rg_promql_node *n, struct rg__selcache *sc,
+                 struct rg__grid **out)
+{
+    struct rg__grid *g;
+
+    if (c->ngrids == c->capgrids) {
+        size_t cap = c->capgrids ? c->capgrids * 2 : 4;
+        struct rg__grid **p = realloc(c->grids, cap * sizeof(*p));
+
+        if (!p)
+            return oom(c);
+        c->grids = p;
+        c->capgrids = cap;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return oom(c);
+    g->steps = calloc(c->gn, sizeof(*g->steps));
+    if (!g->steps) {
+        free(g);
+        return oom(c);
+    }
+    g->node = n;
+    g->sc = sc;
+    c->grids[c->ngrids++] = g;
+    *out = g;
+    return 0;
+}
+
+int rg__grid_add(struct rg__ctx *c, struct rg__grid *g, size_t k, uint32_t idx, double v,
+                 int64_t ts)
+{
+    struct rg__gstep *st = &g->steps[k];
+
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        struct rg__gitem *p = realloc(st->it, cap * sizeof(*p));
+
+        if (!p)
+            return oom(c);
+        st->it = p;
+        st->cap = cap;
+    }
+    st->it[st->n].idx = idx;
+    st->it[st->n].v = v;
+    st->it[st->n++].t = ts;
+    return charge(c, 1);
+}
+
+int rg__grid_take(struct rg__ctx *c, struct rg__grid *g, size_t k, struct rg__vec *out)
+{
+    struct rg__gstep *st = &g->steps[k];
+    size_t i;
+    int err = rg__vec_reserve(c, out, st->n);
+
+    for (i = 0; !err && i < st->n; i++)
+        err = rg__vec_push(c, out, g->sc->ls[st->it[i].idx], st->it[i].v, st->it[i].t);
+    c->cur_samples -= st->n;
+    free(st->it);
+    memset(st, 0, sizeof(*st));
+    out->uniq = 1;
+    out->samename = g->sc->samename;
+    return err;
+}
+
+static void grids_free(struct rg__ctx *c)
+{
+    size_t i, k;
+
+    for (i = 0; i < c->ngrids; i++) {
+        for (k = 0; k < c->gn; k++)
+            free(c->grids[i]->steps[k].it);
+        free(c->grids[i]->steps);
+        free(c->grids[i]);
+    }
+    free(c->grids);
+}
+
+/* Fills the grid of instant selector @n: each series' samples over all steps are
+ * read once, and a cursor walks them step by step (newest sample in
+ * (ref - lookback, ref], none when it is a stale marker). */
+static int selector_grid(struct rg__ctx *c, const struct rg_promql_node *n,
+                         struct rg__selcache *sc, struct rg__grid **out)
+{
+    struct rg__grid *g;
+    int64_t first, last, mint;
+    size_t i, k;
+    int err = rg__grid_new(c, n, sc, &g);
+
+    if (err)
+        return err;
+    first = rg__ref_time(c, n->u.sel.at, n->u.sel.at_ms, n->u.sel.offset_ms, c->gstart);
+    last = rg__ref_time(c, n->u.sel.at, n->u.sel.at_ms, n->u.sel.offset_ms,
+                        c->gstart + (int64_t)(c->gn - 1) * c->gstep);
+    mint = rg__sub_sat(first, c->opts->lookback_ms);
+    mint = mint == INT64_MAX ? mint : mint + 1;
+    for (i = 0; i < sc->n; i++) {
+        size_t ns = 0, j = 0;
+
+        if ((i & 4095) == 4095 && (err = rg__check_time(c)))
+            return err;
+        if (rg_series_samples(sc->series[i], mint, last, &c->sbuf, &ns, &c->scap))
+            return oom(c);
+        for (k = 0; k < c->gn && ns; k++) {
+            int64_t ref = rg__ref_time(c, n->u.sel.at, n->u.sel.at_ms, n->u.sel.offset_ms,
+                                       c->gstart + (int64_t)k * c->gstep);
+            const struct rg_sample *s;
+
+            while (j < ns && c->sbuf[j].t <= ref)
+                j++;
+            if (j == 0)
+                continue;
+            s = &c->sbuf[j - 1];
+            if (s->t <= rg__sub_sat(ref, c->opts->lookback_ms) || rg_is_stale_nan(s->v))
+                continue;
+            if ((err = rg__grid_add(c, g, k, (uint32_t)i, s->v, s->t)))
+                return err;
+        }
+    }
+    *out = g;
+    return 0;
+}
+
 static int eval_selector(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
                          struct rg__vec *out)
 {
     struct rg__selcache *sc;
+    struct rg__grid *g;
     struct rg_sample s;
     int64_t ref, mint;
-    size_t i;
-    int err = select_series(c, n, &sc);
+    size_t i, k;
+    int err = rg__select_series(c, n, &sc);
 
     if (err)
         return err;
-    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    if (rg__grid_step(c, t, &k)) {
+        g = rg__grid_find(c, n);
+        if (!g && rg__grid_fits(c, sc->n) && (err = selector_grid(c, n, sc, &g)))
+            return err;
+        if (g)
+            return rg__grid_take(c, g, k, out);
+    }
+    ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
     /* Prometheus 3 excludes a sample exactly lookback old: the window is open. */
-    mint = sub_sat(ref, c->opts->lookback_ms);
+    mint = rg__sub_sat(ref, c->opts->lookback_ms);
     mint = mint == INT64_MAX ? mint : mint + 1;
     out->uniq = 1;
     out->samename = sc->samename;
@@ -385,12 +560,12 @@ static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, in
     struct rg__selcache *sc;
     int64_t ref, mint;
     size_t i, j, k, off;
-    int err = select_series(c, n, &sc);
+    int err = rg__select_series(c, n, &sc);
 
     if (err)
         return err;
-    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
-    mint = sub_sat(ref, n->u.sel.range_ms);
+    ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    mint = rg__sub_sat(ref, n->u.sel.range_ms);
     out->range_start = mint;
     out->range_end = ref;
     out->range_ms = n->u.sel.range_ms;
@@ -429,12 +604,12 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     struct rg__selcache *sc;
     int64_t ref, mint;
     size_t i, j, k, ns;
-    int err = select_series(c, n, &sc);
+    int err = rg__select_series(c, n, &sc);
 
     if (err)
         return err;
-    ref = sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
-    mint = sub_sat(ref, n->u.sel.range_ms);
+    ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
+    mint = rg__sub_sat(ref, n->u.sel.range_ms);
     meta->range_start = mint;
     meta->range_end = ref;
     meta->range_ms = n->u.sel.range_ms;
@@ -490,11 +665,11 @@ static int eval_subquery(struct rg__ctx *c, const struct rg_promql_node *n, int6
     int64_t ref, step, x, ts, first;
     int err = 0;
 
-    ref = sub_sat(at_time(c, n->u.sub.at, n->u.sub.at_ms, t), n->u.sub.offset_ms);
+    ref = rg__sub_sat(at_time(c, n->u.sub.at, n->u.sub.at_ms, t), n->u.sub.offset_ms);
     step = n->u.sub.step_ms > 0 ? n->u.sub.step_ms : c->opts->default_step_ms;
     if (step <= 0)
         step = 60000;
-    x = sub_sat(ref, n->u.sub.range_ms);
+    x = rg__sub_sat(ref, n->u.sub.range_ms);
     out->range_start = x;
     out->range_end = ref;
     out->range_ms = n->u.sub.range_ms;
@@ -508,7 +683,10 @@ static int eval_subquery(struct rg__ctx *c, const struct rg_promql_node *n, int6
 
         if ((err = rg__check_time(c)))
             goto done;
-        if ((err = rg__eval(c, n->u.sub.expr, ts, &v)))
+        c->subq_depth++;
+        err = rg__eval(c, n->u.sub.expr, ts, &v);
+        c->subq_depth--;
+        if (err)
             goto done;
         if (v.type == RG_PROMQL_VT_SCALAR) {
             v.type = RG_PROMQL_VT_VECTOR;
@@ -686,9 +864,12 @@ static void ctx_cleanup(struct rg__ctx *c)
 {
     size_t i;
 
-    for (i = 0; i < c->nsel; i++)
-        free(c->sel[i].series);
+    for (i = 0; i < c->nsel; i++) {
+        free(c->sel[i]->series);
+        free(c->sel[i]);
+    }
     free(c->sel);
+    grids_free(c);
     for (i = 0; i < c->nwarnings; i++)
         free(c->warnings[i]);
     free(c->warnings);
@@ -952,6 +1133,11 @@ int rg_promql_eval_range(const struct rg_store *store, const struct rg_promql_no
     ctx_init(&c, store, &o, err);
     c.start = start_ms;
     c.end = end_ms;
+    if (step_ms > 0 && end_ms >= start_ms) {
+        c.gstart = start_ms;
+        c.gstep = step_ms;
+        c.gn = (size_t)((end_ms - start_ms) / step_ms) + 1;
+    }
     if (step_ms <= 0) {
         rc = rg__fail(&c, RG_EEXEC, "zero or negative query resolution step widths are not "
                       "accepted");

@@ -64,7 +64,36 @@ struct rg__val {
     struct rg__mat mat;
 };
 
-struct rg__selcache;
+/** The series of one selector node, resolved once per query. */
+struct rg__selcache {
+    const struct rg_promql_node *node;   /* the SELECTOR or MATRIX node */
+    struct rg_series **series;           /* owned array */
+    struct rg__lset *ls;                 /* arena */
+    size_t n;
+    int samename;
+};
+
+/** A range query's precomputed per-step values of one node ("grid"): reading each
+ *  series once for all steps instead of once per step. Items of a step are in
+ *  series order and are released when that step is taken. */
+struct rg__gitem {
+    uint32_t idx;          /* series index in the selector cache */
+    double v;
+    int64_t t;             /* sample time (selectors) */
+};
+
+struct rg__gstep {
+    struct rg__gitem *it;  /* owned */
+    size_t n;
+    size_t cap;
+};
+
+struct rg__grid {
+    const struct rg_promql_node *node;
+    struct rg__selcache *sc;
+    struct rg__gstep *steps;   /* owned, one per query step */
+};
+
 struct rg__recache;
 
 struct rg__ctx {
@@ -79,13 +108,20 @@ struct rg__ctx {
     struct rg_buf hb;           /* hash scratch */
     struct rg_buf tmp;          /* string scratch */
     struct rg__hmap hm;         /* scratch table (not reentrant: use inside one op only) */
-    struct rg__selcache *sel;   /* selector cache, one per selector node */
+    struct rg__selcache **sel;  /* selector cache, one per selector node (owned) */
     size_t nsel;
     size_t capsel;
     char **warnings;
     size_t nwarnings;
     size_t capwarnings;
     unsigned tick;              /* deadline-check throttle */
+    int64_t gstart;             /* range query: first step, ms */
+    int64_t gstep;              /* range query: step, ms */
+    size_t gn;                  /* range query: number of steps; 0 for instant queries */
+    int subq_depth;             /* > 0 while evaluating inside a subquery */
+    struct rg__grid **grids;    /* owned */
+    size_t ngrids;
+    size_t capgrids;
     double *dscr;               /* scratch doubles for kernels (owned) */
     struct rg_sample *sbuf;     /* scratch samples for streamed range selectors (owned) */
     size_t scap;
@@ -116,6 +152,30 @@ int rg__vec_drop_names(struct rg__ctx *c, struct rg__vec *v);
 /** Evaluates @n at @t and requires a scalar. */
 int rg__eval_scalar(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, double *out);
 const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
+
+/** Resolves (once per query) the series of selector node @n. */
+int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
+                      struct rg__selcache **out);
+/** The reference time of a selector or subquery evaluated at @t: the @ time (or
+ *  @t) minus the offset, saturated. */
+int64_t rg__ref_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at_ms,
+                     int64_t offset_ms, int64_t t);
+/** Saturating a - b. */
+int64_t rg__sub_sat(int64_t a, int64_t b);
+/** 1 when @t is a step of the running range query (outside subqueries); sets *@k. */
+int rg__grid_step(const struct rg__ctx *c, int64_t t, size_t *k);
+/** 1 when a grid of @nseries series fits the budget. */
+int rg__grid_fits(const struct rg__ctx *c, size_t nseries);
+/** The grid of @n or NULL. */
+struct rg__grid *rg__grid_find(const struct rg__ctx *c, const struct rg_promql_node *n);
+/** Makes an empty grid for @n over the series of @sc. */
+int rg__grid_new(struct rg__ctx *c, const struct rg_promql_node *n, struct rg__selcache *sc,
+                 struct rg__grid **out);
+/** Adds series @idx's value at step @k. */
+int rg__grid_add(struct rg__ctx *c, struct rg__grid *g, size_t k, uint32_t idx, double v,
+                 int64_t ts);
+/** Moves step @k's values into @out (labels from the selector cache) and frees them. */
+int rg__grid_take(struct rg__ctx *c, struct rg__grid *g, size_t k, struct rg__vec *out);
 
 /** Reads the range selector @n at @t one series at a time (stale markers removed)
  *  and calls @cb with each non-empty series; @meta receives the window bounds and

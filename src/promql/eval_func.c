@@ -307,6 +307,85 @@ static int stream_cb(struct rg__ctx *c, struct rg__lset ls, const struct rg_samp
     return rg__vec_push(c, u->out, ls, v, u->t);
 }
 
+/* True when every argument but the range vector is a number literal, so that the
+ * function's value at each step depends on the step time alone. */
+static int params_constant(const struct rg_promql_node *n, const struct rg_promql_node *marg)
+{
+    size_t i;
+
+    for (i = 0; i < n->u.call.nargs; i++) {
+        const struct rg_promql_node *a = rg__unparen(n->u.call.args[i]);
+
+        if (n->u.call.args[i] != marg && (!a || a->kind != RG_PROMQL_NUMBER))
+            return 0;
+    }
+    return 1;
+}
+
+/* Fills the grid of a range function over range selector @m for every step of the
+ * range query: each series' samples are read once and two cursors slide the
+ * window (ref - range, ref] along the steps. */
+static int function_grid(struct rg__ctx *c, const struct rg_promql_node *n,
+                         const struct rg_promql_node *m, double param, struct rg__grid **out)
+{
+    enum rg_promql_func_id id = n->u.call.func->id;
+    struct rg__selcache *sc;
+    struct rg__grid *g;
+    int64_t first, last, mint, r = m->u.sel.range_ms;
+    size_t i, k;
+    int err;
+
+    if ((err = rg__select_series(c, m, &sc)))
+        return err;
+    if (!rg__grid_fits(c, sc->n))
+        return 0;
+    if ((err = rg__grid_new(c, n, sc, &g)))
+        return err;
+    first = rg__ref_time(c, m->u.sel.at, m->u.sel.at_ms, m->u.sel.offset_ms, c->gstart);
+    last = rg__ref_time(c, m->u.sel.at, m->u.sel.at_ms, m->u.sel.offset_ms,
+                        c->gstart + (int64_t)(c->gn - 1) * c->gstep);
+    mint = rg__sub_sat(first, r);
+    if (mint == INT64_MAX) {
+        *out = g;
+        return 0;
+    }
+    for (i = 0; i < sc->n; i++) {
+        size_t ns = 0, j, lo = 0, hi = 0;
+        struct rg_sample *s;
+
+        if ((i & 4095) == 4095 && (err = rg__check_time(c)))
+            return err;
+        if (rg_series_samples(sc->series[i], mint + 1, last, &c->sbuf, &ns, &c->scap))
+            return nomem(c);
+        s = c->sbuf;
+        for (j = k = 0; j < ns; j++)
+            if (!rg_is_stale_nan(s[j].v))
+                s[k++] = s[j];
+        ns = k;
+        for (k = 0; k < c->gn && ns; k++) {
+            int64_t t = c->gstart + (int64_t)k * c->gstep;
+            int64_t ref = rg__ref_time(c, m->u.sel.at, m->u.sel.at_ms, m->u.sel.offset_ms, t);
+            int64_t start = rg__sub_sat(ref, r);
+            double v;
+            int ok;
+
+            while (lo < ns && s[lo].t <= start)
+                lo++;
+            while (hi < ns && s[hi].t <= ref)
+                hi++;
+            if (hi <= lo)
+                continue;
+            ok = series_value(c, id, s + lo, hi - lo, start, ref, t, param, &v);
+            if (ok < 0)
+                return ok;
+            if (ok && (err = rg__grid_add(c, g, k, (uint32_t)i, v, t)))
+                return err;
+        }
+    }
+    *out = g;
+    return 0;
+}
+
 static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
                       struct rg__val *out)
 {
@@ -314,7 +393,7 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     const struct rg_promql_node *marg;
     struct rg__val m = { 0 };
     double param = 0;
-    size_t i;
+    size_t i, k;
     int err;
 
     marg = n->u.call.args[id == RG_FN_QUANTILE_OVER_TIME ? 1 : 0];
@@ -331,6 +410,18 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
             return err ? err : nomem(c);
     }
     out->type = RG_PROMQL_VT_VECTOR;
+    if (id != RG_FN_ABSENT_OVER_TIME && rg__unparen(marg)->kind == RG_PROMQL_MATRIX &&
+        params_constant(n, marg) && rg__grid_step(c, t, &k)) {
+        struct rg__grid *g = rg__grid_find(c, n);
+
+        if (!g && (err = function_grid(c, n, rg__unparen(marg), param, &g)))
+            return err;
+        if (g) {
+            if ((err = rg__grid_take(c, g, k, &out->vec)))
+                return err;
+            return finish(c, &out->vec, id != RG_FN_LAST_OVER_TIME);
+        }
+    }
     if (id != RG_FN_ABSENT_OVER_TIME && rg__unparen(marg)->kind == RG_PROMQL_MATRIX) {
         /* A range selector is read one series at a time into a reused buffer:
          * the samples of all series are never held at once. */

@@ -1041,6 +1041,84 @@ static void test_engine__range_sorted(void **state)
     rg_store_free(st);
 }
 
+/* A range query reads each series once for all its steps; its answer must equal
+ * the instant queries at each step, which read the store step by step. */
+static void test_engine__range_matches_instant(void **state)
+{
+    static const char *data =
+        "load 15\n"
+        "r{a=\"1\"} 0+1x10 stale 5 6 _ _ 9 10 0 1 2 _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 7\n"
+        "r{a=\"2\"} 3 _ _ 4 _ _ stale _ 8 9 10+2x20\n"
+        "r{a=\"3\"} NaN 1 2 NaN 3\n";
+    static const char *exprs[] = {
+        "r", "r offset 30s", "r @ 100", "r @ 300", "r offset -1m",
+        "rate(r[1m])", "increase(r[45s])", "delta(r[2m] offset 15s)", "irate(r[1m])",
+        "idelta(r[1m])", "deriv(r[2m])", "predict_linear(r[2m], 30)", "resets(r[3m])",
+        "changes(r[3m])", "avg_over_time(r[1m])", "min_over_time(r[1m])",
+        "max_over_time(r[1m])", "sum_over_time(r[1m])", "count_over_time(r[1m])",
+        "stddev_over_time(r[1m])", "stdvar_over_time(r[1m])", "last_over_time(r[1m])",
+        "present_over_time(r[30s])", "mad_over_time(r[2m])", "quantile_over_time(0.3, r[2m])",
+        "rate(r[1m] @ 120)", "sum(rate(r[1m]))", "timestamp(r)", "absent_over_time(r[15s])",
+        "sum_over_time(r[1m:15s])", "r > 4",
+    };
+    struct rg_store *st = load(data);
+    size_t i, j, k;
+    int64_t start = 7000, end = 600000, step = 7000;
+
+    (void)state;
+    for (i = 0; i < sizeof(exprs) / sizeof(exprs[0]); i++) {
+        struct rg_promql_node *e = parse(exprs[i]);
+        struct rg_promql_result rr, ir;
+        struct rg_buf err = { 0 }, a = { 0 }, b = { 0 };
+        int64_t t;
+
+        assert_int_equal(rg_promql_eval_range(st, e, start, end, step, NULL, &rr, &err), 0);
+        for (t = start; t <= end; t += step) {
+            size_t seen = 0;
+
+            assert_int_equal(rg_promql_eval_instant(st, e, t, NULL, &ir, &err), 0);
+            for (j = 0; j < ir.nseries; j++) {
+                int found = 0;
+
+                rg_buf_reset(&a);
+                render_labels(&ir.series[j], &a);
+                for (k = 0; k < rr.nseries && !found; k++) {
+                    size_t p;
+
+                    rg_buf_reset(&b);
+                    render_labels(&rr.series[k], &b);
+                    if (strcmp(a.data, b.data) != 0)
+                        continue;
+                    for (p = 0; p < rr.series[k].npoints; p++) {
+                        if (rr.series[k].points[p].t != t)
+                            continue;
+                        found = vals_equal(rr.series[k].points[p].v, ir.series[j].points[0].v);
+                    }
+                }
+                if (!found) {
+                    print_error("%s at %lld: %s %.17g missing from the range result\n",
+                                exprs[i], (long long)t, a.data, ir.series[j].points[0].v);
+                    fail();
+                }
+                seen++;
+            }
+            /* And the range result holds nothing else at t. */
+            for (k = 0; k < rr.nseries; k++)
+                for (j = 0; j < rr.series[k].npoints; j++)
+                    if (rr.series[k].points[j].t == t)
+                        seen--;
+            assert_int_equal(seen, 0);
+            rg_promql_result_free(&ir);
+        }
+        rg_promql_result_free(&rr);
+        rg_promql_node_free(e);
+        rg_buf_cleanup(&err);
+        rg_buf_cleanup(&a);
+        rg_buf_cleanup(&b);
+    }
+    rg_store_free(st);
+}
+
 /* ---- Limits --------------------------------------------------------------------------- */
 
 static void test_engine__limits(void **state)
@@ -1271,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_engine__histogram_warnings),
         cmocka_unit_test(test_engine__range),
         cmocka_unit_test(test_engine__range_sorted),
+        cmocka_unit_test(test_engine__range_matches_instant),
         cmocka_unit_test(test_engine__limits),
         cmocka_unit_test(test_engine__json),
         cmocka_unit_test(test_engine__scale),
