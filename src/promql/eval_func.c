@@ -5,8 +5,8 @@
  * map values. Every function drops __name__ except last_over_time, the sorting
  * functions and label_replace/label_join, as Prometheus 3 does, and a result that
  * then holds one label set twice is an error. histogram_quantile groups classic
- * buckets by their labels without le and __name__, parses le like Go's
- * strconv.ParseFloat and calls the bucket-quantile kernel. label_replace compiles
+ * buckets by their labels without le (the result also drops __name__), parses le
+ * like Go's strconv.ParseFloat and calls the bucket-quantile kernel. label_replace compiles
  * its pattern with PCRE2, anchored at both ends with "." matching newlines (Go's
  * "^(?s:re)$"), and expands $1, ${1} and $name like Go's Regexp.Expand.
  */
@@ -520,7 +520,10 @@ static int histogram_quantile(struct rg__ctx *c, const struct rg_promql_node *n,
                 goto done;
             continue;
         }
-        if (rg__hmap_put(&map, rg__lset_hash_without(e->ls, le, 1, &c->hb), (uint32_t)ng, &idx,
+        /* Buckets group by all their labels but le; the name stays part of the key
+         * (two histograms differing only in name then collide below, as in
+         * Prometheus). */
+        if (rg__hmap_put(&map, rg__lset_hash_except(e->ls, le, 1, &c->hb), (uint32_t)ng, &idx,
                          &found)) {
             err = nomem(c);
             goto done;
@@ -572,7 +575,8 @@ static int histogram_quantile(struct rg__ctx *c, const struct rg_promql_node *n,
                                       g[i].name ? g[i].name : "")))
             goto done;
     }
-    out->vec.uniq = 1;
+    out->vec.uniq = 0;
+    err = rg__vec_check_dups(c, &out->vec);
 done:
     for (i = 0; i < ng; i++)
         free(g[i].b);

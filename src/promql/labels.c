@@ -272,6 +272,21 @@ uint64_t rg__lset_hash_without(struct rg__lset ls, char *const *names, size_t nn
     return rg__xxh64(scratch->data ? scratch->data : "", scratch->len);
 }
 
+uint64_t rg__lset_hash_except(struct rg__lset ls, char *const *names, size_t nnames,
+                              struct rg_buf *scratch)
+{
+    size_t i;
+
+    rg_buf_reset(scratch);
+    for (i = 0; i < ls.n; i++) {
+        if (in_names(ls.l[i].name, names, nnames))
+            continue;
+        if (hash_add(scratch, &ls.l[i]))
+            break;
+    }
+    return rg__xxh64(scratch->data ? scratch->data : "", scratch->len);
+}
+
 const char *rg__lset_get(struct rg__lset ls, const char *name)
 {
     size_t i;

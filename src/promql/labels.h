@@ -59,6 +59,10 @@ uint64_t rg__lset_hash_on(struct rg__lset ls, char *const *names, size_t nnames,
 uint64_t rg__lset_hash_without(struct rg__lset ls, char *const *names, size_t nnames,
                                struct rg_buf *scratch);
 
+/** Hash of all labels except @names (__name__ included): BytesWithoutLabels. */
+uint64_t rg__lset_hash_except(struct rg__lset ls, char *const *names, size_t nnames,
+                              struct rg_buf *scratch);
+
 /** Value of @name in @ls or NULL. */
 const char *rg__lset_get(struct rg__lset ls, const char *name);
 /** Prometheus labels.Compare: <0, 0, >0. */

@@ -884,6 +884,8 @@ static void test_engine__instant_functions(void **state)
         { "histogram_quantile(0.5, sum by (le) (h_bucket))", 0, "{} 1.2" },
         { "histogram_quantile(0.5, hm_bucket)", 0, "{} 0.6" },
         { "histogram_quantile(0.5, hb_bucket)", 0, "{} NaN" },
+        { "histogram_quantile(0.5, {__name__=~\"hm_bucket|hb_bucket\"})", 0,
+          "error RG_EEXEC vector cannot contain metrics with the same labelset" },
         { "label_replace(up, \"kind\", \"$1\", \"job\", \"(.*)-server\")", 0,
           "up{instance=\"host1:9090\", job=\"api-server\", kind=\"api\"} 1\n"
           "up{instance=\"host2\", job=\"app\"} 0" },
