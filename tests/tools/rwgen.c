@@ -5,7 +5,7 @@
  * seed, encodes them once as remote-write 1.0 requests (ingest/rw_encode) and POSTs
  * every request to each --url in turn, so every receiver gets byte-identical bodies.
  *
- *   rwgen --url URL [--url URL2 ...] --scenario promql|service
+ *   rwgen --url URL [--url URL2 ...] --scenario promql|service|bench
  *         --start-ms T --end-ms T --step-ms S [--seed N] [--jitter-ms J] [--job NAME]
  *         [--error-ratio R] [--latency-scale X] [--label NAME=VALUE ...]
  *         [--chunk N] [--timeout-s S] [--print]
@@ -20,7 +20,8 @@
  * Sending: samples go out step by step, time order, in requests of at most --chunk
  * (default 2000) samples; a request never holds a later step of a series before an
  * earlier one, and requests are sent one after another, so receivers that require
- * in-order samples accept everything. Every response must be 2xx, or rwgen prints
+ * in-order samples accept everything (scenario `bench` sends series by series
+ * instead, see there). Every response must be 2xx, or rwgen prints
  * the status and body and exits 1. The first request also carries the metadata
  * (type, help, unit) of the scenario's metric families. --print writes every sample
  * to stdout as `{labels} timestamp_ms value` (value "stale" for a stale marker);
@@ -64,6 +65,33 @@
  *   container_memory_working_set_bytes{container="app", instance, job}
  *                                           gauge, 200 MB +- 10 MB.
  *   up{instance, job}                       always 1.
+ *
+ * Scenario `bench` (default jitter 999 ms, default --chunk 500000), the data set of
+ * the PromQL benchmark (bench/run.sh, section promql), sized like a mid-sized fleet:
+ * 10 jobs ("api-gateway", "auth", ..., "users") of 10 instances each
+ * ("10.<20+job>.<i/4>.<10+i>:8080"); --job is not used.
+ *   http_requests_total{code, handler, instance, job, method}
+ *       100,000 integer counters: per instance 25 handlers ("/api/v1/items", ...,
+ *       "/healthz", "/") x 4 methods (GET 70 %, POST 20 %, PUT 7 %, DELETE 3 % of
+ *       the requests) x 10 codes (200 80 %, 201 5 %, 204 3 %, 304 5 %, 400 2 %,
+ *       404 3 %, 429 0.5 %, 500 0.8 %, 502 0.1 %, 503 0.6 %; 5xx 1.5 %), about
+ *       100 requests/s per instance, handler popularity 0.2-2x per job and instance
+ *       load 0.7-1.3x. Counters start where an uptime of 1 h to 30 days would have
+ *       left them and never reset; increments are rounded stochastically, so slow
+ *       series stay flat most steps and count an occasional request.
+ *   req_duration_seconds_bucket{handler, instance, job, le} (the same 12 buckets),
+ *       _sum and _count: 1,000 classic histograms (the first 10 handlers of every
+ *       instance; 12,000 bucket series), cumulative across buckets and monotonic in
+ *       time, with the service scenario's latency distribution scaled 0.5-2x per
+ *       histogram, and 10-20x for the slow handlers (every 7th, from the 4th).
+ * In all 114,000 series. Sending goes block by block instead of step by step: a block
+ * is as many series as fit --chunk with all their steps (whole histograms), and each
+ * block's samples, in time order per series, are sent before the next block's; a
+ * series' labels thus travel once per request instead of once per step, about a
+ * tenth of the bytes. Receivers only need samples in time order per series, which
+ * this keeps. With the defaults, 30 minutes every 15 s (121 steps) is 13.8 million
+ * samples in 28 requests of about 11 MB (uncompressed; rollgate's default limit is
+ * 32 MiB).
  *
  * --label NAME=VALUE adds (or overrides) a label on every series, e.g. a version.
  * Exit status: 0 success, 1 a send failed, 2 bad usage.
@@ -669,12 +697,261 @@ static int service_step(struct gen *g, struct service_state *st, int64_t k)
     return err;
 }
 
+/* ---- Scenario bench ------------------------------------------------------------- */
+
+/* The PromQL benchmark's data set: many series, few samples each, sized like a
+ * mid-sized fleet. Series are laid out in index order: every http_requests_total
+ * series first, then per histogram its 12 buckets, _sum and _count. */
+#define BENCH_JOBS 10
+#define BENCH_INSTANCES 10      /* per job */
+#define BENCH_HANDLERS 25
+#define BENCH_HIST_HANDLERS 10  /* handlers with a latency histogram */
+#define BENCH_METHODS 4
+#define BENCH_CODES 10
+#define BENCH_HIST_SERIES (NBUCKETS + 2)
+#define BENCH_DEFAULT_CHUNK 500000   /* samples per request: about 11 MB uncompressed */
+
+static const char *const bench_jobs[BENCH_JOBS] = {
+    "api-gateway", "auth", "catalog", "checkout", "inventory",
+    "orders", "payments", "search", "shipping", "users",
+};
+static const char *const bench_handlers[BENCH_HANDLERS] = {
+    "/api/v1/items", "/api/v1/items/{id}", "/api/v1/cart", "/api/v1/cart/items",
+    "/api/v1/orders", "/api/v1/orders/{id}", "/api/v1/users/{id}", "/api/v1/login",
+    "/api/v1/logout", "/api/v1/search", "/api/v1/recommendations", "/api/v1/reviews",
+    "/api/v1/prices", "/api/v1/stock", "/api/v1/shipments", "/api/v1/payments",
+    "/api/v1/refunds", "/api/v1/coupons", "/api/v1/addresses", "/api/v1/wishlist",
+    "/api/v1/notifications", "/api/v1/sessions", "/healthz", "/metrics", "/",
+};
+static const char *const bench_methods[BENCH_METHODS] = { "GET", "POST", "PUT", "DELETE" };
+static const double bench_method_share[BENCH_METHODS] = { 0.70, 0.20, 0.07, 0.03 };
+static const char *const bench_codes[BENCH_CODES] = {
+    "200", "201", "204", "304", "400", "404", "429", "500", "502", "503",
+};
+/* Shares of the responses per code; the three 5xx codes make 1.5 %. */
+static const double bench_code_share[BENCH_CODES] = {
+    0.800, 0.050, 0.030, 0.050, 0.020, 0.030, 0.005, 0.008, 0.001, 0.006,
+};
+
+struct bench_state {
+    size_t nreq, nhist;            /* counter series; histograms (each 14 series) */
+    double *req_v, *req_rate;      /* per counter series: value, requests per second */
+    double *bucket_v;              /* per histogram, NBUCKETS cumulative counts */
+    double *hsum_v, *hrate, *hscale;   /* per histogram: _sum, requests/s, latency x */
+};
+
+static void bench_free(struct bench_state *st)
+{
+    if (!st)
+        return;
+    free(st->req_v);
+    free(st->req_rate);
+    free(st->bucket_v);
+    free(st->hsum_v);
+    free(st->hrate);
+    free(st->hscale);
+}
+
+/* Stochastic rounding: an integer whose mean is @x (x >= 0), so that slow series
+ * still count the occasional request and every counter stays integral. */
+static double round_random(struct gen *g, double x)
+{
+    return floor(x + uni(g));
+}
+
+static void bench_setup(struct gen *g, struct bench_state *st)
+{
+    /* Handler popularity differs per job, from 0.2 to 2 times the mean; instances of
+     * a job share its load unevenly (+-30 %) and have been up between an hour and 30
+     * days, which sets their counters' start values. */
+    double hweight[BENCH_JOBS][BENCH_HANDLERS];
+    double load[BENCH_JOBS][BENCH_INSTANCES], uptime_s[BENCH_JOBS][BENCH_INSTANCES];
+    char instance[BENCH_JOBS][BENCH_INSTANCES][32];
+    size_t n = 0, h = 0;
+
+    memset(st, 0, sizeof(*st));
+    st->nreq = (size_t)BENCH_JOBS * BENCH_INSTANCES * BENCH_HANDLERS * BENCH_METHODS *
+               BENCH_CODES;
+    st->nhist = (size_t)BENCH_JOBS * BENCH_INSTANCES * BENCH_HIST_HANDLERS;
+    st->req_v = malloc(st->nreq * sizeof(double));
+    st->req_rate = malloc(st->nreq * sizeof(double));
+    st->bucket_v = malloc(st->nhist * NBUCKETS * sizeof(double));
+    st->hsum_v = malloc(st->nhist * sizeof(double));
+    st->hrate = malloc(st->nhist * sizeof(double));
+    st->hscale = malloc(st->nhist * sizeof(double));
+    if (!st->req_v || !st->req_rate || !st->bucket_v || !st->hsum_v || !st->hrate ||
+        !st->hscale)
+        die_nomem();
+
+    for (int j = 0; j < BENCH_JOBS; j++) {
+        for (int hd = 0; hd < BENCH_HANDLERS; hd++)
+            hweight[j][hd] = 0.2 + 1.8 * uni(g);
+        for (int i = 0; i < BENCH_INSTANCES; i++) {
+            load[j][i] = 0.7 + 0.6 * uni(g);
+            uptime_s[j][i] = 3600 + (30 * 86400 - 3600) * uni(g);
+            snprintf(instance[j][i], sizeof(instance[j][i]), "10.%d.%d.%d:8080", 20 + j,
+                     i / 4, 10 + i);
+        }
+    }
+
+    /* The counters first, then the histograms, each histogram's 14 series together:
+     * bench_step() finds a series' kind and histogram from its index. */
+    for (int j = 0; j < BENCH_JOBS; j++)
+        for (int i = 0; i < BENCH_INSTANCES; i++)
+            for (int hd = 0; hd < BENCH_HANDLERS; hd++)
+                for (int m = 0; m < BENCH_METHODS; m++)
+                    for (int c = 0; c < BENCH_CODES; c++) {
+                        const char *kv[] = { "code", bench_codes[c], "handler",
+                                             bench_handlers[hd], "instance", instance[j][i],
+                                             "job", bench_jobs[j], "method", bench_methods[m],
+                                             NULL };
+                        /* About 100 requests/s per instance over all its series. */
+                        double rate = 100.0 / BENCH_HANDLERS * hweight[j][hd] * load[j][i] *
+                                      bench_method_share[m] * bench_code_share[c];
+
+                        add_series(g, "http_requests_total", kv);
+                        st->req_rate[n] = rate;
+                        st->req_v[n] = round_random(g, rate * uptime_s[j][i] *
+                                                           (0.9 + 0.2 * uni(g)));
+                        n++;
+                    }
+    for (int j = 0; j < BENCH_JOBS; j++)
+        for (int i = 0; i < BENCH_INSTANCES; i++)
+            for (int hd = 0; hd < BENCH_HIST_HANDLERS; hd++) {
+                const char *kv[] = { "handler", bench_handlers[hd], "instance", instance[j][i],
+                                     "job", bench_jobs[j], NULL };
+                double total;
+
+                for (int b = 0; b < NBUCKETS; b++) {
+                    const char *kb[] = { "handler", bench_handlers[hd], "instance",
+                                         instance[j][i], "job", bench_jobs[j], "le",
+                                         bucket_le_text[b], NULL };
+
+                    add_series(g, "req_duration_seconds_bucket", kb);
+                }
+                add_series(g, "req_duration_seconds_sum", kv);
+                add_series(g, "req_duration_seconds_count", kv);
+                st->hrate[h] = 100.0 / BENCH_HANDLERS * hweight[j][hd] * load[j][i];
+                /* Latency scale: most handlers are fast, a few 10-20 times slower. */
+                st->hscale[h] = hd % 7 == 3 ? 10 + 10 * uni(g) : 0.5 + 1.5 * uni(g);
+                /* Start values as the uptime would have left them: the buckets follow
+                 * the distribution (cumulative, so monotonic across bounds). */
+                total = round_random(g, st->hrate[h] * uptime_s[j][i]);
+                for (int b = 0; b < NBUCKETS; b++)
+                    st->bucket_v[h * NBUCKETS + b] =
+                        b == NBUCKETS - 1 ? total
+                                          : floor(total * latency_cdf(bucket_le[b] /
+                                                                      st->hscale[h]));
+                st->hsum_v[h] = total * 0.02 * st->hscale[h];
+                h++;
+            }
+    add_metadata(g, RG_METRIC_COUNTER, "http_requests_total", "Requests served.", "");
+    add_metadata(g, RG_METRIC_HISTOGRAM, "req_duration_seconds", "Request latency.",
+                 "seconds");
+}
+
+/* Emits step @k of the histogram whose lowest bucket is series @s: the step's
+ * observations, spread over the buckets. */
+static int bench_histogram_step(struct gen *g, struct bench_state *st, size_t s, int64_t k,
+                                double step_s)
+{
+    size_t h = (s - st->nreq) / BENCH_HIST_SERIES;
+    double *bv = &st->bucket_v[h * NBUCKETS];
+    double nobs = round_random(g, st->hrate[h] * step_s * (0.8 + 0.4 * uni(g)));
+    double prev_frac = 0, run = 0, sum_inc = 0;
+    int64_t t = sample_time(g, k);
+    int err = 0;
+
+    /* Each bucket's share of the observations comes from the latency distribution
+     * scaled by the handler's factor; adding a running sum keeps the buckets
+     * cumulative across bounds and monotonic in time. The +Inf bucket takes the
+     * rest, so it equals _count. */
+    for (int b = 0; b < NBUCKETS; b++) {
+        double frac = isinf(bucket_le[b]) ? 1 : latency_cdf(bucket_le[b] / st->hscale[h]);
+        double inc = b == NBUCKETS - 1 ? nobs - run
+                                       : fmin(nobs - run,
+                                              round_random(g, nobs * (frac - prev_frac)));
+        double mid = b == 0 ? bucket_le[0] / 2
+                     : isinf(bucket_le[b]) ? 2 * bucket_le[b - 1]
+                                           : (bucket_le[b - 1] + bucket_le[b]) / 2;
+
+        run += inc;
+        sum_inc += inc * mid;
+        prev_frac = frac;
+        bv[b] += run;
+    }
+    for (int b = 0; b < NBUCKETS && !err; b++)
+        err = emit(g, s + (size_t)b, t, bv[b]);
+    st->hsum_v[h] += sum_inc;
+    if (!err)
+        err = emit(g, s + NBUCKETS, t, st->hsum_v[h]);
+    if (!err)
+        err = emit(g, s + NBUCKETS + 1, t, bv[NBUCKETS - 1]);
+    return err;
+}
+
+/* Emits step @k of every series in [@from, @to), series by series. */
+static int bench_step(struct gen *g, struct bench_state *st, size_t from, size_t to,
+                      int64_t k)
+{
+    double step_s = (double)g->step_ms / 1000.0;
+    int err = 0;
+
+    for (size_t s = from; s < to && !err; s++) {
+        if (s < st->nreq) {
+            st->req_v[s] += round_random(g, st->req_rate[s] * step_s * (0.5 + uni(g)));
+            err = emit(g, s, sample_time(g, k), st->req_v[s]);
+            continue;
+        }
+        /* A histogram's 14 series go out together at one time: its first series
+         * (the lowest bucket) draws the step's observations for all of them. */
+        if ((s - st->nreq) % BENCH_HIST_SERIES == 0)
+            err = bench_histogram_step(g, st, s, k, step_s);
+    }
+    return err;
+}
+
+/* Sends the scenario in blocks of series: each block's samples, every step of them,
+ * go out before the next block's, in requests of at most --chunk samples. A block
+ * holds as many series as --chunk has room for all their steps (whole histograms),
+ * so each series' labels travel about once instead of once per step. The buffers of
+ * a sent block are released, which keeps rwgen's memory at one block. */
+static int bench_run(struct gen *g, struct bench_state *st, int64_t nsteps)
+{
+    size_t per_block = g->chunk / (size_t)nsteps;
+
+    if (per_block < BENCH_HIST_SERIES)
+        per_block = BENCH_HIST_SERIES;
+    per_block -= per_block % BENCH_HIST_SERIES;
+    for (size_t from = 0; from < g->nseries;) {
+        size_t to = from + per_block;
+
+        /* Never split a histogram across blocks; its series are emitted together. */
+        if (to > st->nreq && from < st->nreq)
+            to = st->nreq;
+        if (to > g->nseries)
+            to = g->nseries;
+        for (int64_t k = 0; k < nsteps; k++)
+            if (bench_step(g, st, from, to, k) != 0)
+                return -1;
+        if (flush(g) != 0)
+            return -1;
+        for (size_t s = from; s < to; s++) {
+            free(g->series[s].pend);
+            g->series[s].pend = NULL;
+            g->series[s].cap = 0;
+        }
+        from = to;
+    }
+    return 0;
+}
+
 /* ---- Driver ------------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rwgen --url URL [--url URL ...] --scenario promql|service\n"
+            "usage: rwgen --url URL [--url URL ...] --scenario promql|service|bench\n"
             "             --start-ms T --end-ms T --step-ms S [--seed N] [--jitter-ms J]\n"
             "             [--job NAME] [--error-ratio R] [--latency-scale X]\n"
             "             [--label NAME=VALUE ...] [--chunk N] [--timeout-s S] [--print]\n");
@@ -707,8 +984,9 @@ int main(int argc, char **argv)
     struct gen *g = calloc(1, sizeof(*g));
     struct promql_state *pst = NULL;
     struct service_state *sst = NULL;
+    struct bench_state *bst = NULL;
     int64_t nsteps, jitter = -1, v;
-    int have_start = 0, have_end = 0, have_step = 0;
+    int have_start = 0, have_end = 0, have_step = 0, have_chunk = 0;
     int rc = 2;
 
     if (!g)
@@ -778,6 +1056,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--chunk") == 0) {
             bad = parse_i64(val, &v) || v < 1 || v > 1000000;
             g->chunk = (size_t)v;
+            have_chunk = 1;
         } else if (strcmp(a, "--timeout-s") == 0) {
             bad = parse_i64(val, &v) || v < 1 || v > 3600;
             g->timeout_s = (long)v;
@@ -804,7 +1083,7 @@ int main(int argc, char **argv)
     }
     nsteps = (g->end_ms - g->start_ms) / g->step_ms + 1;
     if (jitter < 0)
-        jitter = strcmp(g->scenario, "promql") == 0 ? 999 : 0;
+        jitter = strcmp(g->scenario, "service") == 0 ? 0 : 999;
     /* Keep every jittered time before the next step's earliest one. */
     g->jitter_ms = jitter < g->step_ms - 2 ? jitter : (g->step_ms > 2 ? g->step_ms - 2 : 0);
     g->rng = g->seed ^ UINT64_C(0x5deece66d);
@@ -819,8 +1098,15 @@ int main(int argc, char **argv)
         if (!sst)
             die_nomem();
         service_setup(g, sst);
+    } else if (strcmp(g->scenario, "bench") == 0) {
+        bst = malloc(sizeof(*bst));
+        if (!bst)
+            die_nomem();
+        bench_setup(g, bst);
+        if (!have_chunk)
+            g->chunk = BENCH_DEFAULT_CHUNK;
     } else {
-        fprintf(stderr, "rwgen: unknown scenario %s (promql, service)\n", g->scenario);
+        fprintf(stderr, "rwgen: unknown scenario %s (promql, service, bench)\n", g->scenario);
         goto usage;
     }
 
@@ -842,7 +1128,7 @@ int main(int argc, char **argv)
         goto out_curl;
     rg_rw_encoder_init(&g->enc);
 
-    for (int64_t k = 0; k < nsteps; k++) {
+    for (int64_t k = 0; k < nsteps && !bst; k++) {
         int err;
 
         /* Start a new request rather than split a step when the next step might not
@@ -853,6 +1139,8 @@ int main(int argc, char **argv)
         if (err)
             goto out_enc;
     }
+    if (bst && bench_run(g, bst, nsteps) != 0)
+        goto out_enc;
     if (flush(g) != 0)
         goto out_enc;
     fprintf(stderr,
@@ -882,6 +1170,8 @@ out:
     free(g->strings);
     free(pst);
     free(sst);
+    bench_free(bst);
+    free(bst);
     free(g);
     return rc;
 }
