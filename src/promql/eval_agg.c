@@ -4,7 +4,7 @@
  * grouping labels (by) or of all labels but those and __name__ (without) and kept
  * in order of first appearance. sum is a Kahan-Neumaier sum; avg is a compensated
  * sum divided by the count that switches to an incremental mean only when the sum
- * overflows; stddev/stdvar use Welford's update; min/max let a number replace NaN.
+ * overflows (the same algorithm as the avg_over_time kernel); stddev/stdvar use Welford's update; min/max let a number replace NaN.
  * topk/bottomk keep a binary heap of k elements per group (the comparison puts
  * NaN lowest, as vectorByValueHeap does) and emit it sorted; limitk and
  * limit_ratio keep the first k elements or those whose label hash falls into the
@@ -133,7 +133,7 @@ static int push_val(struct rg__ctx *c, struct grp *g, double f)
 
 static void avg_add(struct grp *g, double f)
 {
-    double cur;
+    double q;
 
     g->count++;
     if (!g->incremental) {
@@ -145,19 +145,15 @@ static void avg_add(struct grp *g, double f)
             g->kc = c2;
             return;
         }
-        /* The sum would overflow: continue with an incremental mean. */
+        /* The sum would overflow: continue with an incremental mean, scaling the
+         * previous mean and its compensation by (n-1)/n before adding f/n. */
         g->incremental = 1;
         g->fmean = g->fv / (g->count - 1);
         g->kc /= g->count - 1;
     }
-    if (isinf(g->fmean)) {
-        if (isinf(f) && (g->fmean > 0) == (f > 0))
-            return;
-        if (!isinf(f) && !isnan(f))
-            return;
-    }
-    cur = g->fmean + g->kc;
-    g->fmean = rg_kahan_inc(f / g->count - cur / g->count, g->fmean, &g->kc);
+    q = (g->count - 1) / g->count;
+    g->kc = q * g->kc;
+    g->fmean = rg_kahan_inc(f / g->count, q * g->fmean, &g->kc);
 }
 
 static int aggregate_plain(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
@@ -233,7 +229,7 @@ static int aggregate_plain(struct rg__ctx *c, const struct rg_promql_node *n, in
             r = g->fv + g->kc;
             break;
         case RG_PROMQL_AVG:
-            r = g->incremental ? g->fmean + g->kc : (g->fv + g->kc) / g->count;
+            r = g->incremental ? g->fmean + g->kc : g->fv / g->count + g->kc / g->count;
             break;
         case RG_PROMQL_COUNT:
             r = g->count;

@@ -643,6 +643,7 @@ static const char *agg_data =
     "big{k=\"1\"} 1e308\n"
     "big{k=\"2\"} 1e308\n"
     "big{k=\"3\"} -1e308\n"
+    "bigs 1e308 1e308 -1e308\n"
     "kh{k=\"1\"} 1e100\n"
     "kh{k=\"2\"} 1\n"
     "kh{k=\"3\"} -1e100\n";
@@ -664,6 +665,8 @@ static void test_engine__aggregations(void **state)
         /* The sum overflows: avg switches to an incremental mean. */
         { "avg(big)", 0, "{} 3.333333333333333e307" },
         { "avg(big{k!=\"3\"})", 0, "{} 1e308" },
+        /* The same algorithm as avg_over_time. */
+        { "avg_over_time(bigs[3m])", 2 * MIN, "{} 3.333333333333333e307" },
         { "min by (job) (v)", 0, "{job=\"a\"} 1\n{job=\"b\"} 10" },
         { "max by (job) (v)", 0, "{job=\"a\"} 3\n{job=\"b\"} 20" },
         { "max(w)", 0, "{} 5" },
