@@ -254,8 +254,8 @@ static int eval_matching(struct rg__ctx *c, const struct rg_promql_node *n, int6
         keep = elem_op(n->u.bin.op, fl, fr, &v);
         if (n->u.bin.return_bool)
             v = keep ? 1.0 : 0.0;
-        else if (!keep)
-            continue;
+        /* The match counts even when a comparison then filters the element out:
+         * Prometheus checks the cardinality before it drops the sample. */
         if ((err = result_labels(c, n, l->e[i].ls, r->e[ri].ls, &ls)))
             goto done;
         if (card == RG_PROMQL_ONE_TO_ONE) {
@@ -276,6 +276,8 @@ static int eval_matching(struct rg__ctx *c, const struct rg_promql_node *n, int6
                                  "must ensure unique matches");
             goto done;
         }
+        if (!keep && !n->u.bin.return_bool)
+            continue;
         if ((err = rg__vec_push(c, out, ls, v, t)))
             goto done;
     }

@@ -605,6 +605,11 @@ static void test_engine__binary_vector(void **state)
           "error RG_EEXEC multiple matches for labels: grouping labels must ensure unique "
           "matches" },
         { "nothing + on() b", 0, "" },
+        /* Cardinality is checked before a comparison filters. */
+        { "a > on() c", 0,
+          "error RG_EEXEC multiple matches for labels: many-to-one matching must be explicit" },
+        { "a > on() group_left c", 0, "a{x=\"1\", y=\"a\"} 10\na{x=\"2\", y=\"b\"} 20" },
+        { "a > 100 + on() c", 0, "" },
         /* Set operators. */
         { "a and b", 0, "" },
         { "a and on(x) b", 0, "a{x=\"1\", y=\"a\"} 10\na{x=\"2\", y=\"b\"} 20" },
