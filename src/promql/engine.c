@@ -362,7 +362,7 @@ int rg__grid_fits(const struct rg__ctx *c, size_t nseries)
 {
     /* The grid holds up to series x steps values at once; beyond a quarter of the
      * sample limit the step-by-step evaluation is used instead. */
-    return nseries == 0 || c->gn <= (c->opts->max_samples / 4) / nseries;
+    return c->gn <= (c->opts->max_samples / 4) / (nseries ? nseries : 1);
 }
 
 struct rg__grid *rg__grid_find(const struct rg__ctx *c, const struct rg_promql_node *n)
