@@ -1180,6 +1180,71 @@ static void test_engine__limits(void **state)
     rg_store_free(st);
 }
 
+/* Every expression is run with every sample limit from 1 up to the one it needs,
+ * so that the limit error strikes at each point where the evaluator allocates;
+ * the sanitizer build then proves that every unwinding path frees what it holds. */
+static void test_engine__limit_at_every_point(void **state)
+{
+    static const char *exprs[] = {
+        "sum by (job) (rate(v[5m]))", "topk(2, v) + on(job, i) group_left v",
+        "histogram_quantile(0.5, sum by (le) (rate(h_bucket[5m])))",
+        "label_replace(v, \"x\", \"$1\", \"job\", \"(.*)\") or w",
+        "count_values(\"c\", v) unless on() vector(1)", "max_over_time(v[5m:1m])",
+        "quantile by (job) (0.5, v) * 2", "sort_desc(v) > bool 1", "-v offset 1m",
+        "absent(nothing) + absent_over_time(nothing[1m])", "limitk(1, v) and v",
+        "stddev_over_time(rate(v[2m])[4m:1m])", "v @ 120 / scalar(w{k=\"2\"})",
+    };
+    static const char *data =
+        "load 60\n"
+        "v{job=\"a\", i=\"1\"} 0+1x6\n"
+        "v{job=\"a\", i=\"2\"} 0+2x6\n"
+        "v{job=\"b\", i=\"1\"} 0+3x6\n"
+        "w{k=\"2\"} 5 5 5 5 5 5 5\n"
+        "h_bucket{le=\"1\"} 0+1x6\n"
+        "h_bucket{le=\"+Inf\"} 0+2x6\n";
+    struct rg_store *st = load(data);
+    struct rg_promql_opts o;
+    size_t i, lim;
+
+    (void)state;
+    rg_promql_opts_default(&o);
+    for (i = 0; i < sizeof(exprs) / sizeof(exprs[0]); i++) {
+        struct rg_promql_node *e = parse(exprs[i]);
+        int done_instant = 0, done_range = 0;
+
+        for (lim = 1; lim < 400 && !(done_instant && done_range); lim++) {
+            struct rg_promql_result res;
+            struct rg_buf err = { 0 };
+            int rc;
+
+            o.max_samples = lim;
+            if (!done_instant) {
+                rc = rg_promql_eval_instant(st, e, 6 * MIN, &o, &res, &err);
+                if (rc != 0 && rc != RG_ELIMIT) {
+                    print_error("%s: %s\n", exprs[i], err.data);
+                    fail();
+                }
+                done_instant = rc == 0;
+                rg_promql_result_free(&res);
+            }
+            if (!done_range) {
+                rc = rg_promql_eval_range(st, e, 2 * MIN, 6 * MIN, MIN, &o, &res, &err);
+                if (rc != 0 && rc != RG_ELIMIT) {
+                    print_error("%s (range): %s\n", exprs[i], err.data);
+                    fail();
+                }
+                done_range = rc == 0;
+                rg_promql_result_free(&res);
+            }
+            rg_buf_cleanup(&err);
+        }
+        /* Every expression succeeds once the limit is high enough. */
+        assert_true(done_instant && done_range);
+        rg_promql_node_free(e);
+    }
+    rg_store_free(st);
+}
+
 /* ---- JSON ------------------------------------------------------------------------------ */
 
 static void test_engine__json(void **state)
@@ -1361,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_engine__range_sorted),
         cmocka_unit_test(test_engine__range_matches_instant),
         cmocka_unit_test(test_engine__limits),
+        cmocka_unit_test(test_engine__limit_at_every_point),
         cmocka_unit_test(test_engine__json),
         cmocka_unit_test(test_engine__scale),
         cmocka_unit_test(test_engine__xxh64),
