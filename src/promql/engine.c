@@ -428,13 +428,19 @@ int rg__grid_take(struct rg__ctx *c, struct rg__grid *g, size_t k, struct rg__ve
 {
     struct rg__gstep *st = &g->steps[k];
     size_t i;
-    int err = rg__vec_reserve(c, out, st->n);
+    int err;
+
+    if (st->taken)
+        return 1;
+    st->taken = 1;
+    err = rg__vec_reserve(c, out, st->n);
 
     for (i = 0; !err && i < st->n; i++)
         err = rg__vec_push(c, out, g->sc->ls[st->it[i].idx], st->it[i].v, st->it[i].t);
     c->cur_samples -= st->n;
     free(st->it);
-    memset(st, 0, sizeof(*st));
+    st->it = NULL;
+    st->n = st->cap = 0;
     out->uniq = 1;
     out->samename = g->sc->samename;
     return err;
@@ -514,8 +520,8 @@ static int eval_selector(struct rg__ctx *c, const struct rg_promql_node *n, int6
         g = rg__grid_find(c, n);
         if (!g && rg__grid_fits(c, sc->n) && (err = selector_grid(c, n, sc, &g)))
             return err;
-        if (g)
-            return rg__grid_take(c, g, k, out);
+        if (g && (err = rg__grid_take(c, g, k, out)) <= 0)
+            return err;
     }
     ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
     /* Prometheus 3 excludes a sample exactly lookback old: the window is open. */

@@ -86,6 +86,7 @@ struct rg__gstep {
     struct rg__gitem *it;  /* owned */
     size_t n;
     size_t cap;
+    int taken;             /* 1 once the step's values were handed out */
 };
 
 struct rg__grid {
@@ -174,7 +175,9 @@ int rg__grid_new(struct rg__ctx *c, const struct rg_promql_node *n, struct rg__s
 /** Adds series @idx's value at step @k. */
 int rg__grid_add(struct rg__ctx *c, struct rg__grid *g, size_t k, uint32_t idx, double v,
                  int64_t ts);
-/** Moves step @k's values into @out (labels from the selector cache) and frees them. */
+/** Moves step @k's values into @out (labels from the selector cache) and frees them.
+ *  Returns 1 without touching @out when the step was taken before (the caller then
+ *  evaluates directly), 0, or a negative error. */
 int rg__grid_take(struct rg__ctx *c, struct rg__grid *g, size_t k, struct rg__vec *out);
 
 /** Reads the range selector @n at @t one series at a time (stale markers removed)

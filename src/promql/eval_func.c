@@ -416,8 +416,8 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
 
         if (!g && (err = function_grid(c, n, rg__unparen(marg), param, &g)))
             return err;
-        if (g) {
-            if ((err = rg__grid_take(c, g, k, &out->vec)))
+        if (g && (err = rg__grid_take(c, g, k, &out->vec)) <= 0) {
+            if (err)
                 return err;
             return finish(c, &out->vec, id != RG_FN_LAST_OVER_TIME);
         }
