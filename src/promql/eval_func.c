@@ -121,6 +121,9 @@ int rg__parse_float(const char *s, double *out)
      * refused here. */
     if (strchr(s, '(') || strchr(s, '_'))
         return 0;
+    /* Go wants a binary exponent in a hexadecimal float; strtod does not. */
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && !strpbrk(p, "pP"))
+        return 0;
     errno = 0;
     v = strtod(s, &end);
     if (end == s || *end)

@@ -23,6 +23,7 @@
 
 #include "promql/ast.h"
 #include "promql/engine.h"
+#include "promql/eval.h"
 #include "promql/labels.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -1387,6 +1388,35 @@ static void test_engine__scale(void **state)
     rg_store_free(st);
 }
 
+/* le values are parsed with Go's strconv.ParseFloat rules. */
+static void test_engine__parse_float(void **state)
+{
+    static const struct {
+        const char *s;
+        int ok;
+        double v;
+    } cases[] = {
+        { "1", 1, 1 }, { "+Inf", 1, INFINITY }, { "+inf", 1, INFINITY }, { "Inf", 1, INFINITY },
+        { "-Inf", 1, -INFINITY }, { "infinity", 1, INFINITY }, { "0.25", 1, 0.25 },
+        { ".2", 1, 0.2 }, { "2.0e-1", 1, 0.2 }, { "1e0", 1, 1 }, { "0x1p-2", 1, 0.25 },
+        { "1e-400", 1, 0 }, { "", 0, 0 }, { " 1", 0, 0 }, { "1 ", 0, 0 }, { "abc", 0, 0 },
+        { "1e400", 0, 0 }, { "0x10", 0, 0 }, { "1_0", 0, 0 }, { "nan(1)", 0, 0 },
+        { "1e", 0, 0 },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double v = -1;
+        int ok = rg__parse_float(cases[i].s, &v);
+
+        if (ok != cases[i].ok || (ok && v != cases[i].v)) {
+            print_error("\"%s\": ok %d v %g\n", cases[i].s, ok, v);
+            fail();
+        }
+    }
+}
+
 /* ---- Hashing ---------------------------------------------------------------------------- */
 
 static void test_engine__xxh64(void **state)
@@ -1430,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_engine__json),
         cmocka_unit_test(test_engine__scale),
         cmocka_unit_test(test_engine__xxh64),
+        cmocka_unit_test(test_engine__parse_float),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
