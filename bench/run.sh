@@ -15,11 +15,15 @@
 #   RW_LOAD_ARGS   workload options for bench/rw_load (default: the issue's workload,
 #                  100k series x 10 labels, 2,000 samples per request, 20 rounds,
 #                  4 keep-alive connections)
+#   PROMQL_RUNS    timed runs per query and server in section promql (default 20)
+#   PROMQL_WARMUP  untimed runs before them (default 3)
+#   PROMETHEUS     the Prometheus binary for section promql (default prometheus)
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest"
+ALL_SECTIONS="micro ingest promql"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
+PROMETHEUS=${PROMETHEUS:-prometheus}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-bench.XXXXXX") || exit 1
 PIDS=""
@@ -125,6 +129,138 @@ bench_ingest() {
     [ $rc = 0 ] || say "rw_load failed (status $rc)"
     stop_rollgate || rc=1
     return $rc
+}
+
+# Prometheus for section promql: a remote-write receiver on a free loopback port with
+# temporary storage and no scrape targets; sets PROM_URL, PROM_PID.
+start_prometheus() {
+    PROM_PORT=$(free_port) || return 1
+    PROM_URL="http://127.0.0.1:$PROM_PORT"
+    printf 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' >"$TMP/prometheus.yml"
+    "$PROMETHEUS" --config.file="$TMP/prometheus.yml" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.path="$TMP/prom-data" \
+        --web.enable-remote-write-receiver --query.max-samples=500000000 \
+        --query.timeout=2m --log.level=warn >"$TMP/prometheus.log" 2>&1 &
+    PROM_PID=$!
+    PIDS="$PIDS $PROM_PID"
+    if ! wait_http "$PROM_URL/-/ready" 30; then
+        say "prometheus did not become ready on $PROM_URL; its log:"
+        tail -20 "$TMP/prometheus.log"
+        return 1
+    fi
+}
+
+# stop_prometheus - SIGTERM, then up to 15 s for a clean exit.
+stop_prometheus() {
+    kill -TERM "$PROM_PID" 2>/dev/null
+    i=0
+    while kill -0 "$PROM_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 "$PROM_PID" 2>/dev/null; then
+        say "prometheus did not stop within 15 s of SIGTERM; killing it"
+        kill -9 "$PROM_PID" 2>/dev/null
+        wait "$PROM_PID" 2>/dev/null
+        return 1
+    fi
+    wait "$PROM_PID" 2>/dev/null
+    return 0
+}
+
+# metric_value URL NAME - the value of the unlabelled sample NAME on URL/metrics (empty
+# when absent).
+metric_value() {
+    curl -s -m 5 "$1/metrics" | awk -v m="$2" '$1 == m { v = $2 } END { print v }'
+}
+
+# PromQL: the same data (rwgen scenario bench: 100k request counters, 1,000 classic
+# histograms of 12 buckets, 30 minutes every 15 s) in rollgate and in Prometheus, then
+# the issue's two queries timed through both /api/v1/query, alternating, in the same
+# run. Goal: rollgate's median at most 1/5 of Prometheus' for both, with answers equal
+# within 1e-9 (relative), so that both servers did the same work.
+bench_promql() {
+    for f in "$BUILD/rollgate" "$BUILD/bench/promql_query"; do
+        [ -x "$f" ] || { say "$f is missing"; return 1; }
+    done
+    if [ ! -x "$BUILD/tools/rwgen" ]; then
+        say "building $BUILD/tools/rwgen"
+        make -s BUILD="$BUILD" "$BUILD/tools/rwgen" >"$TMP/make.log" 2>&1 ||
+            { say "cannot build $BUILD/tools/rwgen:"; tail -20 "$TMP/make.log"; return 1; }
+    fi
+    command -v "$PROMETHEUS" >/dev/null 2>&1 ||
+        { say "$PROMETHEUS is not installed (make deps)"; return 1; }
+    start_rollgate || return 1
+    if ! start_prometheus; then
+        stop_rollgate
+        return 1
+    fi
+    rc=0
+    promql_measure || rc=1
+    stop_rollgate || rc=1
+    stop_prometheus || rc=1
+    return $rc
+}
+
+# The body of section promql, with both servers running.
+promql_measure() {
+    say "rollgate $RG_URL (pid $RG_PID), prometheus $PROM_URL (pid $PROM_PID)"
+    # Data up to 10 s ago on whole seconds; queries at 3 s ago, so the newest samples
+    # (jittered up to 1 s after their step) are inside every window, and no window
+    # bound falls on a sample (rwgen keeps samples off whole seconds), where
+    # Prometheus 2.x's closed ranges and rollgate's left-open ones would differ.
+    end_s=$(( $(date +%s) - 10 ))
+    at=$((end_s + 7))
+    t0=$(date +%s)
+    if ! timeout -k 5 120 "$BUILD/tools/rwgen" --scenario bench --seed 1 \
+            --start-ms $(( (end_s - 1800) * 1000 )) --end-ms $((end_s * 1000)) \
+            --step-ms 15000 --url "$RG_URL/api/v1/write" --url "$PROM_URL/api/v1/write" \
+            >"$TMP/rwgen.log" 2>&1; then
+        say "rwgen failed:"
+        tail -5 "$TMP/rwgen.log"
+        return 1
+    fi
+    series=$(sed -n 's/.* series=\([0-9]*\) .*/\1/p' "$TMP/rwgen.log")
+    say "loaded in $(( $(date +%s) - t0 )) s: $(sed -n 's/^rwgen: //p' "$TMP/rwgen.log")"
+    i=0
+    while :; do
+        rg=$(metric_value "$RG_URL" rollgate_series_active)
+        pr=$(metric_value "$PROM_URL" prometheus_tsdb_head_series)
+        [ "$rg" = "$series" ] && [ "$pr" = "$series" ] && break
+        if [ $i -ge 300 ]; then
+            say "series: expected $series, rollgate has ${rg:-?}, prometheus ${pr:-?}"
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    say "both hold $series series"
+
+    verdict=PASS
+    for q in 'histogram_quantile(0.99, sum by (le) (rate(req_duration_seconds_bucket[5m])))' \
+             'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+    do
+        say "query: $q (time $at)"
+        timeout -k 5 150 "$BUILD/bench/promql_query" --url "$RG_URL" --url "$PROM_URL" \
+            --query "$q" --time "$at" --warmup "${PROMQL_WARMUP:-3}" \
+            --runs "${PROMQL_RUNS:-20}" >"$TMP/query.log" 2>&1
+        qrc=$?
+        sed 's/^promql_query: /    /' "$TMP/query.log"
+        rg_med=$(awk -v u="url=$RG_URL" '$2 == u { sub("median_ms=", "", $5); print $5 }' \
+            "$TMP/query.log")
+        pr_med=$(awk -v u="url=$PROM_URL" '$2 == u { sub("median_ms=", "", $5); print $5 }' \
+            "$TMP/query.log")
+        if [ $qrc != 0 ] || [ -z "$rg_med" ] || [ -z "$pr_med" ]; then
+            say "promql_query failed (status $qrc) or the answers differ"
+            verdict=FAIL
+            continue
+        fi
+        line=$(awk -v r="$rg_med" -v p="$pr_med" 'BEGIN {
+            printf "median rollgate %.3f ms, prometheus %.3f ms, ratio %.4f (goal <= 0.2): %s",
+                r, p, r / p, (r <= p / 5 ? "ok" : "missed") }')
+        say "$line"
+        case "$line" in *missed) verdict=FAIL ;; esac
+    done
+    say "promql: $verdict (rollgate <= 1/5 of Prometheus' median for both queries," \
+        "answers equal within 1e-9)"
+    [ $verdict = PASS ]
 }
 
 # ---- Driver -------------------------------------------------------------------------
