@@ -22,6 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* qsort(3) that accepts an empty array with a NULL base (qsort itself may not). */
+static void sort_items(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 #define MAX_RULE_FILE (64u << 20)
 
 /* One problem found; they are reported sorted by position once the walk is done. */
@@ -86,7 +93,7 @@ static int problem_cmp(const void *a, const void *b)
 /* Appends the problems, sorted by position (stable), to @err and frees them. */
 static void flush_problems(struct walk *w, struct rg_buf *err)
 {
-    qsort(w->probs, w->nerr, sizeof(*w->probs), problem_cmp);
+    sort_items(w->probs, w->nerr, sizeof(*w->probs), problem_cmp);
     for (size_t i = 0; i < w->nerr; i++) {
         rg_buf_printf(err, "%s\n", w->probs[i].text);
         free(w->probs[i].text);
@@ -315,7 +322,7 @@ static int get_map(struct walk *w, const struct rg_yaml_node *n, struct rg_rule_
         if (!kv[k - 1].name || !kv[k - 1].value)
             goto oom;
     }
-    qsort(kv, k, sizeof(*kv), kv_cmp);
+    sort_items(kv, k, sizeof(*kv), kv_cmp);
     *out = kv;
     *nout = k;
     return bad ? -1 : 0;

@@ -259,7 +259,7 @@ static void test_template__compiled_reuse(void **state)
         d.value = i;
         rg_buf_reset(&out);
         assert_int_equal(rg_template_exec(t, &d, &out), 0);
-        char want[16];
+        char want[32];
         snprintf(want, sizeof(want), "node:%d", i);
         assert_string_equal(out.data, want);
     }
