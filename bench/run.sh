@@ -192,11 +192,12 @@ bench_promql() {
         stop_rollgate
         return 1
     fi
-    rc=0
-    promql_measure || rc=1
-    stop_rollgate || rc=1
-    stop_prometheus || rc=1
-    return $rc
+    # stop_rollgate sets rc, hence a name of our own.
+    prc=0
+    promql_measure || prc=1
+    stop_rollgate || prc=1
+    stop_prometheus || prc=1
+    return $prc
 }
 
 # The body of section promql, with both servers running.
