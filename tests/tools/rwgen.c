@@ -766,7 +766,7 @@ static void bench_setup(struct gen *g, struct bench_state *st)
      * days, which sets their counters' start values. */
     double hweight[BENCH_JOBS][BENCH_HANDLERS];
     double load[BENCH_JOBS][BENCH_INSTANCES], uptime_s[BENCH_JOBS][BENCH_INSTANCES];
-    char instance[BENCH_JOBS][BENCH_INSTANCES][32];
+    char instance[BENCH_JOBS][BENCH_INSTANCES][48];   /* room for any int, for -Wformat */
     size_t n = 0, h = 0;
 
     memset(st, 0, sizeof(*st));
