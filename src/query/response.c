@@ -213,6 +213,7 @@ struct rg_query_parser {
     const char *error_type;      /* arena */
     const char *error;           /* arena */
     int seen_data, seen_rtype, seen_result;
+    int data_bad;                /* 1 + enum jtype of a "data" that is not an object */
     int rtype;                   /* enum rg_promql_vtype of "resultType" */
     enum shape shape;
     size_t first_value;          /* 1 + index of the first series with "value", or 0 */
@@ -662,6 +663,10 @@ static int point_value(struct rg_query_parser *p, const char *s, size_t len)
     if (rg_query_parse_value(s, len, &v))
         return fail(p, RG_EBADMSG, 1, "invalid sample value \"%.*s\"",
                     (int)(len < PATH_KEY_MAX ? len : PATH_KEY_MAX), s);
+    /* Consumers assume oldest first, as from the local engine; a server that breaks
+     * that is answering wrongly, and silently reordering would hide it. */
+    if (p->npts && p->point_t <= p->pts[p->npts - 1].t)
+        return fail(p, RG_EBADMSG, 0, "timestamps must increase");
     if (p->points_total >= p->opts.max_points)
         return fail(p, RG_ETOOBIG, 1, "response too large: more than %zu points",
                     p->opts.max_points);
@@ -799,8 +804,14 @@ static int map_value(struct rg_query_parser *p, struct frame *f, enum jtype jt,
     case W_DATA:
         if (jt == J_NULL)
             return 1;
-        if (jt != J_MAP)
-            return type_error(p, jt, "must be an object");
+        if (jt != J_MAP) {
+            /* Judged once the status is known: an error response may carry anything
+             * here, and its errorType and error are what the caller needs. */
+            p->data_bad = (int)jt + 1;
+            if (jt == J_ARR)
+                p->skip = 1;
+            return 1;
+        }
         p->seen_data = 1;
         return push(p, F_DATA, 0);
     case W_RTYPE:
@@ -1093,7 +1104,7 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
             return known_key(p, f, W_STATUS, "status", &seen);
         }
         if (KEY_IS("data")) {
-            int seen = p->seen_data;
+            int seen = p->seen_data || p->data_bad;
 
             return known_key(p, f, W_DATA, "data", &seen);
         }
@@ -1165,6 +1176,7 @@ static void clear_doc(struct rg_query_parser *p)
     p->status = ST_NONE;
     p->status_text = p->error_type = p->error = NULL;
     p->seen_data = p->seen_rtype = p->seen_result = 0;
+    p->data_bad = 0;
     p->rtype = RG_PROMQL_VT_NONE;
     p->shape = SHAPE_NONE;
     p->first_value = p->first_values = 0;
@@ -1336,6 +1348,9 @@ static int build(struct rg_query_parser *p, struct rg_query_result *out)
         fail(p, rc, -1, "%s: %s", *out->error_type ? out->error_type : "error", out->error);
         return rc;
     }
+    if (p->data_bad)
+        return FAIL_RC(p, RG_EBADMSG, -1, "data: must be an object, got %s",
+                       jtype_name[p->data_bad - 1]);
     if (!p->seen_data)
         return FAIL_RC(p, RG_EBADMSG, -1, "missing \"data\"");
     if (!p->seen_rtype)

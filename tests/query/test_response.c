@@ -110,7 +110,8 @@ static const char *const golden[] = {
     "bad_unknown_status", "bad_shape_mismatch", "bad_scalar_series", "bad_result_type",
     "bad_value_text", "bad_no_samples", "bad_html", "bad_top_array", "bad_trailing",
     "bad_truncated", "bad_time_range", "bad_missing_result", "bad_nul_label",
-    "bad_duplicate_status", "bad_utf8",
+    "bad_duplicate_status", "bad_utf8", "error_odd_data", "bad_data_string",
+    "bad_time_order",
 };
 
 static void test_golden__files(void **state)
