@@ -1395,7 +1395,7 @@ int rg_query_parser_finish(struct rg_query_parser *p, struct rg_query_result *ou
                            struct rg_buf *err)
 {
     yajl_status st;
-    int rc = p->err;
+    int rc = p->err, handover = 0;
 
     memset(out, 0, sizeof(*out));
     if (!rc && !p->y)
@@ -1407,10 +1407,12 @@ int rg_query_parser_finish(struct rg_query_parser *p, struct rg_query_result *ou
         else if (!p->done)
             rc = FAIL_RC(p, RG_EBADMSG, -1, "truncated JSON");
     }
-    if (!rc)
+    if (!rc) {
         rc = build(p, out);
-    if (!rc || rc == RG_EEXEC || rc == RG_ETIMEDOUT) {
         /* Success and server-reported errors hand the arena over with the result. */
+        handover = !rc || (p->status == ST_ERROR && rc != RG_ENOMEM);
+    }
+    if (handover) {
         int e = add_own_warnings(p);
 
         if (!e)
