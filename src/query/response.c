@@ -731,16 +731,16 @@ static int is_series_type(int t)
 }
 
 /* The shape of "result" must agree with "resultType", whichever came first. */
-static int check_shape(struct rg_query_parser *p, int path)
+static int check_shape(struct rg_query_parser *p)
 {
     if (!p->seen_rtype || p->shape == SHAPE_NONE)
         return 1;
     if (is_series_type(p->rtype) && p->shape != SHAPE_SERIES)
-        return fail(p, RG_EBADMSG, path, "a %s result must be an array of series objects",
-                    rtype_name(p->rtype));
+        return fail(p, RG_EBADMSG, -1, "data.result: a %s result must be an array of "
+                    "series objects", rtype_name(p->rtype));
     if (!is_series_type(p->rtype) && p->shape != SHAPE_PAIR)
-        return fail(p, RG_EBADMSG, path, "a %s result must be [<time>, \"<value>\"]",
-                    rtype_name(p->rtype));
+        return fail(p, RG_EBADMSG, -1, "data.result: a %s result must be "
+                    "[<time>, \"<value>\"]", rtype_name(p->rtype));
     return 1;
 }
 
@@ -828,7 +828,7 @@ static int map_value(struct rg_query_parser *p, struct frame *f, enum jtype jt,
         if (p->first_values && p->rtype != RG_PROMQL_VT_MATRIX)
             return fail(p, RG_EBADMSG, 1, "%s result, but data.result[%zu] has \"values\"",
                         rtype_name(p->rtype), p->first_values - 1);
-        return check_shape(p, 1);
+        return check_shape(p);
     case W_RESULT:
         p->seen_result = 1;
         if (jt == J_NULL)
@@ -915,7 +915,7 @@ static int value_begin(struct rg_query_parser *p, enum jtype jt, const char *s, 
         i = f->idx++;
         if (i == 0) {
             p->shape = jt == J_NUM ? SHAPE_PAIR : SHAPE_SERIES;
-            if (!check_shape(p, 0))
+            if (!check_shape(p))
                 return 0;
         }
         if (p->shape == SHAPE_SERIES) {

@@ -111,7 +111,7 @@ static const char *const golden[] = {
     "bad_value_text", "bad_no_samples", "bad_html", "bad_top_array", "bad_trailing",
     "bad_truncated", "bad_time_range", "bad_missing_result", "bad_nul_label",
     "bad_duplicate_status", "bad_utf8", "error_odd_data", "bad_data_string",
-    "bad_time_order",
+    "bad_time_order", "scalar_type_last", "string_type_last", "bad_pair_in_vector",
 };
 
 static void test_golden__files(void **state)
@@ -541,6 +541,27 @@ static void test_limits__table(void **state)
     rg_buf_cleanup(&doc);
 }
 
+/* A bigger document in random pieces, many times: identical to the one-piece parse. */
+static void test_chunks__random_splits(void **state)
+{
+    struct rg_buf doc = { 0 }, whole = { 0 };
+    int k;
+
+    (void)state;
+    make_vector(&doc, 3000);
+    assert_int_equal(parse_text(NULL, doc.data, doc.len, doc.len, &whole), 0);
+    rng_state = 99;
+    for (k = 0; k < 30; k++) {
+        struct rg_buf text = { 0 };
+
+        assert_int_equal(parse_text(NULL, doc.data, doc.len, 0, &text), 0);
+        assert_string_equal(text.data, whole.data);
+        rg_buf_cleanup(&text);
+    }
+    rg_buf_cleanup(&doc);
+    rg_buf_cleanup(&whole);
+}
+
 /* An oversize body is refused as it arrives: nothing past the limit is parsed. */
 static void test_limits__stream_refused_early(void **state)
 {
@@ -770,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_result__expected_type),
         cmocka_unit_test(test_limits__table),
         cmocka_unit_test(test_limits__stream_refused_early),
+        cmocka_unit_test(test_chunks__random_splits),
         cmocka_unit_test(test_truncated__every_prefix),
         cmocka_unit_test(test_nesting__deep),
         cmocka_unit_test(test_nesting__at_limit),
