@@ -880,6 +880,7 @@ static void ctx_cleanup(struct rg__ctx *c)
         free(c->warnings[i]);
     free(c->warnings);
     rg__func_cleanup(c);
+    rg__agg_cleanup(c);
     free(c->sbuf);
     rg__hmap_free(&c->hm);
     rg_buf_cleanup(&c->hb);
@@ -1054,12 +1055,25 @@ static int rser_push(struct rg__ctx *c, struct rser *s, int64_t t, double v)
     return charge(c, 1);
 }
 
+/* A bijective mix of a label array's address and length (Murmur3's finaliser). */
+static uint64_t ptr_key(struct rg__lset ls)
+{
+    uint64_t k = (uint64_t)(uintptr_t)ls.l ^ ((uint64_t)ls.n << 48);
+
+    k ^= k >> 33;
+    k *= UINT64_C(0xff51afd7ed558ccd);
+    k ^= k >> 33;
+    k *= UINT64_C(0xc4ceb9fe1a85ec53);
+    k ^= k >> 33;
+    return k;
+}
+
 static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int64_t start,
                       int64_t end, int64_t step, struct rser **out, size_t *nout)
 {
     struct rser *ss = NULL;
     size_t nss = 0, capss = 0, i;
-    struct rg__hmap map = { 0 };
+    struct rg__hmap map = { 0 }, byptr = { 0 };
     int64_t ts;
     int err = 0;
 
@@ -1086,14 +1100,20 @@ static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int6
             break;
         }
         for (i = 0; i < v.vec.n; i++) {
-            uint32_t idx;
-            int found;
+            struct rg__lset ls = v.vec.e[i].ls;
+            uint64_t pk = ptr_key(ls);
+            uint32_t idx = rg__hmap_get(&byptr, pk), got;
+            int found = 1;
 
-            if (rg__hmap_put(&map, rg__lset_hash(v.vec.e[i].ls, &c->hb), (uint32_t)nss, &idx,
-                             &found)) {
+            /* Label arrays keep their address for the whole query, so a known
+             * address names a known series without hashing its labels. */
+            if (idx == UINT32_MAX &&
+                (rg__hmap_put(&map, rg__lset_hash(ls, &c->hb), (uint32_t)nss, &idx, &found) ||
+                 rg__hmap_put(&byptr, pk, idx, &got, &found))) {
                 err = oom(c);
                 break;
             }
+            found = idx < nss;
             if (!found) {
                 if (nss == capss) {
                     size_t cap = capss ? capss * 2 : 16;
@@ -1117,6 +1137,7 @@ static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int6
             break;
     }
     rg__hmap_free(&map);
+    rg__hmap_free(&byptr);
     *out = ss;
     *nout = nss;
     return err;

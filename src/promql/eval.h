@@ -96,6 +96,7 @@ struct rg__grid {
 };
 
 struct rg__recache;
+struct rg__aggcache;
 
 struct rg__ctx {
     const struct rg_store *store;
@@ -123,6 +124,9 @@ struct rg__ctx {
     struct rg__grid **grids;    /* owned */
     size_t ngrids;
     size_t capgrids;
+    struct rg__aggcache **aggs; /* range query: grouping caches per aggregation (owned) */
+    size_t naggs;
+    size_t capaggs;
     double *dscr;               /* scratch doubles for kernels (owned) */
     struct rg_sample *sbuf;     /* scratch samples for streamed range selectors (owned) */
     size_t scap;
@@ -196,6 +200,9 @@ int rg__eval_binary(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t
 /* eval_agg.c */
 int rg__eval_aggregate(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
                        struct rg__val *out);
+
+/** Frees the aggregation caches of @c. */
+void rg__agg_cleanup(struct rg__ctx *c);
 
 /* eval_func.c */
 int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,

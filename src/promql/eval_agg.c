@@ -61,11 +61,155 @@ static int group_labels(struct rg__ctx *c, const struct rg_promql_node *n, struc
     return rg__lset_keep(&c->arena, ls, n->u.agg.grouping, n->u.agg.ngrouping, out);
 }
 
+/* A range query evaluates an aggregation once per step over mostly the same input
+ * label sets, whose arrays keep their addresses for the whole query (arena and
+ * selector arrays are never changed or freed while it runs). This cache maps each
+ * array to a stable group id, and each id to the group's labels, so that a step
+ * neither hashes a known label set again nor allocates a known group's labels
+ * again: one table lookup per element. */
+struct rg__aggcache {
+    const struct rg_promql_node *node;
+    struct rg__hmap byptr;     /* mixed (array address, length) -> stable group id */
+    struct rg__hmap bykey;     /* group key -> stable group id */
+    struct rg__lset *ls;       /* owned; labels by stable id (arrays in the arena) */
+    uint32_t *slot;            /* owned; stable id -> group index in the current step */
+    uint32_t *stamp;           /* owned; stable id -> step in which slot is valid */
+    size_t n;
+    size_t cap;
+    uint32_t cur;              /* current step stamp */
+};
+
+void rg__agg_cleanup(struct rg__ctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->naggs; i++) {
+        rg__hmap_free(&c->aggs[i]->byptr);
+        rg__hmap_free(&c->aggs[i]->bykey);
+        free(c->aggs[i]->ls);
+        free(c->aggs[i]->slot);
+        free(c->aggs[i]->stamp);
+        free(c->aggs[i]);
+    }
+    free(c->aggs);
+    c->aggs = NULL;
+    c->naggs = c->capaggs = 0;
+}
+
+static struct rg__aggcache *agg_cache(struct rg__ctx *c, const struct rg_promql_node *n)
+{
+    struct rg__aggcache *ac;
+    size_t i;
+
+    if (c->gn == 0 || c->subq_depth > 0)
+        return NULL;
+    for (i = 0; i < c->naggs; i++)
+        if (c->aggs[i]->node == n)
+            return c->aggs[i];
+    if (c->naggs == c->capaggs) {
+        size_t cap = c->capaggs ? c->capaggs * 2 : 4;
+        struct rg__aggcache **p = realloc(c->aggs, cap * sizeof(*p));
+
+        if (!p)
+            return NULL;
+        c->aggs = p;
+        c->capaggs = cap;
+    }
+    ac = calloc(1, sizeof(*ac));
+    if (!ac)
+        return NULL;
+    ac->node = n;
+    c->aggs[c->naggs++] = ac;
+    return ac;
+}
+
+/* Murmur3's 64-bit finaliser: a bijection, so distinct inputs stay distinct. */
+static uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= UINT64_C(0xff51afd7ed558ccd);
+    k ^= k >> 33;
+    k *= UINT64_C(0xc4ceb9fe1a85ec53);
+    k ^= k >> 33;
+    return k;
+}
+
+static uint64_t group_key(struct rg__ctx *c, const struct rg_promql_node *n, struct rg__lset ls)
+{
+    return n->u.agg.without
+               ? rg__lset_hash_without(ls, n->u.agg.grouping, n->u.agg.ngrouping, &c->hb)
+               : rg__lset_hash_on(ls, n->u.agg.grouping, n->u.agg.ngrouping, &c->hb);
+}
+
+/* The stable group id of @ls, creating the group when it is new to the query. */
+static int stable_id(struct rg__ctx *c, const struct rg_promql_node *n,
+                     struct rg__aggcache *ac, struct rg__lset ls, uint32_t *out)
+{
+    uint64_t pk = fmix64((uint64_t)(uintptr_t)ls.l ^ ((uint64_t)ls.n << 48)), key;
+    uint32_t id = rg__hmap_get(&ac->byptr, pk), got;
+    int found;
+
+    if (id != UINT32_MAX) {
+        *out = id;
+        return 0;
+    }
+    key = group_key(c, n, ls);
+    id = rg__hmap_get(&ac->bykey, key);
+    if (id == UINT32_MAX) {
+        if (ac->n == ac->cap) {
+            size_t cap = ac->cap ? ac->cap * 2 : 16;
+            struct rg__lset *l = realloc(ac->ls, cap * sizeof(*l));
+            uint32_t *sl, *st;
+
+            if (!l)
+                return RG_ENOMEM;
+            ac->ls = l;
+            sl = realloc(ac->slot, cap * sizeof(*sl));
+            if (!sl)
+                return RG_ENOMEM;
+            ac->slot = sl;
+            st = realloc(ac->stamp, cap * sizeof(*st));
+            if (!st)
+                return RG_ENOMEM;
+            ac->stamp = st;
+            ac->cap = cap;
+        }
+        if (group_labels(c, n, ls, &ac->ls[ac->n]))
+            return RG_ENOMEM;
+        ac->stamp[ac->n] = 0;
+        id = (uint32_t)ac->n;
+        if (rg__hmap_put(&ac->bykey, key, id, &got, &found))
+            return RG_ENOMEM;
+        ac->n++;
+    }
+    if (rg__hmap_put(&ac->byptr, pk, id, &got, &found))
+        return RG_ENOMEM;
+    *out = id;
+    return 0;
+}
+
+static int new_group(struct rg__ctx *c, struct groups *gs, struct rg__lset ls)
+{
+    if (gs->n == gs->cap) {
+        size_t cap = gs->cap ? gs->cap * 2 : 8;
+        struct grp *p = realloc(gs->g, cap * sizeof(*p));
+
+        if (!p)
+            return rg__fail(c, RG_ENOMEM, "out of memory");
+        gs->g = p;
+        gs->cap = cap;
+    }
+    memset(&gs->g[gs->n], 0, sizeof(gs->g[gs->n]));
+    gs->g[gs->n++].ls = ls;
+    return 0;
+}
+
 /* Assigns every element of @v to a group; groups are numbered by first appearance. */
 static int assign_groups(struct rg__ctx *c, const struct rg_promql_node *n,
                          const struct rg__vec *v, struct groups *gs)
 {
     struct rg__hmap map = { 0 };
+    struct rg__aggcache *ac = NULL;
     size_t i;
     int err = 0;
     int single = !n->u.agg.without && n->u.agg.ngrouping == 0;
@@ -73,44 +217,44 @@ static int assign_groups(struct rg__ctx *c, const struct rg_promql_node *n,
     gs->of = malloc((v->n ? v->n : 1) * sizeof(*gs->of));
     if (!gs->of)
         return rg__fail(c, RG_ENOMEM, "out of memory");
-    for (i = 0; i < v->n; i++) {
-        uint64_t key = 0;
-        uint32_t idx = 0;
-        int found = 0;
+    if (!single && (ac = agg_cache(c, n)))
+        ac->cur++;
+    for (i = 0; i < v->n && !err; i++) {
+        struct rg__lset ls;
+        uint64_t key;
+        uint32_t idx, id;
+        int found;
 
         if (single) {
-            found = gs->n > 0;
+            if (gs->n == 0)
+                err = new_group(c, gs, (struct rg__lset){ NULL, 0 });
+            gs->of[i] = 0;
+        } else if (ac) {
+            if (stable_id(c, n, ac, v->e[i].ls, &id)) {
+                err = rg__fail(c, RG_ENOMEM, "out of memory");
+                break;
+            }
+            if (ac->stamp[id] != ac->cur) {
+                ac->stamp[id] = ac->cur;
+                ac->slot[id] = (uint32_t)gs->n;
+                err = new_group(c, gs, ac->ls[id]);
+            }
+            gs->of[i] = ac->slot[id];
         } else {
-            key = n->u.agg.without
-                      ? rg__lset_hash_without(v->e[i].ls, n->u.agg.grouping, n->u.agg.ngrouping,
-                                              &c->hb)
-                      : rg__lset_hash_on(v->e[i].ls, n->u.agg.grouping, n->u.agg.ngrouping,
-                                         &c->hb);
+            key = group_key(c, n, v->e[i].ls);
             if (rg__hmap_put(&map, key, (uint32_t)gs->n, &idx, &found)) {
                 err = rg__fail(c, RG_ENOMEM, "out of memory");
                 break;
             }
-        }
-        if (!found) {
-            if (gs->n == gs->cap) {
-                size_t cap = gs->cap ? gs->cap * 2 : 8;
-                struct grp *p = realloc(gs->g, cap * sizeof(*p));
-
-                if (!p) {
+            if (!found) {
+                if (group_labels(c, n, v->e[i].ls, &ls)) {
                     err = rg__fail(c, RG_ENOMEM, "out of memory");
                     break;
                 }
-                gs->g = p;
-                gs->cap = cap;
+                err = new_group(c, gs, ls);
             }
-            memset(&gs->g[gs->n], 0, sizeof(gs->g[gs->n]));
-            if (group_labels(c, n, v->e[i].ls, &gs->g[gs->n].ls)) {
-                err = rg__fail(c, RG_ENOMEM, "out of memory");
-                break;
-            }
-            idx = (uint32_t)gs->n++;
+            gs->of[i] = idx;
         }
-        gs->of[i] = idx;
     }
     rg__hmap_free(&map);
     return err;

@@ -1070,7 +1070,9 @@ static void test_engine__range_matches_instant(void **state)
         "stddev_over_time(r[1m])", "stdvar_over_time(r[1m])", "last_over_time(r[1m])",
         "present_over_time(r[30s])", "mad_over_time(r[2m])", "quantile_over_time(0.3, r[2m])",
         "rate(r[1m] @ 120)", "sum(rate(r[1m]))", "timestamp(r)", "absent_over_time(r[15s])",
-        "sum_over_time(r[1m:15s])", "r > 4",
+        "sum_over_time(r[1m:15s])", "r > 4", "sum by (a) (r)", "count without (a) (r)",
+        "max by (a) (rate(r[1m]))", "topk by (a) (1, r)", "sum by (a) (r) / on(a) r",
+        "count_values(\"v\", r)", "quantile without () (0.5, r)",
     };
     struct rg_store *st = load(data);
     size_t i, j, k;
