@@ -5,8 +5,9 @@
  * in order of first appearance. sum is a Kahan-Neumaier sum; avg is a compensated
  * sum divided by the count that switches to an incremental mean only when the sum
  * overflows (the same algorithm as the avg_over_time kernel); stddev/stdvar use
- * Welford's update; min/max let a number replace NaN. topk/bottomk keep a binary heap of k elements per group (the comparison puts
- * NaN lowest, as vectorByValueHeap does) and emit it sorted; limitk and
+ * Welford's update; min/max let a number replace NaN. topk/bottomk keep a binary
+ * heap of k elements per group (the comparison puts NaN lowest, as
+ * vectorByValueHeap does) and emit it sorted; limitk and
  * limit_ratio keep the first k elements or those whose label hash falls into the
  * ratio, the latter exactly as Prometheus' AddRatioSample. count_values labels
  * groups with the value formatted like Go's FormatFloat('f', -1).
