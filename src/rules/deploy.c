@@ -1,0 +1,1032 @@
+/* rules/deploy.c - the deployments manager (see deploy.h).
+ *
+ * Per deployment the manager keeps the verdict machine and, for the phase it is in,
+ * one "slot" per distinct signal its checks use: the instantiated query text and its
+ * parsed tree (plus a baseline variant when a gate compares against the baseline).
+ * Slots are rebuilt only when the deployment enters another phase, so a tick costs
+ * one instant evaluation per distinct signal and deployment, and one per tick for
+ * signals that do not depend on the deployment.
+ */
+#include "rules/deploy.h"
+
+#include "promql/ast.h"
+#include "promql/engine.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#define MAX_DEPLOYMENTS 10000          /* discovery stops adding beyond this */
+#define MAX_STATE_BYTES (16u << 20)    /* state file size accepted on restore */
+
+/* One distinct signal of a deployment's current phase. */
+struct slot {
+    const struct rg_checklist_signal *sig;   /* borrowed from the checklist */
+    long shared;                   /* index into d->shared when the template has no
+                                    * <selector>, else -1 */
+    struct rg_promql_node *expr;   /* owned; NULL when it could not be built */
+    struct rg_promql_node *base;   /* owned; the baseline variant, when needed */
+    char *query;                   /* owned */
+    char *base_query;              /* owned */
+    int need_base;
+    char error[256];               /* why expr or base could not be built */
+    struct rg_verdict_input val;   /* this tick's results */
+    struct rg_verdict_input bval;
+    char val_err[256];
+    char bval_err[256];
+};
+
+/* A signal evaluated once per tick for every deployment. */
+struct shared {
+    struct rg_promql_node *expr;   /* owned; NULL when the query does not parse */
+    char *query;                   /* owned */
+    char error[256];
+    int64_t tick;                  /* tick the value below belongs to */
+    struct rg_verdict_input val;
+    char val_err[256];
+};
+
+struct dep {
+    char *name;                    /* owned */
+    char *selector;                /* owned */
+    char *baseline_selector;       /* owned; NULL when none */
+    size_t *phases;                /* owned copy of the deployment's phase indexes */
+    size_t nphases;
+    int discovered;
+    int seen;                      /* found by the current discovery scan */
+    struct rg_verdict v;
+    struct slot *slots;            /* owned; for phase compiled_phase */
+    size_t nslots;
+    size_t *check_slot;            /* owned; slot of each of v.checks */
+    const char **queries;          /* owned array (strings borrowed from slots) */
+    struct slot req;               /* the request_count signal */
+    int compiled;
+    size_t compiled_phase;
+    int stale_pending;             /* the series of stale_phase must get stale markers */
+    size_t stale_phase;
+};
+
+struct rg_deploy {
+    struct rg_checklist *cl;       /* owned */
+    struct rg_store *store;        /* borrowed */
+    struct rg_metrics *metrics;    /* borrowed; may be NULL */
+    struct rg_metrics_family *f_verdict, *f_value, *f_threshold;
+    char *state_path;              /* owned; NULL: nothing saved */
+    struct dep **deps;             /* owned array of owned deployments */
+    size_t ndeps;
+    struct shared *shared;         /* owned; one per checklist signal */
+    struct rg_promql_opts popts;
+    int64_t tick;                  /* ticks so far */
+    int64_t last_scan_ms;
+    int scanned;
+    int dirty;                     /* saved state changed since the last write */
+    int full_warned;
+    rg_deploy_event_cb cb;
+    void *cb_ud;
+};
+
+/* ---- deployments ----------------------------------------------------------------- */
+
+static void slot_clear(struct slot *s)
+{
+    rg_promql_node_free(s->expr);
+    rg_promql_node_free(s->base);
+    free(s->query);
+    free(s->base_query);
+    memset(s, 0, sizeof(*s));
+}
+
+static void dep_uncompile(struct dep *p)
+{
+    for (size_t i = 0; i < p->nslots; i++)
+        slot_clear(&p->slots[i]);
+    free(p->slots);
+    p->slots = NULL;
+    p->nslots = 0;
+    free(p->check_slot);
+    p->check_slot = NULL;
+    free(p->queries);
+    p->queries = NULL;
+    slot_clear(&p->req);
+    p->compiled = 0;
+}
+
+static void dep_free(struct dep *p)
+{
+    if (!p)
+        return;
+    dep_uncompile(p);
+    rg_verdict_cleanup(&p->v);
+    free(p->name);
+    free(p->selector);
+    free(p->baseline_selector);
+    free(p->phases);
+    free(p);
+}
+
+static struct dep *dep_new(struct rg_deploy *d, const char *name, const char *selector,
+                           const char *baseline, const size_t *phases, size_t nphases,
+                           int discovered, int64_t now_ms)
+{
+    struct dep *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->name = strdup(name);
+    p->selector = strdup(selector);
+    p->baseline_selector = baseline ? strdup(baseline) : NULL;
+    p->phases = calloc(nphases ? nphases : 1, sizeof(*p->phases));
+    p->discovered = discovered;
+    if (!p->name || !p->selector || (baseline && !p->baseline_selector) || !p->phases ||
+        nphases == 0)
+        goto fail_dep;
+    memcpy(p->phases, phases, nphases * sizeof(*phases));
+    p->nphases = nphases;
+    if (rg_verdict_init(&p->v, d->cl, phases[0], now_ms))
+        goto fail_dep;
+    return p;
+
+fail_dep:
+    dep_free(p);
+    return NULL;
+}
+
+static long dep_index(const struct rg_deploy *d, const char *name)
+{
+    for (size_t i = 0; i < d->ndeps; i++)
+        if (strcmp(d->deps[i]->name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+static int dep_add(struct rg_deploy *d, struct dep *p)
+{
+    struct dep **a = realloc(d->deps, (d->ndeps + 1) * sizeof(*a));
+
+    if (!a)
+        return RG_ENOMEM;
+    d->deps = a;
+    a[d->ndeps++] = p;
+    return 0;
+}
+
+static int dep_has_phase(const struct dep *p, size_t phase)
+{
+    for (size_t i = 0; i < p->nphases; i++)
+        if (p->phases[i] == phase)
+            return 1;
+    return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+static void emit(struct rg_deploy *d, struct dep *p, enum rg_deploy_event_kind kind,
+                 enum rg_verdict_kind previous, const char *reason, int64_t now_ms)
+{
+    static const char *const suffix[] = { "phase_started", NULL, NULL, NULL, "human_trigger",
+                                          "reset" };
+    const char *phase = d->cl->phases[p->v.phase].name;
+    struct rg_deploy_event ev;
+    char key[512];
+    char q[300];
+
+    snprintf(key, sizeof(key), "%s/%s/%lld/%s", p->name, phase, (long long)p->v.phase_start_ms,
+             suffix[kind] ? suffix[kind] : rg_verdict_name(p->v.verdict));
+    rg_info("event=deployment_%s deployment=%s phase=%s verdict=%s previous=%s reason=%s",
+            suffix[kind] ? suffix[kind] : "verdict", p->name, phase,
+            rg_verdict_name(p->v.verdict), rg_verdict_name(previous),
+            rg_log_quote(q, sizeof(q), reason, strlen(reason)));
+    if (!d->cb)
+        return;
+    ev.kind = kind;
+    ev.deployment = p->name;
+    ev.phase = phase;
+    ev.verdict = p->v.verdict;
+    ev.previous = previous;
+    ev.reason = reason;
+    ev.at_ms = now_ms;
+    ev.key = key;
+    ev.state = &p->v;
+    d->cb(&ev, d->cb_ud);
+}
+
+/* ---- compiling a phase's signals ------------------------------------------------------ */
+
+static int build_query(const char *tmpl, const char *selector, int64_t window_ms,
+                       char **query, struct rg_promql_node **expr, char *error, size_t cap)
+{
+    struct rg_buf b = { 0 };
+    char msg[256];
+
+    if (rg_checklist_expand(tmpl, selector, window_ms, &b))
+        return RG_ENOMEM;
+    *query = rg_buf_steal(&b, NULL);
+    if (!*query)
+        return RG_ENOMEM;
+    if (rg_promql_parse(*query, expr, msg, sizeof(msg))) {
+        *expr = NULL;
+        snprintf(error, cap, "%s", msg);
+    }
+    return 0;
+}
+
+static int has_selector(const char *tmpl)
+{
+    return strstr(tmpl, "<selector>") != NULL || strstr(tmpl, "<window>") != NULL;
+}
+
+static int slot_build(struct rg_deploy *d, struct dep *p, struct slot *s,
+                      const struct rg_checklist_signal *sig, int64_t window_ms)
+{
+    int rc;
+
+    s->sig = sig;
+    s->shared = -1;
+    if (!has_selector(sig->expr) && !s->need_base) {
+        s->shared = (long)(sig - d->cl->signals);
+        return 0;
+    }
+    if ((rc = build_query(sig->expr, p->selector, window_ms, &s->query, &s->expr, s->error,
+                          sizeof(s->error))))
+        return rc;
+    if (!s->need_base)
+        return 0;
+    if (!p->baseline_selector) {
+        snprintf(s->error, sizeof(s->error),
+                 "deployment %s has no baseline_selector for the baseline comparison", p->name);
+        return 0;
+    }
+    return build_query(sig->expr, p->baseline_selector, window_ms, &s->base_query, &s->base,
+                       s->error, sizeof(s->error));
+}
+
+static int dep_compile(struct rg_deploy *d, struct dep *p)
+{
+    const struct rg_checklist_phase *ph = &d->cl->phases[p->v.phase];
+    int64_t window = rg_checklist_window(ph);
+    const struct rg_checklist_signal *req;
+    size_t n = p->v.nchecks;
+    int rc = RG_ENOMEM;
+
+    dep_uncompile(p);
+    p->slots = calloc(n ? n : 1, sizeof(*p->slots));
+    p->check_slot = calloc(n ? n : 1, sizeof(*p->check_slot));
+    p->queries = calloc(n ? n : 1, sizeof(*p->queries));
+    if (!p->slots || !p->check_slot || !p->queries)
+        goto fail_compile;
+    for (size_t i = 0; i < n; i++) {
+        const struct rg_checklist_check *c = p->v.checks[i].spec;
+        size_t k = 0;
+        while (k < p->nslots && strcmp(p->slots[k].sig->name, c->signal) != 0)
+            k++;
+        if (k == p->nslots) {
+            p->slots[k].sig = rg_checklist_signal_find(d->cl, c->signal);
+            p->nslots++;
+        }
+        if (c->has_baseline)
+            p->slots[k].need_base = 1;
+        p->check_slot[i] = k;
+    }
+    for (size_t k = 0; k < p->nslots; k++)
+        if ((rc = slot_build(d, p, &p->slots[k], p->slots[k].sig, window)))
+            goto fail_compile;
+    req = rg_checklist_signal_find(d->cl, "request_count");
+    if (req && ph->min_requests > 0 &&
+        (rc = slot_build(d, p, &p->req, req, rg_checklist_window(ph))))
+        goto fail_compile;
+    for (size_t i = 0; i < n; i++) {
+        const struct slot *s = &p->slots[p->check_slot[i]];
+        p->queries[i] = s->shared >= 0 ? d->shared[s->shared].query : s->query;
+    }
+    p->compiled = 1;
+    p->compiled_phase = p->v.phase;
+    return 0;
+
+fail_compile:
+    dep_uncompile(p);
+    return rc;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+static void eval_one(struct rg_deploy *d, const struct rg_promql_node *expr, const char *error,
+                     int64_t now_ms, struct rg_verdict_input *in, char *errbuf, size_t cap)
+{
+    struct rg_promql_result res;
+    struct rg_buf msg = { 0 };
+    int rc;
+
+    memset(in, 0, sizeof(*in));
+    if (!expr) {
+        snprintf(errbuf, cap, "%s", error[0] ? error : "query not built");
+        in->error = errbuf;
+        return;
+    }
+    memset(&res, 0, sizeof(res));
+    rc = rg_promql_eval_instant(d->store, expr, now_ms, &d->popts, &res, &msg);
+    if (rc) {
+        snprintf(errbuf, cap, "%s", msg.data ? msg.data : rg_strerror(rc));
+        in->error = errbuf;
+    } else if (res.type == RG_PROMQL_VT_SCALAR) {
+        in->has_value = 1;
+        in->value = res.scalar;
+    } else if (res.type == RG_PROMQL_VT_VECTOR && res.nseries == 1 && res.series[0].npoints) {
+        in->has_value = 1;
+        in->value = res.series[0].points[0].v;
+    } else if (res.type == RG_PROMQL_VT_VECTOR && res.nseries > 1) {
+        snprintf(errbuf, cap, "the signal returned %zu series; it must return one (aggregate "
+                              "it, e.g. with sum or max)", res.nseries);
+        in->error = errbuf;
+    } else if (res.type != RG_PROMQL_VT_VECTOR) {
+        snprintf(errbuf, cap, "the signal must return a scalar or an instant vector");
+        in->error = errbuf;
+    }
+    rg_promql_result_free(&res);
+    rg_buf_cleanup(&msg);
+}
+
+static void eval_slot(struct rg_deploy *d, struct slot *s, int64_t now_ms)
+{
+    if (s->shared >= 0) {
+        struct shared *sh = &d->shared[s->shared];
+        if (sh->tick != d->tick) {
+            eval_one(d, sh->expr, sh->error, now_ms, &sh->val, sh->val_err,
+                     sizeof(sh->val_err));
+            sh->tick = d->tick;
+        }
+        s->val = sh->val;
+        s->bval = sh->val;
+        return;
+    }
+    eval_one(d, s->expr, s->error, now_ms, &s->val, s->val_err, sizeof(s->val_err));
+    if (s->need_base)
+        eval_one(d, s->base, s->error, now_ms, &s->bval, s->bval_err, sizeof(s->bval_err));
+}
+
+/* ---- exported series ---------------------------------------------------------------------- */
+
+/* Writes one sample of the series with the label pairs @kv (name, value, ...; sorted
+ * by name, __name__ first). A stale marker (@stale) is only written to a series that
+ * exists, so a check that never had data creates nothing. */
+static void put_sample(struct rg_deploy *d, const char *const *kv, size_t npairs, int64_t t,
+                       double v, int stale)
+{
+    struct rg_label_ref l[6];
+    struct rg_series *s;
+    int rc;
+
+    for (size_t i = 0; i < npairs && i < 6; i++) {
+        l[i].name = (struct rg_slice){ kv[2 * i], strlen(kv[2 * i]) };
+        l[i].value = (struct rg_slice){ kv[2 * i + 1], strlen(kv[2 * i + 1]) };
+    }
+    if (stale)
+        rc = rg_store_series_find(d->store, l, npairs, &s);
+    else
+        rc = rg_store_series_get(d->store, l, npairs, &s, NULL);
+    if (rc == 0)
+        rg_store_append(d->store, s, t, stale ? rg_stale_nan() : v);
+}
+
+static void set_child(struct rg_metrics_family *f, const char *const *values, double v)
+{
+    struct rg_metrics_child *c;
+
+    if (f && (c = rg_metrics_child(f, values)))
+        c->value = v;
+}
+
+static void put_check(struct rg_deploy *d, const struct dep *p, const char *phase,
+                      const struct rg_checklist_check *c, const struct rg_verdict_check *vc,
+                      int64_t now_ms)
+{
+    const char *kind = rg_checklist_kind_name(c->kind);
+    const char *kv[] = { "__name__", "rollgate_check_value", "check", c->name,
+                         "deployment", p->name, "kind", kind, "phase", phase };
+    const char *mv[] = { p->name, phase, c->name, kind };
+    int has = vc && vc->has_value;
+
+    /* Without @vc the phase was left: every series of the check ends. */
+    put_sample(d, kv, 5, now_ms, has ? vc->value : 0, !has);
+    set_child(d->f_value, mv, has ? vc->value : NAN);
+    kv[1] = "rollgate_check_threshold";
+    if (c->has_threshold && vc) {
+        put_sample(d, kv, 5, now_ms, c->threshold, 0);
+        set_child(d->f_threshold, mv, c->threshold);
+    } else if (!vc) {
+        put_sample(d, kv, 5, now_ms, 0, 1);
+        set_child(d->f_threshold, mv, NAN);
+    }
+}
+
+/* Writes the exported series of @p for @phase: current values, or (@stale) stale
+ * markers for a phase that was left. */
+static void export_phase(struct rg_deploy *d, struct dep *p, size_t phase, int64_t now_ms,
+                         int stale)
+{
+    const struct rg_checklist_phase *ph = &d->cl->phases[phase];
+    const char *pn = ph->name;
+
+    for (int v = 0; v < RG_VERDICT__COUNT; v++) {
+        const char *vn = rg_verdict_name((enum rg_verdict_kind)v);
+        const char *kv[] = { "__name__", "rollgate_deployment_verdict", "deployment", p->name,
+                             "phase", pn, "verdict", vn };
+        const char *mv[] = { p->name, pn, vn };
+        double val = !stale && p->v.verdict == (enum rg_verdict_kind)v;
+        put_sample(d, kv, 4, now_ms, val, stale);
+        set_child(d->f_verdict, mv, val);
+    }
+    if (!stale) {
+        for (size_t i = 0; i < p->v.nchecks; i++)
+            put_check(d, p, pn, p->v.checks[i].spec, &p->v.checks[i], now_ms);
+        return;
+    }
+    for (size_t j = 0; j < ph->ngates; j++)
+        put_check(d, p, pn, &ph->gates[j], NULL, now_ms);
+    for (size_t j = 0; j < ph->ntriggers; j++)
+        put_check(d, p, pn, &ph->triggers[j], NULL, now_ms);
+    for (size_t j = 0; j < d->cl->ntriggers; j++)
+        put_check(d, p, pn, &d->cl->triggers[j], NULL, now_ms);
+}
+
+/* ---- state file ---------------------------------------------------------------------------- */
+
+int rg_deploy_save(struct rg_deploy *d)
+{
+    struct rg_buf b = { 0 };
+    int rc;
+
+    if (!d->state_path || !d->dirty)
+        return 0;
+    rg_buf_puts(&b, "{\"version\":1,\"deployments\":[");
+    for (size_t i = 0; i < d->ndeps; i++) {
+        const struct dep *p = d->deps[i];
+        if (i)
+            rg_buf_putc(&b, ',');
+        rg_buf_puts(&b, "{\"name\":");
+        rg_json_cstr(&b, p->name);
+        rg_buf_puts(&b, ",\"phase\":");
+        rg_json_cstr(&b, d->cl->phases[p->v.phase].name);
+        rg_buf_printf(&b, ",\"phase_start\":%lld,\"discovered\":%s,\"rollback\":%s,"
+                          "\"verdict_since\":%lld,\"reason\":",
+                      (long long)p->v.phase_start_ms, p->discovered ? "true" : "false",
+                      p->v.sticky ? "true" : "false", (long long)p->v.verdict_since_ms);
+        rg_json_cstr(&b, p->v.sticky ? p->v.reason : "");
+        rg_buf_puts(&b, ",\"human_trigger\":");
+        rg_json_cstr(&b, p->v.human_reason);
+        rg_buf_putc(&b, '}');
+    }
+    rg_buf_puts(&b, "]}\n");
+    if (!b.data) {
+        rg_buf_cleanup(&b);
+        return RG_ENOMEM;
+    }
+    rc = rg_file_write_atomic(d->state_path, b.data, b.len);
+    rg_buf_cleanup(&b);
+    if (rc) {
+        rg_warn("event=deployments_save_failed path=%s err=%s", d->state_path, rg_strerror(rc));
+        return rc;
+    }
+    d->dirty = 0;
+    return 0;
+}
+
+static struct dep *discovered_new(struct rg_deploy *d, const char *value, int64_t now_ms);
+
+static int64_t json_int(yajl_val v, int64_t dflt)
+{
+    return YAJL_IS_INTEGER(v) ? (int64_t)YAJL_GET_INTEGER(v) : dflt;
+}
+
+static void restore(struct rg_deploy *d, int64_t now_ms)
+{
+    static const char *const k_deps[] = { "deployments", NULL };
+    static const char *const k_name[] = { "name", NULL };
+    static const char *const k_phase[] = { "phase", NULL };
+    static const char *const k_start[] = { "phase_start", NULL };
+    static const char *const k_disc[] = { "discovered", NULL };
+    static const char *const k_rb[] = { "rollback", NULL };
+    static const char *const k_since[] = { "verdict_since", NULL };
+    static const char *const k_reason[] = { "reason", NULL };
+    static const char *const k_human[] = { "human_trigger", NULL };
+    struct rg_buf text = { 0 };
+    char msg[256];
+    yajl_val root, deps;
+    int rc;
+
+    rc = rg_file_read(d->state_path, MAX_STATE_BYTES, &text);
+    if (rc == RG_ENOENT)
+        return;
+    if (rc) {
+        rg_warn("event=deployments_restore_failed path=%s err=%s", d->state_path,
+                rg_strerror(rc));
+        rg_buf_cleanup(&text);
+        return;
+    }
+    root = yajl_tree_parse(text.data ? text.data : "", msg, sizeof(msg));
+    rg_buf_cleanup(&text);
+    deps = root ? yajl_tree_get(root, (const char **)k_deps, yajl_t_array) : NULL;
+    if (!deps) {
+        rg_warn("event=deployments_restore_failed path=%s err=\"corrupt state file, starting "
+                "fresh\"", d->state_path);
+        yajl_tree_free(root);
+        return;
+    }
+    for (size_t i = 0; i < deps->u.array.len; i++) {
+        yajl_val e = deps->u.array.values[i];
+        const char *name = YAJL_GET_STRING(yajl_tree_get(e, (const char **)k_name,
+                                                         yajl_t_string));
+        const char *phase = YAJL_GET_STRING(yajl_tree_get(e, (const char **)k_phase,
+                                                          yajl_t_string));
+        const char *reason = YAJL_GET_STRING(yajl_tree_get(e, (const char **)k_reason,
+                                                           yajl_t_string));
+        const char *human = YAJL_GET_STRING(yajl_tree_get(e, (const char **)k_human,
+                                                          yajl_t_string));
+        int64_t start = json_int(yajl_tree_get(e, (const char **)k_start, yajl_t_number),
+                                 now_ms);
+        int64_t since = json_int(yajl_tree_get(e, (const char **)k_since, yajl_t_number),
+                                 start);
+        int disc = YAJL_IS_TRUE(yajl_tree_get(e, (const char **)k_disc, yajl_t_true));
+        int rb = YAJL_IS_TRUE(yajl_tree_get(e, (const char **)k_rb, yajl_t_true));
+        long idx, ph;
+        struct dep *p;
+
+        if (!name || !phase) {
+            rg_warn("event=deployments_restore_skip path=%s entry=%zu err=\"no name or phase\"",
+                    d->state_path, i);
+            continue;
+        }
+        idx = dep_index(d, name);
+        if (idx < 0 && disc && d->cl->discovery.enabled) {
+            if ((p = discovered_new(d, name, now_ms)))
+                idx = dep_index(d, name);
+        }
+        if (idx < 0)
+            continue;   /* a deployment no longer configured */
+        p = d->deps[idx];
+        ph = rg_checklist_phase_find(d->cl, phase);
+        if (ph < 0 || !dep_has_phase(p, (size_t)ph)) {
+            rg_warn("event=deployments_restore_skip deployment=%s phase=%s err=\"phase no "
+                    "longer configured\"", name, phase);
+            continue;
+        }
+        if (rg_verdict_start_phase(&p->v, (size_t)ph, start))
+            continue;
+        if (rb || (human && human[0]))
+            rg_verdict_restore_rollback(&p->v, since, reason ? reason : "", human ? human : "");
+    }
+    yajl_tree_free(root);
+}
+
+/* ---- discovery ------------------------------------------------------------------------------ */
+
+/* True when an explicit deployment already selects label=value with an equality
+ * matcher written exactly so (the usual way to name one job). */
+static int explicitly_covered(const struct rg_deploy *d, const char *matcher, size_t len)
+{
+    for (size_t i = 0; i < d->ndeps; i++) {
+        const char *sel = d->deps[i]->selector, *at = sel;
+        if (d->deps[i]->discovered)
+            continue;
+        while ((at = strstr(at, matcher))) {
+            if ((at == sel || at[-1] == ',' || at[-1] == ' ') &&
+                (at[len] == '\0' || at[len] == ',' || at[len] == ' '))
+                return 1;
+            at++;
+        }
+    }
+    return 0;
+}
+
+static int matcher_text(const char *label, const char *value, struct rg_buf *out)
+{
+    rg_buf_printf(out, "%s=\"", label);
+    for (const char *s = value; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            rg_buf_putc(out, '\\');
+        if (*s == '\n')
+            rg_buf_puts(out, "\\n");
+        else
+            rg_buf_putc(out, *s);
+    }
+    rg_buf_putc(out, '"');
+    return out->data ? 0 : RG_ENOMEM;
+}
+
+static int excluded(const struct rg_deploy *d, const char *value)
+{
+    const struct rg_checklist_discovery *disc = &d->cl->discovery;
+
+    if (strcmp(d->cl->discovery.label, "job") == 0 &&
+        strcmp(value, d->cl->metrics.database_job) == 0)
+        return 1;
+    for (size_t i = 0; i < disc->nexclude; i++)
+        if (strcmp(disc->exclude[i], value) == 0)
+            return 1;
+    return value[0] == '\0';
+}
+
+static struct dep *discovered_new(struct rg_deploy *d, const char *value, int64_t now_ms)
+{
+    struct rg_buf sel = { 0 };
+    struct dep *p = NULL;
+
+    if (excluded(d, value) || d->cl->discovery.nphases == 0)
+        return NULL;
+    if (d->ndeps >= MAX_DEPLOYMENTS) {
+        if (!d->full_warned)
+            rg_warn("event=deployments_limit max=%d", MAX_DEPLOYMENTS);
+        d->full_warned = 1;
+        return NULL;
+    }
+    if (matcher_text(d->cl->discovery.label, value, &sel) == 0 &&
+        !explicitly_covered(d, sel.data, sel.len)) {
+        p = dep_new(d, value, sel.data, NULL, d->cl->discovery.phases,
+                    d->cl->discovery.nphases, 1, now_ms);
+        if (p && dep_add(d, p)) {
+            dep_free(p);
+            p = NULL;
+        }
+        if (p) {
+            p->seen = 1;
+            d->dirty = 1;
+            rg_info("event=deployment_discovered deployment=%s phase=%s", p->name,
+                    d->cl->phases[p->v.phase].name);
+        }
+    }
+    rg_buf_cleanup(&sel);
+    return p;
+}
+
+struct scan {
+    struct rg_deploy *d;
+    int64_t now_ms;
+};
+
+static int on_label_value(const char *value, void *ud)
+{
+    struct scan *sc = ud;
+    long idx = dep_index(sc->d, value);
+
+    if (idx >= 0)
+        sc->d->deps[idx]->seen = 1;
+    else
+        discovered_new(sc->d, value, sc->now_ms);
+    return 0;
+}
+
+static void discover(struct rg_deploy *d, int64_t now_ms)
+{
+    struct scan sc = { d, now_ms };
+    size_t k = 0;
+
+    for (size_t i = 0; i < d->ndeps; i++)
+        d->deps[i]->seen = 0;
+    rg_store_label_values(d->store, d->cl->discovery.label, on_label_value, &sc);
+    /* Discovered deployments whose label value has left the store are dropped, with
+     * stale markers so that their exported series end too. */
+    for (size_t i = 0; i < d->ndeps; i++) {
+        struct dep *p = d->deps[i];
+        if (p->discovered && !p->seen) {
+            export_phase(d, p, p->v.phase, now_ms, 1);
+            rg_info("event=deployment_gone deployment=%s", p->name);
+            dep_free(p);
+            d->dirty = 1;
+            continue;
+        }
+        d->deps[k++] = p;
+    }
+    d->ndeps = k;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
+                  struct rg_metrics *metrics, const char *state_path, int64_t now_ms,
+                  struct rg_deploy **out, struct rg_buf *err)
+{
+    static const char *const verdict_labels[] = { "deployment", "phase", "verdict" };
+    static const char *const check_labels[] = { "deployment", "phase", "check", "kind" };
+    struct rg_deploy *d;
+    int rc;
+
+    *out = NULL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return RG_ENOMEM;
+    d->store = store;
+    d->metrics = metrics;
+    rg_promql_opts_default(&d->popts);
+    d->popts.lookback_ms = cfg->query.lookback_delta_ms;
+    d->popts.max_samples = cfg->query.max_samples;
+    /* One evaluation must never stall the loop for long: bound it by the interval. */
+    d->popts.timeout_ms = cfg->query.timeout_ms;
+    if ((rc = rg_checklist_parse(cfg, &d->cl, err)))
+        goto fail_parse;
+    rc = RG_ENOMEM;
+    d->shared = calloc(d->cl->nsignals, sizeof(*d->shared));
+    if (!d->shared || (state_path && !(d->state_path = strdup(state_path))))
+        goto fail_alloc;
+    for (size_t i = 0; i < d->cl->nsignals; i++) {
+        d->shared[i].tick = -1;
+        if (!has_selector(d->cl->signals[i].expr) &&
+            build_query(d->cl->signals[i].expr, "", 0, &d->shared[i].query, &d->shared[i].expr,
+                        d->shared[i].error, sizeof(d->shared[i].error)))
+            goto fail_alloc;
+    }
+    if (metrics) {
+        d->f_verdict = rg_metrics_family(metrics, "rollgate_deployment_verdict",
+                                         "1 for the current verdict of a deployment, "
+                                         "0 for the others.",
+                                         RG_METRICS_GAUGE, verdict_labels, 3, NULL, 0);
+        d->f_value = rg_metrics_family(metrics, "rollgate_check_value",
+                                       "Value of the signal behind a gate or trigger.",
+                                       RG_METRICS_GAUGE, check_labels, 4, NULL, 0);
+        d->f_threshold = rg_metrics_family(metrics, "rollgate_check_threshold",
+                                           "Threshold of a gate or trigger.", RG_METRICS_GAUGE,
+                                           check_labels, 4, NULL, 0);
+        if (!d->f_verdict || !d->f_value || !d->f_threshold)
+            goto fail_alloc;
+    }
+    for (size_t i = 0; i < d->cl->ndeployments; i++) {
+        const struct rg_checklist_deployment *cd = &d->cl->deployments[i];
+        struct dep *p = dep_new(d, cd->name, cd->selector, cd->baseline_selector, cd->phases,
+                                cd->nphases, 0, now_ms);
+        if (!p)
+            goto fail_alloc;
+        if (dep_add(d, p)) {
+            dep_free(p);
+            goto fail_alloc;
+        }
+    }
+    if (d->state_path)
+        restore(d, now_ms);
+    *out = d;
+    return 0;
+
+fail_alloc:
+fail_parse:
+    rg_deploy_free(d);
+    return rc;
+}
+
+void rg_deploy_free(struct rg_deploy *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ndeps; i++)
+        dep_free(d->deps[i]);
+    free(d->deps);
+    if (d->shared && d->cl)
+        for (size_t i = 0; i < d->cl->nsignals; i++) {
+            rg_promql_node_free(d->shared[i].expr);
+            free(d->shared[i].query);
+        }
+    free(d->shared);
+    rg_checklist_free(d->cl);
+    free(d->state_path);
+    free(d);
+}
+
+void rg_deploy_set_event_cb(struct rg_deploy *d, rg_deploy_event_cb cb, void *ud)
+{
+    d->cb = cb;
+    d->cb_ud = ud;
+}
+
+const struct rg_checklist *rg_deploy_checklist(const struct rg_deploy *d)
+{
+    return d->cl;
+}
+
+int64_t rg_deploy_interval(const struct rg_deploy *d)
+{
+    return d->cl->evaluation_interval_ms;
+}
+
+size_t rg_deploy_count(const struct rg_deploy *d)
+{
+    return d->ndeps;
+}
+
+/* ---- the tick ---------------------------------------------------------------------------------- */
+
+static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
+{
+    struct rg_verdict_input *in;
+    struct rg_verdict_input req = { 0 };
+    enum rg_verdict_kind before = p->v.verdict;
+    int was_sticky = p->v.sticky;
+
+    if (p->stale_pending) {
+        if (p->stale_phase != p->v.phase)
+            export_phase(d, p, p->stale_phase, now_ms, 1);
+        p->stale_pending = 0;
+    }
+    if ((!p->compiled || p->compiled_phase != p->v.phase) && dep_compile(d, p))
+        return;   /* out of memory: try again next tick */
+    in = calloc(p->v.nchecks ? p->v.nchecks : 1, sizeof(*in));
+    if (!in)
+        return;
+    for (size_t k = 0; k < p->nslots; k++)
+        eval_slot(d, &p->slots[k], now_ms);
+    for (size_t i = 0; i < p->v.nchecks; i++) {
+        const struct slot *s = &p->slots[p->check_slot[i]];
+        in[i] = s->val;
+        if (p->v.checks[i].spec->has_baseline) {
+            in[i].has_baseline = s->bval.has_value;
+            in[i].baseline = s->bval.value;
+            if (s->bval.error && !in[i].error)
+                in[i].error = s->bval.error;
+        }
+    }
+    if (p->req.sig) {
+        eval_slot(d, &p->req, now_ms);
+        req = p->req.val;
+    }
+    rg_verdict_step(&p->v, now_ms, in, p->req.sig ? &req : NULL);
+    free(in);
+    if (p->v.sticky != was_sticky)
+        d->dirty = 1;
+    if (p->v.verdict != before)
+        emit(d, p, p->v.verdict == RG_VERDICT_PROMOTE ? RG_DEPLOY_EVENT_PROMOTE
+                   : p->v.verdict == RG_VERDICT_ROLLBACK ? RG_DEPLOY_EVENT_ROLLBACK
+                   : RG_DEPLOY_EVENT_VERDICT,
+             before, p->v.reason, now_ms);
+    export_phase(d, p, p->v.phase, now_ms, 0);
+}
+
+int64_t rg_deploy_tick(struct rg_deploy *d, int64_t now_ms)
+{
+    d->tick++;
+    if (d->cl->discovery.enabled &&
+        (!d->scanned || now_ms - d->last_scan_ms >= d->cl->discovery.interval_ms ||
+         now_ms < d->last_scan_ms)) {
+        discover(d, now_ms);
+        d->scanned = 1;
+        d->last_scan_ms = now_ms;
+    }
+    for (size_t i = 0; i < d->ndeps; i++)
+        dep_tick(d, d->deps[i], now_ms);
+    rg_deploy_save(d);
+    return now_ms + d->cl->evaluation_interval_ms;
+}
+
+/* ---- API operations ------------------------------------------------------------------------ */
+
+const struct rg_verdict *rg_deploy_verdict(const struct rg_deploy *d, const char *name)
+{
+    long i = dep_index(d, name);
+    return i < 0 ? NULL : &d->deps[i]->v;
+}
+
+static void phase_list_json(const struct rg_deploy *d, const struct dep *p, struct rg_buf *out)
+{
+    rg_buf_putc(out, '[');
+    for (size_t i = 0; i < p->nphases; i++) {
+        if (i)
+            rg_buf_putc(out, ',');
+        rg_json_cstr(out, d->cl->phases[p->phases[i]].name);
+    }
+    rg_buf_putc(out, ']');
+}
+
+int rg_deploy_json(const struct rg_deploy *d, const char *name, int64_t now_ms,
+                   struct rg_buf *out)
+{
+    long i = dep_index(d, name);
+    const struct dep *p;
+    const char *const *queries;
+
+    if (i < 0)
+        return RG_ENOENT;
+    p = d->deps[i];
+    queries = p->compiled && p->compiled_phase == p->v.phase ? p->queries : NULL;
+    if (rg_verdict_json(&p->v, p->name, queries, now_ms, out))
+        return RG_ENOMEM;
+    /* Reopen the object to add the deployment's own fields. */
+    out->len--;
+    rg_buf_puts(out, ",\"selector\":");
+    rg_json_cstr(out, p->selector);
+    rg_buf_puts(out, ",\"baseline_selector\":");
+    if (p->baseline_selector)
+        rg_json_cstr(out, p->baseline_selector);
+    else
+        rg_buf_puts(out, "null");
+    rg_buf_printf(out, ",\"discovered\":%s,\"phases\":", p->discovered ? "true" : "false");
+    phase_list_json(d, p, out);
+    rg_buf_puts(out, ",\"requests_query\":");
+    if (p->req.query)
+        rg_json_cstr(out, p->req.query);
+    else
+        rg_buf_puts(out, "null");
+    rg_buf_putc(out, '}');
+    return out->data ? 0 : RG_ENOMEM;
+}
+
+static const struct rg_deploy *sort_d;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(sort_d->deps[*(const size_t *)a]->name, sort_d->deps[*(const size_t *)b]->name);
+}
+
+int rg_deploy_list_json(const struct rg_deploy *d, int64_t now_ms, struct rg_buf *out)
+{
+    size_t *order = calloc(d->ndeps ? d->ndeps : 1, sizeof(*order));
+
+    if (!order)
+        return RG_ENOMEM;
+    for (size_t i = 0; i < d->ndeps; i++)
+        order[i] = i;
+    sort_d = d;
+    qsort(order, d->ndeps, sizeof(*order), by_name);
+    sort_d = NULL;
+    rg_buf_putc(out, '[');
+    for (size_t k = 0; k < d->ndeps; k++) {
+        const struct dep *p = d->deps[order[k]];
+        const struct rg_checklist_phase *ph = &d->cl->phases[p->v.phase];
+        if (k)
+            rg_buf_putc(out, ',');
+        rg_buf_puts(out, "{\"name\":");
+        rg_json_cstr(out, p->name);
+        rg_buf_puts(out, ",\"phase\":");
+        rg_json_cstr(out, ph->name);
+        rg_buf_printf(out, ",\"phase_index\":%zu,\"phase_start\":%.3f,\"time_in_phase\":%.3f,"
+                           "\"verdict\":\"%s\",\"verdict_since\":%.3f,\"reason\":",
+                      p->v.phase, (double)p->v.phase_start_ms / 1000.0,
+                      (double)(now_ms - p->v.phase_start_ms) / 1000.0,
+                      rg_verdict_name(p->v.verdict), (double)p->v.verdict_since_ms / 1000.0);
+        rg_json_cstr(out, p->v.reason);
+        rg_buf_printf(out, ",\"discovered\":%s}", p->discovered ? "true" : "false");
+    }
+    rg_buf_putc(out, ']');
+    free(order);
+    return out->data ? 0 : RG_ENOMEM;
+}
+
+static int start(struct rg_deploy *d, struct dep *p, size_t phase, int64_t now_ms,
+                 enum rg_deploy_event_kind kind)
+{
+    size_t old = p->v.phase;
+    enum rg_verdict_kind before = p->v.verdict;
+    int rc = rg_verdict_start_phase(&p->v, phase, now_ms);
+
+    if (rc)
+        return rc;
+    if (old != phase) {
+        p->stale_pending = 1;
+        p->stale_phase = old;
+    }
+    d->dirty = 1;
+    emit(d, p, kind, before, p->v.reason, now_ms);
+    rg_deploy_save(d);
+    return 0;
+}
+
+int rg_deploy_start_phase(struct rg_deploy *d, const char *name, const char *phase,
+                          int64_t now_ms)
+{
+    long i = dep_index(d, name);
+    long ph;
+
+    if (i < 0)
+        return RG_ENOENT;
+    ph = rg_checklist_phase_find(d->cl, phase);
+    if (ph < 0 || !dep_has_phase(d->deps[i], (size_t)ph))
+        return RG_EINVAL;
+    return start(d, d->deps[i], (size_t)ph, now_ms, RG_DEPLOY_EVENT_PHASE_STARTED);
+}
+
+int rg_deploy_reset(struct rg_deploy *d, const char *name, int64_t now_ms)
+{
+    long i = dep_index(d, name);
+
+    if (i < 0)
+        return RG_ENOENT;
+    return start(d, d->deps[i], d->deps[i]->phases[0], now_ms, RG_DEPLOY_EVENT_RESET);
+}
+
+int rg_deploy_trigger(struct rg_deploy *d, const char *name, const char *reason,
+                      int64_t now_ms)
+{
+    long i = dep_index(d, name);
+    struct dep *p;
+    enum rg_verdict_kind before;
+
+    if (i < 0)
+        return RG_ENOENT;
+    p = d->deps[i];
+    before = p->v.verdict;
+    rg_verdict_trigger(&p->v, now_ms, reason);
+    d->dirty = 1;
+    emit(d, p, RG_DEPLOY_EVENT_HUMAN_TRIGGER, before, p->v.human_reason, now_ms);
+    rg_deploy_save(d);
+    return 0;
+}
