@@ -50,14 +50,17 @@ struct rg_query_parse_opts {
 };
 
 /** A parsed response. Every pointer, string and array in it is owned by the result
- *  (most live in one arena) and stays valid until rg_query_result_free(). */
+ *  (most live in one arena) and stays valid until rg_query_result_free(); never pass
+ *  it to rg_promql_result_free(). */
 struct rg_query_result {
     enum rg_promql_vtype type;         /* SCALAR, VECTOR, MATRIX or STRING; NONE on error */
     int64_t t;                         /* SCALAR and STRING: the server's time, ms */
     double scalar;                     /* SCALAR */
     char *string;                      /* STRING */
     struct rg_promql_series *series;   /* VECTOR (one point each) and MATRIX (oldest
-                                        * first); labels sorted by name */
+                                        * first), in the server's order; labels sorted
+                                        * by name; series with no float sample left
+                                        * out */
     size_t nseries;
     char **warnings;                   /* the server's "warnings", then the parser's own
                                         * (e.g. skipped native histograms) */
@@ -89,7 +92,8 @@ int rg_query_parser_reset(struct rg_query_parser *p);
  *  (sticky: every later call returns it again without looking at the data):
  *  RG_EBADMSG malformed JSON or wrong structure, RG_ETOOBIG over a limit ("response
  *  too large"), RG_ENOMEM. A curl write callback should abort the transfer on error;
- *  rg_query_parser_finish() then reports the message. */
+ *  rg_query_parser_finish() then reports the message. After
+ *  rg_query_parser_finish() it returns RG_EINVAL until rg_query_parser_reset(). */
 int rg_query_parser_feed(struct rg_query_parser *p, const void *data, size_t len);
 
 /** Ends the body and hands over the result. *@out is always left valid for
@@ -100,10 +104,11 @@ int rg_query_parser_feed(struct rg_query_parser *p, const void *data, size_t len
  *   RG_EBADMSG   malformed, truncated or wrongly shaped JSON, unknown status, missing
  *                fields, or a result type not in opts.expect;
  *   RG_ETOOBIG   a limit was exceeded;  RG_ENOMEM.
- *  On every error a one-line message goes into @err (may be NULL), with the JSON path
- *  where it applies, e.g. `data.result[3].value[1]: sample value must be a string`,
- *  or `execution: vector cannot contain metrics with the same labelset` from the
- *  server. Call rg_query_parser_reset() before reusing @p. */
+ *  On every error a one-line message replaces @err's contents (@err may be NULL),
+ *  with the JSON path where it applies, e.g. `data.result[3].value[1]: sample value
+ *  must be a string, got number`, or `execution: vector cannot contain metrics with
+ *  the same labelset` from the server. Call rg_query_parser_reset() before reusing
+ *  @p. */
 int rg_query_parser_finish(struct rg_query_parser *p, struct rg_query_result *out,
                            struct rg_buf *err);
 
