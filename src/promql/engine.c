@@ -347,14 +347,15 @@ int64_t rg__ref_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at_m
 
 int rg__grid_step(const struct rg__ctx *c, int64_t t, size_t *k)
 {
-    int64_t d;
+    uint64_t d;
 
     if (c->gn == 0 || c->subq_depth > 0 || t < c->gstart)
         return 0;
-    d = t - c->gstart;
-    if (d % c->gstep != 0 || (uint64_t)(d / c->gstep) >= c->gn)
+    /* Unsigned arithmetic: the difference of two int64 may not fit in one. */
+    d = (uint64_t)t - (uint64_t)c->gstart;
+    if (d % (uint64_t)c->gstep != 0 || d / (uint64_t)c->gstep >= c->gn)
         return 0;
-    *k = (size_t)(d / c->gstep);
+    *k = (size_t)(d / (uint64_t)c->gstep);
     return 1;
 }
 
@@ -1161,9 +1162,12 @@ int rg_promql_eval_range(const struct rg_store *store, const struct rg_promql_no
     c.start = start_ms;
     c.end = end_ms;
     if (step_ms > 0 && end_ms >= start_ms) {
+        /* Unsigned arithmetic: the span of two int64 may not fit in one. */
+        uint64_t steps = ((uint64_t)end_ms - (uint64_t)start_ms) / (uint64_t)step_ms + 1;
+
         c.gstart = start_ms;
         c.gstep = step_ms;
-        c.gn = (size_t)((end_ms - start_ms) / step_ms) + 1;
+        c.gn = steps > SIZE_MAX ? SIZE_MAX : (size_t)steps;
     }
     if (step_ms <= 0) {
         rc = rg__fail(&c, RG_EEXEC, "zero or negative query resolution step widths are not "

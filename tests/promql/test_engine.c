@@ -1169,6 +1169,18 @@ static void test_engine__limits(void **state)
     /* Subquery points count as well. */
     o.max_samples = 5;
     assert_int_equal(rg_promql_eval_instant(st, e4, 20 * MIN, &o, &res, &err), RG_ELIMIT);
+    /* Extreme times and steps neither overflow nor crash. */
+    rg_promql_opts_default(&o);
+    assert_int_equal(rg_promql_eval_range(st, e2, INT64_MIN / 2, INT64_MAX / 2, INT64_MAX / 4,
+                                          &o, &res, &err), 0);
+    rg_promql_result_free(&res);
+    assert_int_equal(rg_promql_eval_range(st, e4, INT64_MIN + 1, INT64_MAX, INT64_MAX, &o, &res,
+                                          &err), 0);
+    rg_promql_result_free(&res);
+    assert_int_equal(rg_promql_eval_instant(st, e, INT64_MIN, &o, &res, &err), 0);
+    rg_promql_result_free(&res);
+    assert_int_equal(rg_promql_eval_instant(st, e4, INT64_MAX, &o, &res, &err), 0);
+    rg_promql_result_free(&res);
     /* A deadline stops a query that would run for a very long time. */
     rg_promql_opts_default(&o);
     o.timeout_ms = 5;
