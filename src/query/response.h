@@ -112,7 +112,7 @@ int rg_query_parser_feed(struct rg_query_parser *p, const void *data, size_t len
 int rg_query_parser_finish(struct rg_query_parser *p, struct rg_query_result *out,
                            struct rg_buf *err);
 
-/** One-shot helper: parses the whole body @data/@len as feed + finish would.
+/** One shot: parses the whole body @data/@len as feed + finish would.
  *  Same returns and ownership as rg_query_parser_finish(). */
 int rg_query_parse(const struct rg_query_parse_opts *opts, const void *data, size_t len,
                    struct rg_query_result *out, struct rg_buf *err);
