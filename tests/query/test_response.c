@@ -27,7 +27,7 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define DATA_DIR "tests/data/query/"
 
-/* ---- Helpers ---------------------------------------------------------------------- */
+/* ---- Parsing and reading -------------------------------------------------------- */
 
 static uint64_t rng_state;
 
