@@ -941,7 +941,7 @@ static int vector_map(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     enum rg_promql_func_id id = n->u.call.func->id;
     double a1 = 0, a2 = 0;
     size_t i, k;
-    int err, drop = 1;
+    int err;
 
     if (id == RG_FN_CLAMP || id == RG_FN_CLAMP_MIN || id == RG_FN_CLAMP_MAX ||
         (id == RG_FN_ROUND && n->u.call.nargs > 1)) {
@@ -1004,7 +1004,7 @@ static int vector_map(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         out->vec.e[k++] = *e;
     }
     out->vec.n = k;
-    return finish(c, &out->vec, drop);
+    return finish(c, &out->vec, 1);
 }
 
 int rg__eval_call(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
