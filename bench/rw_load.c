@@ -14,12 +14,16 @@
  * series' samples arrive in time order even with several connections.
  *
  * Measures: wall time; the server's CPU seconds (utime + stime from /proc/PID/stat);
- * its resident memory (VmRSS from /proc/PID/status) after the run; and the number of
+ * its resident memory (VmRSS from /proc/PID/status) before the first request (the
+ * idle baseline: code, libraries, empty tables) and after the run; and the number of
  * active series, read from rollgate_series_active on GET /metrics of the same
  * host:port. Figures are printed for all rounds and for the steady state, the rounds
  * after the first (which also creates every series); all threads meet at a barrier
- * after round one so the split is exact. Every response must be 204: failures are
- * counted and the first ones printed, and the exit status is 1 when any occurred.
+ * after round one so the split is exact. Memory per active series is printed twice:
+ * the whole RSS divided by the series, and the RSS above the idle baseline divided by
+ * the series, which is what each further series costs. Every response must be 204:
+ * failures are counted and the first ones printed, and the exit status is 1 when any
+ * occurred.
  *
  * Usage:
  *   rw_load --url http://127.0.0.1:PORT/api/v1/write [--pid PID] [--series 100000]
@@ -753,7 +757,7 @@ int main(int argc, char **argv)
     struct worker *workers = NULL;
     size_t chunks, raw_total = 0, body_total = 0, started = 0;
     uint64_t samples[2] = { 0, 0 }, failures[2] = { 0, 0 }, requests[2] = { 0, 0 };
-    double cpu0, cpu1, cpu2, rss1, rss2, active;
+    double cpu0, cpu1, cpu2, rss0, rss1, rss2, active;
     int64_t now, start_ms, b0;
     uint64_t t0, t1, t2;   /* ns, monotonic */
     int rc = 1, err;
@@ -857,6 +861,7 @@ int main(int argc, char **argv)
         goto fail_barrier2;
     pthread_mutex_init(&sh.print_lock, NULL);
 
+    rss0 = proc_rss_bytes(o.pid);
     cpu0 = proc_cpu_s(o.pid);
     t0 = rg_mono_ns();
     for (started = 0; started < o.connections; started++) {
@@ -896,6 +901,8 @@ int main(int argc, char **argv)
         double cpu_all = cpu0 >= 0 && cpu2 >= 0 ? cpu2 - cpu0 : -1;
         double cpu_st = cpu1 >= 0 && cpu2 >= 0 ? cpu2 - cpu1 : -1;
         int steady = o.rounds > 1;
+        /* What the series cost beyond the daemon at rest; n/a without both readings. */
+        double above_idle = rss0 >= 0 && rss2 >= 0 ? ratio(rss2 - rss0, active) : -1;
 
         printf("rw_load: results (steady state = rounds 2..%zu, after series creation)\n",
                o.rounds);
@@ -913,15 +920,18 @@ int main(int argc, char **argv)
                   steady ? ratio(s_st, cpu_st) : -1);
         print_row("server RSS bytes", "%.0f", rss2, -1);
         print_row("server RSS after round 1", "%.0f", rss1, -1);
+        print_row("server RSS idle (before)", "%.0f", rss0, -1);
         print_row("active series", "%.0f", active, -1);
         print_row("RSS bytes per active series", "%.0f", ratio(rss2, active), -1);
+        print_row("  above idle", "%.0f", above_idle, -1);
         printf("rw_load: samples=%.0f wall_s=%.3f samples_per_s=%.0f cpu_s=%.2f "
                "samples_per_cpu_s=%.0f steady_samples_per_s=%.0f steady_samples_per_cpu_s=%.0f "
-               "rss_bytes=%.0f active_series=%.0f rss_bytes_per_series=%.0f failures=%" PRIu64
-               "\n",
+               "rss_bytes=%.0f idle_rss_bytes=%.0f active_series=%.0f "
+               "rss_bytes_per_series=%.0f rss_bytes_per_series_above_idle=%.0f "
+               "failures=%" PRIu64 "\n",
                s_all, wall_all, ratio(s_all, wall_all), cpu_all, ratio(s_all, cpu_all),
                steady ? ratio(s_st, wall_st) : -1, steady ? ratio(s_st, cpu_st) : -1, rss2,
-               active, ratio(rss2, active), failures[0] + failures[1]);
+               rss0, active, ratio(rss2, active), above_idle, failures[0] + failures[1]);
         if (o.pid && active < 0)
             fprintf(stderr, "rw_load: %s not found on GET /metrics\n", o.series_metric);
         rc = failures[0] + failures[1] ? 1 : 0;
