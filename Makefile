@@ -33,7 +33,7 @@ CPPFLAGS += -Isrc -I$(BUILD)/gen -D_GNU_SOURCE \
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -ffp-contract=off -MMD -MP \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SAN)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm -lpthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lcrypto -lm -lpthread
 
 PROTOS   := $(wildcard proto/*.proto)
 GEN_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
