@@ -92,7 +92,7 @@ struct rg_deploy {
     void *cb_ud;
 };
 
-/* ---- deployments ----------------------------------------------------------------- */
+/* ---- deployments --------------------------------------------------------------------- */
 
 static void slot_clear(struct slot *s)
 {
@@ -185,7 +185,7 @@ static int dep_has_phase(const struct dep *p, size_t phase)
     return 0;
 }
 
-/* ---- events ------------------------------------------------------------------------ */
+/* ---- events -------------------------------------------------------------------------- */
 
 static void emit(struct rg_deploy *d, struct dep *p, enum rg_deploy_event_kind kind,
                  enum rg_verdict_kind previous, const char *reason, int64_t now_ms)
@@ -217,7 +217,7 @@ static void emit(struct rg_deploy *d, struct dep *p, enum rg_deploy_event_kind k
     d->cb(&ev, d->cb_ud);
 }
 
-/* ---- compiling a phase's signals ------------------------------------------------------ */
+/* ---- compiling a phase's signals ----------------------------------------------------- */
 
 static int build_query(const char *tmpl, const char *selector, int64_t window_ms,
                        char **query, struct rg_promql_node **expr, char *error, size_t cap)
@@ -314,7 +314,7 @@ fail_compile:
     return rc;
 }
 
-/* ---- evaluation ------------------------------------------------------------------------ */
+/* ---- evaluation ---------------------------------------------------------------------- */
 
 static void eval_one(struct rg_deploy *d, const struct rg_promql_node *expr, const char *error,
                      int64_t now_ms, struct rg_verdict_input *in, char *errbuf, size_t cap)
@@ -370,7 +370,7 @@ static void eval_slot(struct rg_deploy *d, struct slot *s, int64_t now_ms)
         eval_one(d, s->base, s->error, now_ms, &s->bval, s->bval_err, sizeof(s->bval_err));
 }
 
-/* ---- exported series ---------------------------------------------------------------------- */
+/* ---- exported series ----------------------------------------------------------------- */
 
 /* Writes one sample of the series with the label pairs @kv (name, value, ...; sorted
  * by name, __name__ first). A stale marker (@stale) is only written to a series that
@@ -455,7 +455,7 @@ static void export_phase(struct rg_deploy *d, struct dep *p, size_t phase, int64
         put_check(d, p, pn, &d->cl->triggers[j], NULL, now_ms);
 }
 
-/* ---- state file ---------------------------------------------------------------------------- */
+/* ---- state file ---------------------------------------------------------------------- */
 
 int rg_deploy_save(struct rg_deploy *d)
 {
@@ -584,7 +584,7 @@ static void restore(struct rg_deploy *d, int64_t now_ms)
     yajl_tree_free(root);
 }
 
-/* ---- discovery ------------------------------------------------------------------------------ */
+/* ---- discovery ----------------------------------------------------------------------- */
 
 /* True when an explicit deployment already selects label=value with an equality
  * matcher written exactly so (the usual way to name one job). */
@@ -705,7 +705,7 @@ static void discover(struct rg_deploy *d, int64_t now_ms)
     d->ndeps = k;
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------ */
+/* ---- lifecycle ----------------------------------------------------------------------- */
 
 int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
                   struct rg_metrics *metrics, const char *state_path, int64_t now_ms,
@@ -815,7 +815,7 @@ size_t rg_deploy_count(const struct rg_deploy *d)
     return d->ndeps;
 }
 
-/* ---- the tick ---------------------------------------------------------------------------------- */
+/* ---- the tick ------------------------------------------------------------------------ */
 
 static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
 {
@@ -878,7 +878,7 @@ int64_t rg_deploy_tick(struct rg_deploy *d, int64_t now_ms)
     return now_ms + d->cl->evaluation_interval_ms;
 }
 
-/* ---- API operations ------------------------------------------------------------------------ */
+/* ---- API operations ------------------------------------------------------------------ */
 
 const struct rg_verdict *rg_deploy_verdict(const struct rg_deploy *d, const char *name)
 {
