@@ -8,16 +8,22 @@
  *     ingest hot path (ns per sample),
  *   - lookup alone and append alone (ns per call),
  *   - process RSS growth per series (from /proc/self/statm) and rg_store_bytes(),
+ *   - where the bytes go: every part of the store with its live bytes, the bytes
+ *     reserved (with the store's own slack) and the bytes malloc set aside for it
+ *     (malloc_usable_size), and glibc's heap totals (mallinfo2), whose free bytes
+ *     inside the heap are the fragmentation,
  *   - a few selections and a garbage collection pass.
  * Usage: bench_store [series] [labels] [samples]
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "store/introspect.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -124,6 +130,38 @@ static void bench_select(struct rg_store *st, const char *what, const struct rg_
     free(res);
 }
 
+/* The store's parts per series, then malloc's view of the whole heap. The chunk
+ * column adds malloc's 8-byte header to each usable size. */
+static void print_mem(const struct rg_store *st, size_t nseries)
+{
+    struct rg__store_mem_use u[RG__MEM_NPARTS], tot = { 0 };
+    const char *names[RG__MEM_NPARTS];
+    struct mallinfo2 mi = mallinfo2();
+    double k = (double)nseries;
+
+    rg__store_mem(st, u, names);
+    printf("bench_store: bytes per series        %8s %8s %8s %8s %9s\n", "used", "reserved",
+           "usable", "chunks", "blocks");
+    for (int i = 0; i <= RG__MEM_NPARTS; i++) {
+        const struct rg__store_mem_use *p = i < RG__MEM_NPARTS ? &u[i] : &tot;
+
+        if (i < RG__MEM_NPARTS) {
+            tot.blocks += p->blocks;
+            tot.used += p->used;
+            tot.reserved += p->reserved;
+            tot.usable += p->usable;
+        }
+        printf("bench_store:   %-22s %8.1f %8.1f %8.1f %8.1f %9zu\n",
+               i < RG__MEM_NPARTS ? names[i] : "total", (double)p->used / k,
+               (double)p->reserved / k, (double)p->usable / k,
+               (double)(p->usable + 8 * p->blocks) / k, p->blocks);
+    }
+    printf("bench_store: malloc heap %.1f MB (in use %.1f MB, free inside %.1f MB = %.1f "
+           "bytes/series), mmap %.1f MB\n",
+           (double)mi.arena / 1e6, (double)mi.uordblks / 1e6, (double)mi.fordblks / 1e6,
+           (double)mi.fordblks / k, (double)mi.hblkhd / 1e6);
+}
+
 int main(int argc, char **argv)
 {
     size_t nseries = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000;
@@ -192,6 +230,8 @@ int main(int argc, char **argv)
            (double)(rss1 - rss0) / (double)nseries, rss0 / 1024, rss1 / 1024);
     printf("bench_store: rg_store_bytes           %8.1f bytes/series\n",
            (double)rg_store_bytes(st) / (double)nseries);
+
+    print_mem(st, nseries);
 
     /* Lookup alone, then append alone with the pointers already in hand. */
     lookups = nseries * 5;

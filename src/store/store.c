@@ -31,6 +31,7 @@
  */
 #include "store/store.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1411,4 +1412,95 @@ size_t rg__store_postings_len(const struct rg_store *store, const char *name,
         return 0;
     ei = entry_find(&store->lnames[li], vsym);
     return ei == NONE ? 0 : store->lnames[li].entries[ei].n;
+}
+
+/* ---- Memory breakdown ---------------------------------------------------- */
+
+static void mem_add(struct rg__store_mem_use *u, const void *block, size_t used, size_t reserved)
+{
+    if (!block)
+        return;
+    u->blocks++;
+    u->used += used;
+    u->reserved += reserved;
+    u->usable += malloc_usable_size((void *)block);
+}
+
+void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
+                   const char **names)
+{
+    static const char *const part_names[RG__MEM_NPARTS] = {
+        "series blocks", "sample rings", "by_id array", "series hash", "string blocks",
+        "symbol array", "string hash", "label names", "entry arrays", "value hashes",
+        "postings lists", "other",
+    };
+    const struct rg__intern *in = &store->syms;
+
+    memset(out, 0, RG__MEM_NPARTS * sizeof(*out));
+    if (names)
+        for (int i = 0; i < RG__MEM_NPARTS; i++)
+            names[i] = part_names[i];
+    for (uint32_t id = 0; id < store->next_id; id++) {
+        const struct rg_series *s = store->by_id[id];
+        size_t lb;
+
+        if (!s)
+            continue;
+        lb = 2 * sizeof(uint32_t) * s->nlabels;
+        mem_add(&out[RG__MEM_SERIES], s, sizeof(*s) + lb, sizeof(*s) + lb);
+        mem_add(&out[RG__MEM_RINGS], s->buf, (size_t)s->count * sample_size(s->flags),
+                (size_t)s_cap(s) * sample_size(s->flags));
+    }
+    mem_add(&out[RG__MEM_BY_ID], store->by_id, store->nseries * sizeof(*store->by_id),
+            (size_t)store->id_cap * sizeof(*store->by_id));
+    mem_add(&out[RG__MEM_SERIES_IDX], store->series_idx.slots,
+            store->series_idx.n * sizeof(struct rg__htab_slot),
+            rg__htab_bytes(&store->series_idx));
+    for (uint32_t i = 0; i < in->used; i++) {
+        const struct rg__sym *sym;
+
+        if (in->syms[i].free_next & 1)
+            continue;
+        sym = in->syms[i].sym;
+        mem_add(&out[RG__MEM_SYMS], sym, sizeof(*sym) + sym->len + 1,
+                sizeof(*sym) + sym->len + 1);
+    }
+    mem_add(&out[RG__MEM_SYM_IDS], in->syms, (size_t)in->live * sizeof(*in->syms),
+            (size_t)in->cap * sizeof(*in->syms));
+    mem_add(&out[RG__MEM_SYM_IDX], in->index.slots, in->index.n * sizeof(struct rg__htab_slot),
+            rg__htab_bytes(&in->index));
+    mem_add(&out[RG__MEM_LNAMES], store->lnames, store->names.n * sizeof(*store->lnames),
+            (size_t)store->ln_cap * sizeof(*store->lnames));
+    mem_add(&out[RG__MEM_LNAMES], store->names.slots,
+            store->names.n * sizeof(struct rg__htab_slot), rg__htab_bytes(&store->names));
+    for (uint32_t li = 0; li < store->ln_used; li++) {
+        const struct lname *ln = &store->lnames[li];
+
+        if (ln->name == NONE)
+            continue;
+        mem_add(&out[RG__MEM_ENTRIES], ln->entries, (size_t)ln->nvalues * sizeof(*ln->entries),
+                (size_t)ln->ecap * sizeof(*ln->entries));
+        mem_add(&out[RG__MEM_VALUE_IDX], ln->values.slots,
+                ln->values.n * sizeof(struct rg__htab_slot), rg__htab_bytes(&ln->values));
+        for (uint32_t ei = 0; ei < ln->eused; ei++) {
+            const struct rg__postings *e = &ln->entries[ei];
+
+            if (e->key == NONE || e->n <= RG__POSTINGS_INLINE)
+                continue;
+            mem_add(&out[RG__MEM_POSTINGS], e->u.ids, (size_t)e->n * sizeof(uint32_t),
+                    rg__postings_bytes(e));
+        }
+    }
+    mem_add(&out[RG__MEM_OTHER], store, sizeof(*store), sizeof(*store));
+    mem_add(&out[RG__MEM_OTHER], store->dirty, store->ndirty * sizeof(*store->dirty),
+            store->dirty_cap * sizeof(*store->dirty));
+    mem_add(&out[RG__MEM_OTHER], store->meta, store->nmeta * sizeof(*store->meta),
+            store->meta_cap * sizeof(*store->meta));
+    for (size_t i = 0; i < store->nmeta; i++) {
+        const struct meta *m = &store->meta[i];
+
+        mem_add(&out[RG__MEM_OTHER], m->family, strlen(m->family) + 1, strlen(m->family) + 1);
+        mem_add(&out[RG__MEM_OTHER], m->help, strlen(m->help) + 1, strlen(m->help) + 1);
+        mem_add(&out[RG__MEM_OTHER], m->unit, strlen(m->unit) + 1, strlen(m->unit) + 1);
+    }
 }
