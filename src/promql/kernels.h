@@ -78,11 +78,13 @@ double rg_kernel_date(int which, double unix_s);
  *  shortest round-trip digits, no exponent; "NaN", "+Inf", "-Inf").
  *  Returns 0 or RG_ENOMEM. */
 int rg_format_float(double v, struct rg_buf *out);
-/** Appends a ms timestamp as Prometheus' JSON API does: seconds with up to three
- *  fractional digits, no trailing zeros (1435781451.781, 1435781451). */
+/** Appends a ms timestamp as Prometheus' JSON API does: whole seconds, then '.'
+ *  and always three millisecond digits unless they are zero (1435781451.781,
+ *  1435781451.500, 1435781451). */
 int rg_format_time(int64_t ms, struct rg_buf *out);
-/** Appends @v as Go's strconv.FormatFloat(v, 'g', -1, 64) (shortest, exponent
- *  when exp < -4 || exp >= 21 as Go does), "NaN", "+Inf", "-Inf". */
+/** Appends @v as Go's strconv.FormatFloat(v, 'g', -1, 64): shortest digits, with
+ *  an exponent when exp < -4 or exp >= the number of digits (Go's rule for
+ *  shortest precision: 1e+06, 123456789 -> 1.23456789e+08), "NaN", "+Inf", "-Inf". */
 int rg_format_float_g(double v, struct rg_buf *out);
 
 #endif
