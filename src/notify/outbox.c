@@ -801,8 +801,6 @@ static int make_room(struct rg_outbox *ob, size_t extra_events, uint64_t extra_b
         struct ev *ev = ob->head;
         if (encode_mark(b, REC_DROP, ev->pub.id, RG_OUTBOX_DROP_FULL))
             return RG_ENOMEM;
-        rg_warn("event=outbox_full notifier=%s id=%llu", ev->pub.notifier,
-                (unsigned long long)ev->pub.id);
         drop_ev(ob, ev, RG_OUTBOX_DROP_FULL, 0);
     }
     return 0;

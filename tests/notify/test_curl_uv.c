@@ -478,7 +478,8 @@ static void test_curl_uv__refuse_while_closing(void **state)
 static void test_curl_uv__helpers(void **state)
 {
     static const struct { const char *in, *want; } redact[] = {
-        { "http://user:secret@host:9093/api/v2/alerts?token=abc#f", "http://host:9093/api/v2/alerts" },
+        { "http://user:secret@host:9093/api/v2/alerts?token=abc#f",
+          "http://host:9093/api/v2/alerts" },
         { "https://events.pagerduty.com/v2/enqueue", "https://events.pagerduty.com/v2/enqueue" },
         { "http://h/?q=up", "http://h/" },
         { "host:80/x", "host:80/x" },
@@ -489,8 +490,8 @@ static void test_curl_uv__helpers(void **state)
 
     assert_int_equal(rg_http_form_add(&b, "query", "sum(rate(x{a=\"b c\"}[5m]))"), 0);
     assert_int_equal(rg_http_form_add(&b, "time", "1700000000.5"), 0);
-    assert_string_equal(b.data,
-                        "query=sum%28rate%28x%7Ba%3D%22b%20c%22%7D%5B5m%5D%29%29&time=1700000000.5");
+    assert_string_equal(b.data, "query=sum%28rate%28x%7Ba%3D%22b%20c%22%7D%5B5m%5D%29%29"
+                                "&time=1700000000.5");
     rg_buf_cleanup(&b);
     for (size_t i = 0; i < sizeof(redact) / sizeof(redact[0]); i++)
         assert_string_equal(rg_http_redact_url(redact[i].in, out, sizeof(out)), redact[i].want);
