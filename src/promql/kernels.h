@@ -83,8 +83,8 @@ int rg_format_float(double v, struct rg_buf *out);
  *  1435781451.500, 1435781451). */
 int rg_format_time(int64_t ms, struct rg_buf *out);
 /** Appends @v as Go's strconv.FormatFloat(v, 'g', -1, 64): shortest digits, with
- *  an exponent when exp < -4 or exp >= the number of digits (Go's rule for
- *  shortest precision: 1e+06, 123456789 -> 1.23456789e+08), "NaN", "+Inf", "-Inf". */
+ *  an exponent when exp < -4 or exp >= 6 (Go's rule for shortest precision:
+ *  100000, 1e+06, 1.23456789e+08), "NaN", "+Inf", "-Inf". */
 int rg_format_float_g(double v, struct rg_buf *out);
 
 #endif
