@@ -76,9 +76,9 @@ static const char bundled_phases[] =
     "    min_requests: 100\n"
     "    gates: *gates\n"
     "triggers:\n"
-    "  - {name: error_ratio_rollback, signal: error_ratio, op: \">\", threshold: 1%,"
+    "  - {name: error_ratio_rollback, signal: error_ratio_instant, op: \">\", threshold: 1%,"
     " description: \"Rollback: error rate > 1%\"}\n"
-    "  - {name: p99_latency_rollback, signal: p99_latency, op: \">\", threshold: 0.5,"
+    "  - {name: p99_latency_rollback, signal: p99_latency_instant, op: \">\", threshold: 0.5,"
     " description: \"Rollback: API latency P99 > 500 ms\"}\n"
     "  - {name: database_unavailable, signal: database_up, op: \"==\", threshold: 0,"
     " description: \"Rollback: database unavailable\"}\n";
@@ -761,7 +761,7 @@ static void builtin_signals(struct parser *p)
     struct {
         const char *name, *unit, *desc;
         char expr[1024];
-    } b[9];
+    } b[11];
     size_t n = 0;
 
 #define ADD(nm, un, de, ...)                                            \
@@ -790,6 +790,16 @@ static void builtin_signals(struct parser *p)
         m->http_requests, m->code_label, m->error_codes, w, m->http_requests, w);
     ADD("p99_latency", "seconds", "99th percentile of request latency",
         "histogram_quantile(0.99, sum by (le) (rate(%s{<selector>}[%s])))",
+        m->http_duration_bucket, w);
+    /* The instant variants look at the last two samples only (irate), so that a
+     * rollback trigger reacts to the first breaching samples instead of waiting
+     * for a rate window to fill up with them. */
+    ADD("error_ratio_instant", "ratio", "Share of errors between the last two samples",
+        "sum(irate(%s{<selector>,%s=~\"%s\"}[%s])) / sum(irate(%s{<selector>}[%s]))",
+        m->http_requests, m->code_label, m->error_codes, w, m->http_requests, w);
+    ADD("p99_latency_instant", "seconds",
+        "99th percentile of request latency between the last two samples",
+        "histogram_quantile(0.99, sum by (le) (irate(%s{<selector>}[%s])))",
         m->http_duration_bucket, w);
     ADD("cpu_utilisation", "ratio", "CPU used as a share of the CPU available", "%s", cpu);
     ADD("memory_utilisation", "ratio", "Memory used as a share of the memory limit", "%s",

@@ -316,7 +316,7 @@ static void test_checklist__compare(void **state)
 static void test_checklist__builtin_signals(void **state)
 {
     static const char *const names[] = {
-        "error_ratio", "p99_latency", "cpu_utilisation", "memory_utilisation", "database_up",
+        "error_ratio", "p99_latency", "error_ratio_instant", "p99_latency_instant", "cpu_utilisation", "memory_utilisation", "database_up",
         "database_connection_utilisation", "queue_depth", "request_count", "critical_alerts",
     };
     struct rg_config cfg;

@@ -47,7 +47,7 @@ static const char config_text[] =
     "signals:\n"
     "  per_code: sum by (code) (rate(http_requests_total{<selector>}[1m]))\n"
     "triggers:\n"
-    "  - {name: error_ratio_rollback, signal: error_ratio, op: \">\", threshold: 1%}\n"
+    "  - {name: error_ratio_rollback, signal: error_ratio_instant, op: \">\", threshold: 1%}\n"
     "  - {name: database_unavailable, signal: database_up, op: \"==\", threshold: 0}\n"
     "deployments:\n"
     "  - name: checkout\n"
@@ -285,7 +285,10 @@ static void test_deploy__error_ratio_rolls_back(void **state)
     }
     v = verdict(w, "checkout");
     assert_int_equal(v->verdict, RG_VERDICT_ROLLBACK);
-    assert_true(t <= T0 + 60000);
+    /* The instant error ratio breaches with the first erroneous second: the tick that
+     * follows that sample decides. */
+    assert_int_equal(t, T0 + 21000);
+    assert_int_equal(v->verdict_since_ms, T0 + 21000);
     assert_non_null(strstr(v->reason, "trigger error_ratio_rollback fired"));
     assert_int_equal(w->events[RG_DEPLOY_EVENT_ROLLBACK], 1);
     /* Sticky: healthy traffic does not undo it. */
