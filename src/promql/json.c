@@ -2,11 +2,15 @@
  *
  * Shapes follow web/api/v1: vector elements carry "value":[t,"v"], matrix series
  * "values":[[t,"v"],...], scalars and strings are a bare [t,"v"]. Times are
- * seconds with millisecond fraction (rg_format_time) and values Go's
- * FormatFloat('f', -1) (rg_format_float), both from kernels.h; label names and
- * values go through util/json's string escaping.
+ * seconds with millisecond fraction (rg_format_time) and values as Prometheus'
+ * jsonutil.MarshalFloat writes them: Go's FormatFloat('f', -1) (rg_format_float),
+ * switching to the exponent form for non-zero magnitudes below 1e-6 or from 1e21 on
+ * (where 'g' and 'e' agree, so rg_format_float_g); label names and values go
+ * through util/json's string escaping.
  */
 #include "promql/engine.h"
+
+#include <math.h>
 
 #include "promql/kernels.h"
 #include "util/err.h"
@@ -20,8 +24,11 @@ static int point(struct rg_buf *out, int64_t t, double v)
         err = rg_format_time(t, out);
     if (!err)
         err = rg_buf_puts(out, ",\"");
-    if (!err)
-        err = rg_format_float(v, out);
+    if (!err) {
+        double a = fabs(v);
+        err = a != 0 && (a < 1e-6 || a >= 1e21) ? rg_format_float_g(v, out)
+                                                : rg_format_float(v, out);
+    }
     return err ? err : rg_buf_puts(out, "\"]");
 }
 

@@ -1280,6 +1280,13 @@ static void test_engine__json(void **state)
         { "1/0", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"+Inf\"]}" },
         { "-1/0", 1500, 0, "{\"resultType\":\"scalar\",\"result\":[1.500,\"-Inf\"]}" },
         { "0/0", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"NaN\"]}" },
+        /* MarshalFloat: exponent form below 1e-6 and from 1e21 on, plain otherwise. */
+        { "0.0000001", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"1e-07\"]}" },
+        { "0.000001", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"0.000001\"]}" },
+        { "-1.5e21", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"-1.5e+21\"]}" },
+        { "1e20", 1000, 0,
+          "{\"resultType\":\"scalar\",\"result\":[1,\"100000000000000000000\"]}" },
+        { "0", 1000, 0, "{\"resultType\":\"scalar\",\"result\":[1,\"0\"]}" },
         { "\"a\\\"b\"", 2000, 0, "{\"resultType\":\"string\",\"result\":[2,\"a\\\"b\"]}" },
         { "nothing", 0, 0, "{\"resultType\":\"vector\",\"result\":[]}" },
         { "nothing", 0, 1, "{\"resultType\":\"matrix\",\"result\":[]}" },
