@@ -87,7 +87,7 @@ unit: $(TEST_BIN)
 integration: all $(BENCH_BIN) $(TOOL_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh integration
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
