@@ -299,11 +299,14 @@ static void on_attempt_done(const struct rg_http_result *res, void *ud)
         break;
     }
     case RG_RETRY_AGAIN:
-        if (!n->failing)
-            rg_warn("event=notifier_failing notifier=%s status=%d err=%s error=\"%s\" "
+        if (!n->failing) {
+            char q[256];
+            rg_warn("event=notifier_failing notifier=%s status=%d err=%s error=%s "
                     "retry_in_ms=%lld", n->name, res->status,
-                    res->err ? rg_err_name(res->err) : "none", res->error,
+                    res->err ? rg_err_name(res->err) : "none",
+                    rg_log_quote(q, sizeof(q), res->error, strlen(res->error)),
                     (long long)dec.delay_ms);
+        }
         n->failing = 1;
         /* The receiver, not just this event, is in trouble: hold the whole notifier.
          * A Retry-After is the receiver's own request and is honoured in full; other
@@ -643,6 +646,15 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
         for (int o = 0; o < NOUTCOMES; o++) {
             const char *lv[2] = { n->name, outcome_names[o] };
             n->m_outcome[o] = rg_metrics_child(d->f_total, lv);
+        }
+        /* Every label combination exists from the start, so rate() and absent() work
+         * before the first drop. */
+        for (int r = 0; r < RG_OUTBOX_DROP__COUNT; r++) {
+            const char *lv[2] = { n->name, rg_outbox_drop_name((enum rg_outbox_drop)r) };
+            if (!rg_metrics_child(d->f_dropped, lv)) {
+                err = RG_ENOMEM;
+                goto fail;
+            }
         }
         n->m_queue = rg_metrics_child(d->f_queue, (const char *const[]){ n->name });
         n->m_latency = rg_metrics_child(d->f_latency, (const char *const[]){ n->name });

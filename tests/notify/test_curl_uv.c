@@ -430,6 +430,30 @@ static void test_curl_uv__bad_calls(void **state)
     free(c);
 }
 
+/* libcurl's environment proxy handling stays enabled: with http_proxy pointing at the
+ * receiver, a request for an unresolvable host reaches the receiver as a proxy request. */
+static void test_curl_uv__proxy_from_environment(void **state)
+{
+    struct ctx *c = malloc(sizeof(*c));
+    struct rg_http_call call = { .url = "http://notify.example.invalid/ok" };
+    char proxy[64];
+    (void)state;
+
+    case_begin(c, 1);
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", c->rv.port);
+    setenv("http_proxy", proxy, 1);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    assert_int_equal(rg_curl_uv_request(c->cu, &call, on_done, c, NULL), 0);
+    case_end(c);
+    unsetenv("http_proxy");
+    assert_int_equal(c->res[0].err, 0);
+    assert_true(c->res[0].status == 200 || c->res[0].status == 404);
+    assert_int_equal(c->rv.last_stats.requests, 1);
+    assert_int_equal(c->rv.nhits, 1);
+    free(c);
+}
+
 struct closing_probe {
     struct rg_curl_uv *cu;
     int calls;
@@ -511,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_curl_uv__cancel_on_close),
         cmocka_unit_test(test_curl_uv__cancel_one),
         cmocka_unit_test(test_curl_uv__bad_calls),
+        cmocka_unit_test(test_curl_uv__proxy_from_environment),
         cmocka_unit_test(test_curl_uv__refuse_while_closing),
         cmocka_unit_test(test_curl_uv__helpers),
     };

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 
 #include "notify/dispatch.h"
 #include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"
 
@@ -448,6 +451,76 @@ static void test_dispatch__restart_resends(void **state)
     rg_buf_cleanup(&mt);
 }
 
+/* ---- secrets stay out of logs and metrics --------------------------------------------- */
+
+static int secrets_done(struct fx *f)
+{
+    struct rg_dispatch_stats a, b;
+    rg_dispatch_stats(f->d, "basic", &a);
+    rg_dispatch_stats(f->d, "bearer", &b);
+    return a.dropped[RG_OUTBOX_DROP_REJECTED] == 1 && b.attempts[RG_DISPATCH_RETRY] >= 1;
+}
+
+static void test_dispatch__secrets_never_logged(void **state)
+{
+    struct fx *f = *state;
+    struct rg_dispatch_notifier n;
+    struct rg_buf mt = { 0 }, logs = { 0 };
+    char url[256], logpath[320];
+    int saved, fd;
+
+    snprintf(logpath, sizeof(logpath), "%s/stderr.log", f->dir);
+    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    rg_log_set_level(RG_LOG_DEBUG);
+
+    fx_begin(f, 5000, 0);
+    assert_int_equal(rcv_start(&f->rv, &f->loop), 0);
+    memset(&n, 0, sizeof(n));
+    n.name = "basic";
+    snprintf(url, sizeof(url),
+             "http://user:url-SECRET-1@127.0.0.1:%d/status?code=400&key=query-SECRET-2",
+             f->rv.port);
+    n.url = url;
+    n.basic_user = "user";
+    n.basic_password = "password-SECRET-3";
+    assert_int_equal(rg_dispatch_add_notifier(f->d, &n), 0);
+    n.name = "bearer";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/status?code=503&key=query-SECRET-4",
+             f->rv.port);
+    n.url = url;
+    n.basic_user = n.basic_password = NULL;
+    n.bearer_token = "token-SECRET-5";
+    rg_retry_policy_default(&n.retry);
+    n.retry.min_backoff_ms = 50;
+    assert_int_equal(rg_dispatch_add_notifier(f->d, &n), 0);
+    assert_int_equal(rg_dispatch_start(f->d), 0);
+    assert_int_equal(rg_dispatch_emit(f->d, "basic", "k1", NULL, NULL, 0, "{}", 2), 0);
+    assert_int_equal(rg_dispatch_emit(f->d, "bearer", "k2", NULL, NULL, 0, "{}", 2), 0);
+    f->done = secrets_done;
+    fx_end(f);
+
+    rg_log_set_level(RG_LOG_INFO);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_false(f->guard_fired);
+    assert_int_equal(rg_file_read(logpath, 1 << 20, &logs), 0);
+    unlink(logpath);
+    rg_metrics_render(f->m, &mt);
+    /* The logs did record the failures, only without the secrets. */
+    assert_non_null(strstr(logs.data, "event=notification_rejected notifier=basic"));
+    assert_non_null(strstr(logs.data, "event=notifier_failing notifier=bearer"));
+    assert_non_null(strstr(logs.data, "event=http_done"));
+    assert_null(strstr(logs.data, "SECRET"));
+    assert_null(strstr(mt.data, "SECRET"));
+    rg_buf_cleanup(&logs);
+    rg_buf_cleanup(&mt);
+}
+
 /* ---- backlog throughput ------------------------------------------------------------------ */
 
 #define BACKLOG 10000
@@ -511,6 +584,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch__failures_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__expiry_bound_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__restart_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch__secrets_never_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__backlog_after_outage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
