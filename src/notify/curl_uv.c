@@ -621,21 +621,21 @@ int rg_curl_uv_request(struct rg_curl_uv *cu, const struct rg_http_call *call,
     r->easy = curl_easy_init();
     if (!r->easy) {
         err = RG_ENOMEM;
-        goto fail;
+        goto fail_req;
     }
     if (call->body_move) {
         r->body = *call->body_move;
         memset(call->body_move, 0, sizeof(*call->body_move));
     } else if (call->body_len && rg_buf_append(&r->body, call->body, call->body_len)) {
         err = RG_ENOMEM;
-        goto fail;
+        goto fail_req;
     }
     err = setup_easy(r, call);
     if (err)
-        goto fail;
+        goto fail_req;
     if (curl_multi_add_handle(cu->multi, r->easy) != CURLM_OK) {
         err = RG_ENOMEM;
-        goto fail;
+        goto fail_req;
     }
     r->next = cu->reqs;
     if (cu->reqs)
@@ -646,7 +646,7 @@ int rg_curl_uv_request(struct rg_curl_uv *cu, const struct rg_http_call *call,
         *out = r;
     return 0;
 
-fail:
+fail_req:
     req_free(r);
     return err;
 }

@@ -46,8 +46,8 @@ struct rg_http_tls {
 
 /** One request. Everything is copied or borrowed for the call only, except body_move. */
 struct rg_http_call {
-    const char *method;            /* "GET", "POST", "PUT", "DELETE", "HEAD"; NULL = GET,
-                                    * or POST when a body is given */
+    const char *method;            /* "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD";
+                                    * NULL = GET, or POST when a body is given */
     const char *url;               /* http:// or https://, with any query string */
     const char *content_type;      /* Content-Type of the body; NULL leaves libcurl's
                                     * default for bodies (form-urlencoded) */
@@ -105,7 +105,8 @@ int rg_curl_uv_new(uv_loop_t *loop, struct rg_curl_uv **out);
 int rg_curl_uv_request(struct rg_curl_uv *cu, const struct rg_http_call *call,
                        rg_http_done_cb cb, void *ud, struct rg_curl_uv_req **out);
 
-/** Cancels an in-flight request: its callback runs at once with RG_ECANCELED. */
+/** Cancels an in-flight request: its callback runs at once with RG_ECANCELED. Not
+ *  from inside an on_data callback (libcurl forbids removing a transfer there). */
 void rg_curl_uv_cancel(struct rg_curl_uv *cu, struct rg_curl_uv_req *req);
 
 /** Number of requests in flight. */

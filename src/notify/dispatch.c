@@ -114,7 +114,8 @@ static void on_drop(void *ud, const struct rg_outbox_event *ev, enum rg_outbox_d
 {
     struct rg_dispatch *d = ud;
     struct notifier *n = find(d, ev->notifier);
-    uint64_t k = 0;
+    /* Orphans (no notifier) are summarised by rg_dispatch_start(): debug level only. */
+    uint64_t k = 2;
 
     if (n)
         k = ++n->st.dropped[why];
@@ -561,13 +562,13 @@ int rg_dispatch_new(uv_loop_t *loop, struct rg_curl_uv *cu, const struct rg_disp
     rg_retry_rng_seed(&d->rng, seed);
     err = register_metrics(d);
     if (err)
-        goto fail_metrics;
+        goto fail_alloc;
     ocfg = cfg->outbox;
     ocfg.on_drop = on_drop;
     ocfg.on_drop_ud = d;
     err = rg_outbox_open(&ocfg, rg_now_ms(), &d->ob);
     if (err)
-        goto fail_metrics;
+        goto fail_alloc;
     uv_timer_init(loop, &d->pump_timer);
     uv_timer_init(loop, &d->sync_timer);
     d->pump_timer.data = d;
@@ -576,7 +577,7 @@ int rg_dispatch_new(uv_loop_t *loop, struct rg_curl_uv *cu, const struct rg_disp
     *out = d;
     return 0;
 
-fail_metrics:
+fail_alloc:
     free(d);
     return err;
 }
@@ -601,7 +602,7 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
         rg_retry_policy_default(&n->retry);
     if (rg_retry_policy_validate(&n->retry)) {
         err = RG_EINVAL;
-        goto fail;
+        goto fail_notifier;
     }
     n->timeout_ms = nc->timeout_ms ? nc->timeout_ms : DEFAULT_TIMEOUT_MS;
     n->max_response = nc->max_response_bytes ? nc->max_response_bytes : DEFAULT_MAX_RESPONSE;
@@ -622,23 +623,23 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
                    &n->idem_header);
     if (err) {
         err = RG_ENOMEM;
-        goto fail;
+        goto fail_notifier;
     }
     if (nc->nheaders) {
         n->headers = calloc(nc->nheaders, sizeof(*n->headers));
         if (!n->headers) {
             err = RG_ENOMEM;
-            goto fail;
+            goto fail_notifier;
         }
         for (size_t i = 0; i < nc->nheaders; i++, n->nheaders++) {
             if (!nc->headers[i] || strpbrk(nc->headers[i], "\r\n") ||
                 !strchr(nc->headers[i], ':')) {
                 err = RG_EINVAL;
-                goto fail;
+                goto fail_notifier;
             }
             if (!(n->headers[i] = strdup(nc->headers[i]))) {
                 err = RG_ENOMEM;
-                goto fail;
+                goto fail_notifier;
             }
         }
     }
@@ -653,20 +654,20 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
             const char *lv[2] = { n->name, rg_outbox_drop_name((enum rg_outbox_drop)r) };
             if (!rg_metrics_child(d->f_dropped, lv)) {
                 err = RG_ENOMEM;
-                goto fail;
+                goto fail_notifier;
             }
         }
         n->m_queue = rg_metrics_child(d->f_queue, (const char *const[]){ n->name });
         n->m_latency = rg_metrics_child(d->f_latency, (const char *const[]){ n->name });
         if (!n->m_queue || !n->m_latency) {
             err = RG_ENOMEM;
-            goto fail;
+            goto fail_notifier;
         }
     }
     nv = realloc(d->notifiers, (d->nnotifiers + 1) * sizeof(*nv));
     if (!nv) {
         err = RG_ENOMEM;
-        goto fail;
+        goto fail_notifier;
     }
     d->notifiers = nv;
     d->notifiers[d->nnotifiers++] = n;
@@ -674,7 +675,7 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
     kick(d);
     return 0;
 
-fail:
+fail_notifier:
     notifier_free(n);
     return err;
 }

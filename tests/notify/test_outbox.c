@@ -8,10 +8,12 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "notify/outbox.h"
@@ -484,6 +486,60 @@ static void test_outbox__bad_arguments(void **state)
     assert_int_equal(file_size(f->path), 23);
 }
 
+/* A child process appends events (one fsync each) and reports every id whose append
+ * returned 0; the parent kills it with SIGKILL at an arbitrary moment. Every reported
+ * event must be in the log afterwards, across several kill-and-reopen rounds. */
+static void test_outbox__kill9_loses_nothing(void **state)
+{
+    struct fx *f = *state;
+    uint64_t *reported = calloc(100000, sizeof(*reported));
+    size_t nrep = 0;
+
+    for (int round = 0; round < 4; round++) {
+        int pfd[2];
+        pid_t pid;
+        size_t seen_this_round = 0, kill_after = 40 + (size_t)round * 37;
+        uint64_t id;
+        struct rg_outbox *ob;
+
+        assert_int_equal(pipe(pfd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            if (rg_outbox_open(&f->cfg, 0, &ob))
+                _exit(2);
+            for (int i = 0;; i++) {
+                char body[64];
+                struct rg_outbox_entry e;
+                snprintf(body, sizeof(body), "{\"round\":%d,\"i\":%d}", round, i);
+                e = entry("hook", "k", body, i);
+                if (rg_outbox_append(ob, &e, &id))
+                    _exit(3);
+                if (write(pfd[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+                    _exit(4);
+            }
+        }
+        close(pfd[1]);
+        while (read(pfd[0], &id, sizeof(id)) == (ssize_t)sizeof(id)) {
+            reported[nrep++] = id;
+            if (++seen_this_round == kill_after)
+                kill(pid, SIGKILL);
+        }
+        close(pfd[0]);
+        waitpid(pid, NULL, 0);
+
+        assert_int_equal(rg_outbox_open(&f->cfg, 0, &ob), 0);
+        for (size_t i = 0; i < nrep; i++)
+            if (!rg_outbox_get(ob, reported[i]))
+                fail_msg("round %d: event %llu was accepted but is lost", round,
+                         (unsigned long long)reported[i]);
+        rg_outbox_close(ob);
+    }
+    assert_true(nrep >= 4 * 40);
+    free(reported);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox__due_order_retry_hurry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox__batch_one_fsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox__bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox__kill9_loses_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
