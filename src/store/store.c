@@ -13,10 +13,15 @@
  *   holding the sorted ids of the series with that pair (store/postings.h).
  * - Samples live in a ring buffer per series that grows by at most a quarter
  *   (capacity classes 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ...), so a growing ring
- *   is at most 20 % slack; GC halves rings left three-quarters empty. Timestamps are stored as 32-bit millisecond
- *   offsets from a per-series base (12 bytes a sample); a series whose window spans
- *   more than 49 days switches to full 64-bit timestamps. Values are copied as raw
- *   bits, so every NaN, the stale marker included, comes back unchanged.
+ *   is at most 20 % slack; GC halves rings left three-quarters empty. Rings are
+ *   slots of a slab allocator with one class per capacity and timestamp width
+ *   (store/slab.h): no malloc header or rounding per ring, and since all series
+ *   grow through the classes together, the slabs a class gives up are reused whole
+ *   by the next class instead of leaving the heap full of small holes. Timestamps
+ *   are stored as 32-bit millisecond offsets from a per-series base (12 bytes a
+ *   sample); a series whose window spans more than 49 days switches to full 64-bit
+ *   timestamps. Values are copied as raw bits, so every NaN, the stale marker
+ *   included, comes back unchanged.
  *
  * Garbage collection walks all series once: it drops expired samples with a
  * binary search per ring, removes series left empty, queues each postings list
@@ -40,6 +45,7 @@
 #include "store/intern.h"
 #include "store/introspect.h"
 #include "store/postings.h"
+#include "store/slab.h"
 #include "util/err.h"
 
 #define NONE        UINT32_MAX
@@ -49,11 +55,12 @@
 
 struct rg_series {
     struct rg_store *store;   /* owner; gives access to the label strings */
-    void *buf;                /* owned: double v[cap], then uint32 dt[cap] or int64 t[cap] */
+    void *buf;                /* ring slot: double v[cap], then uint32 dt[cap] or int64 t[cap] */
     int64_t base;             /* ms; narrow timestamps are base + dt */
     uint32_t id;              /* index in store->by_id and in postings */
     uint32_t start;           /* ring slot of the oldest sample */
     uint32_t count;           /* samples held */
+    uint32_t ring;            /* slab handle of buf in store->rings[wide][capcls] */
     uint16_t nlabels;         /* label pairs in labels[] */
     uint8_t capcls;           /* capacity class of buf, see cls_cap() */
     uint8_t flags;            /* SERIES_WIDE */
@@ -102,7 +109,9 @@ struct rg_store {
     size_t nmeta, meta_cap;
     struct dirty *dirty;             /* GC scratch */
     size_t ndirty, dirty_cap;
-    size_t bytes;                    /* series blocks, sample buffers, postings, entry arrays */
+    size_t bytes;                    /* series blocks, postings, entry arrays */
+    /* Sample rings by timestamp width (narrow, wide) and capacity class. */
+    struct rg__slab_class rings[2][CLS_MAX + 1];
 };
 
 /* ---- Small helpers ------------------------------------------------------ */
@@ -245,17 +254,33 @@ static uint32_t upper_bound(const struct rg_series *s, int64_t t)
     return lo;
 }
 
-/* Moves the samples into a new buffer of class @cls, oldest at slot 0, with
+static inline struct rg__slab_class *ring_class(struct rg_store *st, unsigned cls,
+                                               unsigned flags)
+{
+    return &st->rings[(flags & SERIES_WIDE) ? 1 : 0][cls];
+}
+
+/* Gives the ring of @s back to its slab class. */
+static void s_release(struct rg_store *st, struct rg_series *s)
+{
+    if (s->buf)
+        rg__slab_free(ring_class(st, s->capcls, s->flags), s->ring);
+    s->buf = NULL;
+}
+
+/* Moves the samples into a new ring of class @cls, oldest at slot 0, with
  * timestamps in the layout selected by @flags. On failure nothing changes. */
 static int s_resize(struct rg_store *st, struct rg_series *s, unsigned cls, unsigned flags)
 {
     uint32_t ocap = s_cap(s), ncap = cls_cap(cls);
-    size_t nbytes = (size_t)ncap * sample_size(flags);
     struct rg_series tmp;
-    void *nbuf = malloc(nbytes);
+    uint32_t h;
+    void *nbuf;
+    int err;
 
-    if (!nbuf)
-        return RG_ENOMEM;
+    err = rg__slab_alloc(ring_class(st, cls, flags), &h, &nbuf);
+    if (err)
+        return err;
     tmp = *s;
     tmp.buf = nbuf;
     tmp.start = 0;
@@ -269,11 +294,9 @@ static int s_resize(struct rg_store *st, struct rg_series *s, unsigned cls, unsi
         memcpy(&v, &s_vals(s)[p], sizeof(v));
         s_put(&tmp, ncap, i, s_time_p(s, ocap, p), v);
     }
-    if (s->buf)
-        st->bytes -= (size_t)ocap * sample_size(s->flags);
-    st->bytes += nbytes;
-    free(s->buf);
+    s_release(st, s);
     s->buf = nbuf;
+    s->ring = h;
     s->start = 0;
     s->capcls = (uint8_t)cls;
     s->flags = (uint8_t)flags;
@@ -751,6 +774,10 @@ int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
         return RG_ENOMEM;
     st->cfg = *cfg;
     st->ln_free = NONE;
+    for (unsigned w = 0; w < 2; w++)
+        for (unsigned cls = 0; cls <= CLS_MAX; cls++)
+            rg__slab_init(&st->rings[w][cls],
+                          (size_t)cls_cap(cls) * sample_size(w ? SERIES_WIDE : 0));
     rg__intern_init(&st->syms);
     *out = st;
     return 0;
@@ -760,11 +787,9 @@ static void series_destroy(struct rg_store *st, struct rg_series *s)
 {
     for (size_t i = 0; i < 2 * (size_t)s->nlabels; i++)
         rg__intern_release(&st->syms, s->labels[i]);
-    if (s->buf)
-        st->bytes -= (size_t)s_cap(s) * sample_size(s->flags);
     st->bytes -= sizeof(*s) + 2 * sizeof(uint32_t) * s->nlabels;
     st->nsamples -= s->count;
-    free(s->buf);
+    s_release(st, s);
     free(s);
 }
 
@@ -775,12 +800,12 @@ void rg_store_free(struct rg_store *store)
     for (uint32_t i = 0; i < store->next_id; i++) {
         struct rg_series *s = store->by_id[i];
 
-        if (s) {
-            free(s->buf);
-            free(s);
-        }
+        free(s);
     }
     free(store->by_id);
+    for (int w = 0; w < 2; w++)
+        for (unsigned cls = 0; cls <= CLS_MAX; cls++)
+            rg__slab_cleanup(&store->rings[w][cls]);
     for (uint32_t i = 0; i < store->ln_used; i++) {
         struct lname *ln = &store->lnames[i];
 
@@ -1383,6 +1408,10 @@ size_t rg_store_bytes(const struct rg_store *store)
 
     for (uint32_t i = 0; i < store->ln_used; i++)
         b += rg__htab_bytes(&store->lnames[i].values);
+    for (int w = 0; w < 2; w++)
+        for (unsigned cls = 0; cls <= CLS_MAX; cls++)
+            b += rg__slab_bytes(&store->rings[w][cls]) +
+                 rg__slab_table_bytes(&store->rings[w][cls]);
     for (size_t i = 0; i < store->nmeta; i++)
         b += strlen(store->meta[i].family) + strlen(store->meta[i].help) +
              strlen(store->meta[i].unit) + 3;
@@ -1448,8 +1477,30 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
             continue;
         lb = 2 * sizeof(uint32_t) * s->nlabels;
         mem_add(&out[RG__MEM_SERIES], s, sizeof(*s) + lb, sizeof(*s) + lb);
-        mem_add(&out[RG__MEM_RINGS], s->buf, (size_t)s->count * sample_size(s->flags),
-                (size_t)s_cap(s) * sample_size(s->flags));
+        if (s->buf) {
+            out[RG__MEM_RINGS].used += (size_t)s->count * sample_size(s->flags);
+            out[RG__MEM_RINGS].reserved += ring_class((struct rg_store *)store, s->capcls,
+                                                      s->flags)->slot;
+        }
+    }
+    for (int w = 0; w < 2; w++) {
+        for (unsigned cls = 0; cls <= CLS_MAX; cls++) {
+            const struct rg__slab_class *c = &store->rings[w][cls];
+
+            for (uint32_t i = 0; i < c->nslabs; i++) {
+                if (!c->slabs[i])
+                    continue;
+                out[RG__MEM_RINGS].blocks++;
+                out[RG__MEM_RINGS].usable += malloc_usable_size(c->slabs[i]);
+            }
+            if (c->slabs) {
+                out[RG__MEM_OTHER].blocks += 2;
+                out[RG__MEM_OTHER].used += rg__slab_table_bytes(c);
+                out[RG__MEM_OTHER].reserved += rg__slab_table_bytes(c);
+                out[RG__MEM_OTHER].usable += malloc_usable_size(c->slabs) +
+                                             malloc_usable_size(c->recs);
+            }
+        }
     }
     mem_add(&out[RG__MEM_BY_ID], store->by_id, store->nseries * sizeof(*store->by_id),
             (size_t)store->id_cap * sizeof(*store->by_id));
