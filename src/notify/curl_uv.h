@@ -65,9 +65,10 @@ struct rg_http_call {
     const char *basic_user;        /* basic auth when non-NULL (secret: never logged) */
     const char *basic_password;
     const char *bearer_token;      /* "Authorization: Bearer" when non-NULL (secret) */
-    /* Streaming: when set, body bytes are passed here as they arrive instead of being
-     * collected (still counted against max_response_bytes). Returning non-zero aborts
-     * the transfer, and that value becomes the result's err. */
+    /* Streaming (e.g. a yajl parser): when set, body bytes are passed here as they
+     * arrive, with the request's @ud, instead of being collected (still counted against
+     * max_response_bytes). Returning non-zero (an RG_E* code) aborts the transfer, and
+     * that value becomes the result's err. */
     int (*on_data)(const char *p, size_t n, void *ud);
 };
 
