@@ -441,6 +441,18 @@ static void pump(struct rg_dispatch *d)
         const struct rg_outbox_event *ev;
         int64_t due;
 
+        /* No due time or hold is ever set further ahead than the larger of the
+         * backoff cap and the probe cap. One beyond that means the wall clock was
+         * stepped back: pull everything in rather than stall until it catches up. */
+        {
+            int64_t horizon = now + (n->retry.max_backoff_ms > n->probe_max_ms
+                                         ? n->retry.max_backoff_ms : n->probe_max_ms);
+            if (n->hold_until_ms > horizon)
+                n->hold_until_ms = now;
+            due = rg_outbox_next_due_ms(d->ob, n->name);
+            if (due != INT64_MAX && due > horizon)
+                rg_outbox_hurry(d->ob, n->name, now);
+        }
         if (n->hold_until_ms > now) {
             update_queue_gauge(d, n);
             if (n->hold_until_ms < next && rg_outbox_next_due_ms(d->ob, n->name) < INT64_MAX)
