@@ -15,6 +15,9 @@
 /** Number of distinct interned strings alive. */
 size_t rg__store_symbol_count(const struct rg_store *store);
 
+/** Number of distinct label-name lists (shapes) in use. */
+size_t rg__store_shape_count(const struct rg_store *store);
+
 /** Number of label name=value pairs with a postings list. */
 size_t rg__store_pair_count(const struct rg_store *store);
 
@@ -26,7 +29,8 @@ size_t rg__store_postings_len(const struct rg_store *store, const char *name,
 
 /** The parts of the store's memory, as rg__store_mem() reports them. */
 enum rg__store_mem_part {
-    RG__MEM_SERIES,      /* series blocks: header and label ids */
+    RG__MEM_SERIES,      /* series blocks: header and value ids */
+    RG__MEM_SHAPES,      /* label-name lists shared by series, their array and hash */
     RG__MEM_RINGS,       /* sample rings */
     RG__MEM_BY_ID,       /* series id -> series array */
     RG__MEM_SERIES_IDX,  /* label-set hash table */

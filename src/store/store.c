@@ -3,9 +3,14 @@
  * Layout, chosen for memory per series (about ten labels and a few dozen samples
  * each, a million series):
  *
- * - A series is one heap block: a 40-byte header followed by its labels as pairs
- *   of 32-bit symbol ids (store/intern.h). Series are numbered by dense uint32 ids
- *   handed out in increasing order; by_id maps an id back to its block.
+ * - A series is one heap block: a 48-byte header followed by the 32-bit symbol ids
+ *   (store/intern.h) of its label values; with ten labels that is 88 bytes, which
+ *   fills a 96-byte malloc chunk exactly. The label names live in a shape, a
+ *   refcounted list of name symbols shared by every series with the same names
+ *   (all series of a metric family, typically), found through a hash of the name
+ *   bytes when a series is created; the series points at its shape, and the shape
+ *   at the store. Series are numbered by dense uint32 ids handed out in increasing
+ *   order; by_id maps an id back to its block.
  * - The label-set index is an rg__htab from the hash of the label bytes to the
  *   series id, so a lookup from borrowed protobuf slices hashes the bytes, probes,
  *   and compares against the interned strings without allocating anything.
@@ -53,18 +58,35 @@
 #define CLS_MIN     0u      /* first sample buffer: 4 samples */
 #define CLS_MAX     116u    /* 2^31 samples */
 
-struct rg_series {
+/* The label names of a series, shared by every series with the same names in the
+ * same order (most series of a metric family have the same label names). */
+struct shape {
     struct rg_store *store;   /* owner; gives access to the label strings */
+    uint32_t refs;            /* series using this shape */
+    uint32_t id;              /* index in store->shapes */
+    uint32_t hash;            /* of the name bytes, see hash_names() */
+    uint32_t n;               /* labels */
+    uint32_t names[];         /* name symbols, sorted by name; one reference each */
+};
+
+struct rg_series {
+    struct shape *shape;      /* label names (shared, counted) and the store */
     void *buf;                /* ring slot: double v[cap], then uint32 dt[cap] or int64 t[cap] */
     int64_t base;             /* ms; narrow timestamps are base + dt */
     uint32_t id;              /* index in store->by_id and in postings */
     uint32_t start;           /* ring slot of the oldest sample */
     uint32_t count;           /* samples held */
     uint32_t ring;            /* slab handle of buf in store->rings[wide][capcls] */
-    uint16_t nlabels;         /* label pairs in labels[] */
     uint8_t capcls;           /* capacity class of buf, see cls_cap() */
     uint8_t flags;            /* SERIES_WIDE */
-    uint32_t labels[];        /* name symbol, value symbol, ... sorted by name */
+    uint32_t vals[];          /* value symbols, in the order of shape->names */
+};
+
+/* Free shape ids are chained through the id array as odd values, like free
+ * symbol ids (store/intern.h). */
+union shape_slot {
+    struct shape *shape;      /* live id: owned block (even address) */
+    uintptr_t free_next;      /* free id: (next free id << 1) | 1 */
 };
 
 /* A name=value entry is a postings list whose key is the value symbol, with
@@ -96,6 +118,10 @@ struct dirty {
 struct rg_store {
     struct rg_store_config cfg;
     struct rg__intern syms;          /* label strings */
+    union shape_slot *shapes;        /* owned; indexed by shape id */
+    uint32_t sh_cap, sh_used;        /* allocated / high-water */
+    uint32_t sh_free;                /* first free shape id or NONE */
+    struct rg__htab shape_idx;       /* name-bytes hash -> shape id */
     struct rg__htab series_idx;      /* label-set hash -> series id */
     struct rg_series **by_id;        /* owned array of owned series; NULL for holes */
     uint32_t next_id, id_cap;        /* ids handed out / allocated in by_id */
@@ -162,6 +188,23 @@ static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
     if (c)
         return c;
     return (na > nb) - (na < nb);
+}
+
+/* ---- Label accessors ---------------------------------------------------- */
+
+static inline uint32_t s_n(const struct rg_series *s)
+{
+    return s->shape->n;
+}
+
+static inline uint32_t s_name(const struct rg_series *s, size_t i)
+{
+    return s->shape->names[i];
+}
+
+static inline const struct rg__intern *s_syms(const struct rg_series *s)
+{
+    return &s->shape->store->syms;
 }
 
 /* ---- Sample ring -------------------------------------------------------- */
@@ -432,27 +475,27 @@ int64_t rg_series_min_time(const struct rg_series *series)
 
 size_t rg_series_label_count(const struct rg_series *series)
 {
-    return series->nlabels;
+    return s_n(series);
 }
 
 size_t rg_series_labels(const struct rg_series *series, struct rg_label *out, size_t cap)
 {
-    const struct rg__intern *in = &series->store->syms;
+    const struct rg__intern *in = s_syms(series);
 
-    for (size_t i = 0; i < series->nlabels && i < cap; i++) {
-        out[i].name = rg__intern_str(in, series->labels[2 * i]);
-        out[i].value = rg__intern_str(in, series->labels[2 * i + 1]);
+    for (size_t i = 0; i < s_n(series) && i < cap; i++) {
+        out[i].name = rg__intern_str(in, s_name(series, i));
+        out[i].value = rg__intern_str(in, series->vals[i]);
     }
-    return series->nlabels;
+    return s_n(series);
 }
 
 const char *rg_series_label(const struct rg_series *series, const char *name)
 {
-    const struct rg__intern *in = &series->store->syms;
+    const struct rg__intern *in = s_syms(series);
 
-    for (size_t i = 0; i < series->nlabels; i++)
-        if (strcmp(rg__intern_str(in, series->labels[2 * i]), name) == 0)
-            return rg__intern_str(in, series->labels[2 * i + 1]);
+    for (size_t i = 0; i < s_n(series); i++)
+        if (strcmp(rg__intern_str(in, s_name(series, i)), name) == 0)
+            return rg__intern_str(in, series->vals[i]);
     return NULL;
 }
 
@@ -462,16 +505,22 @@ static int cmp_series(const void *a, const void *b)
 {
     const struct rg_series *x = *(const struct rg_series *const *)a;
     const struct rg_series *y = *(const struct rg_series *const *)b;
-    const struct rg__intern *in = &x->store->syms;
-    size_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    const struct rg__intern *in = s_syms(x);
+    size_t n = s_n(x) < s_n(y) ? s_n(x) : s_n(y);
+    int c;
 
-    for (size_t i = 0; i < 2 * n; i++) {
-        int c = rg__intern_cmp(in, x->labels[i], y->labels[i]);
-
+    for (size_t i = 0; i < n; i++) {
+        /* Series of one shape share their names: only values can differ. */
+        if (x->shape != y->shape) {
+            c = rg__intern_cmp(in, s_name(x, i), s_name(y, i));
+            if (c)
+                return c;
+        }
+        c = rg__intern_cmp(in, x->vals[i], y->vals[i]);
         if (c)
             return c;
     }
-    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+    return (s_n(x) > s_n(y)) - (s_n(x) < s_n(y));
 }
 
 /* ---- Label-set hashing -------------------------------------------------- */
@@ -492,12 +541,12 @@ static uint32_t hash_refs(const struct rg_label_ref *l, size_t n)
 
 static uint32_t hash_series(const struct rg_series *s)
 {
-    const struct rg__intern *in = &s->store->syms;
-    uint64_t h = RG__HASH_P0 ^ s->nlabels;
+    const struct rg__intern *in = s_syms(s);
+    uint64_t h = RG__HASH_P0 ^ s_n(s);
 
-    for (size_t i = 0; i < s->nlabels; i++) {
-        const struct rg__sym *n = rg__intern_sym(in, s->labels[2 * i]);
-        const struct rg__sym *v = rg__intern_sym(in, s->labels[2 * i + 1]);
+    for (size_t i = 0; i < s_n(s); i++) {
+        const struct rg__sym *n = rg__intern_sym(in, s_name(s, i));
+        const struct rg__sym *v = rg__intern_sym(in, s->vals[i]);
 
         h = hash_label(h, n->str, n->len, v->str, v->len);
     }
@@ -516,11 +565,13 @@ static int refs_eq(const void *ctx, uint32_t id)
     const struct rg_series *s = k->st->by_id[id];
     const struct rg__intern *in = &k->st->syms;
 
-    if (s->nlabels != k->n)
+    const uint32_t *names = s->shape->names;
+
+    if (s->shape->n != k->n)
         return 0;
     for (size_t i = 0; i < k->n; i++) {
-        if (!rg__intern_eq(in, s->labels[2 * i], k->l[i].name.ptr, k->l[i].name.len) ||
-            !rg__intern_eq(in, s->labels[2 * i + 1], k->l[i].value.ptr, k->l[i].value.len))
+        if (!rg__intern_eq(in, names[i], k->l[i].name.ptr, k->l[i].name.len) ||
+            !rg__intern_eq(in, s->vals[i], k->l[i].value.ptr, k->l[i].value.len))
             return 0;
     }
     return 1;
@@ -532,6 +583,110 @@ static uint32_t find_id(const struct rg_store *st, const struct rg_label_ref *l,
     struct refs_key k = { st, l, n };
 
     return rg__htab_find(&st->series_idx, hash, refs_eq, &k);
+}
+
+/* ---- Shapes ------------------------------------------------------------- */
+
+/* Hashes the label names of @l in order; equal name lists hash alike whatever
+ * their values. */
+static uint32_t hash_names(const struct rg_label_ref *l, size_t n)
+{
+    uint64_t h = RG__HASH_P2 ^ n;
+
+    for (size_t i = 0; i < n; i++)
+        h = rg__hash_step(h, l[i].name.ptr, l[i].name.len);
+    return rg__hash_fold(rg__hash_final(h));
+}
+
+static int shape_eq(const void *ctx, uint32_t id)
+{
+    const struct refs_key *k = ctx;
+    const struct shape *sh = k->st->shapes[id].shape;
+
+    if (sh->n != k->n)
+        return 0;
+    for (size_t i = 0; i < k->n; i++)
+        if (!rg__intern_eq(&k->st->syms, sh->names[i], k->l[i].name.ptr, k->l[i].name.len))
+            return 0;
+    return 1;
+}
+
+/* Drops one series' reference to @sh; the last frees it and its name symbols. */
+static void shape_release(struct rg_store *st, struct shape *sh)
+{
+    if (--sh->refs)
+        return;
+    rg__htab_remove(&st->shape_idx, sh->hash, sh->id);
+    for (uint32_t i = 0; i < sh->n; i++)
+        rg__intern_release(&st->syms, sh->names[i]);
+    st->shapes[sh->id].free_next = ((uintptr_t)st->sh_free << 1) | 1;
+    st->sh_free = sh->id;
+    st->bytes -= sizeof(*sh) + sizeof(uint32_t) * sh->n;
+    free(sh);
+}
+
+/* Finds or creates the shape of the names of @l and takes a reference to it. */
+static int shape_get(struct rg_store *st, const struct rg_label_ref *l, size_t n,
+                     struct shape **out)
+{
+    struct refs_key k = { st, l, n };
+    uint32_t hash = hash_names(l, n), id;
+    struct shape *sh;
+    size_t i;
+    int err;
+
+    id = rg__htab_find(&st->shape_idx, hash, shape_eq, &k);
+    if (id != NONE) {
+        sh = st->shapes[id].shape;
+        sh->refs++;
+        *out = sh;
+        return 0;
+    }
+    err = rg__htab_reserve(&st->shape_idx, 1);
+    if (err)
+        return err;
+    if (st->sh_free == NONE && st->sh_used == st->sh_cap) {
+        size_t cap = st->sh_cap ? (size_t)st->sh_cap * 2 : 16;
+        union shape_slot *a;
+
+        if (cap >= NONE)
+            return RG_ENOMEM;
+        a = realloc(st->shapes, cap * sizeof(*a));
+        if (!a)
+            return RG_ENOMEM;
+        st->shapes = a;
+        st->sh_cap = (uint32_t)cap;
+    }
+    sh = malloc(sizeof(*sh) + sizeof(uint32_t) * n);
+    if (!sh)
+        return RG_ENOMEM;
+    for (i = 0; i < n; i++) {
+        err = rg__intern_get(&st->syms, l[i].name.ptr, l[i].name.len, &sh->names[i]);
+        if (err)
+            goto fail_intern;
+    }
+    if (st->sh_free != NONE) {
+        id = st->sh_free;
+        st->sh_free = (uint32_t)(st->shapes[id].free_next >> 1);
+    } else {
+        id = st->sh_used++;
+    }
+    sh->store = st;
+    sh->refs = 1;
+    sh->id = id;
+    sh->hash = hash;
+    sh->n = (uint32_t)n;
+    st->shapes[id].shape = sh;
+    rg__htab_insert(&st->shape_idx, hash, id);
+    st->bytes += sizeof(*sh) + sizeof(uint32_t) * n;
+    *out = sh;
+    return 0;
+
+fail_intern:
+    while (i > 0)
+        rg__intern_release(&st->syms, sh->names[--i]);
+    free(sh);
+    return err;
 }
 
 /* ---- Postings index ----------------------------------------------------- */
@@ -712,11 +867,11 @@ static void entry_filter(struct rg_store *st, uint32_t li, uint32_t ei)
 static void unindex_new(struct rg_store *st, const struct rg_series *s, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
-        uint32_t li = lname_find(st, s->labels[2 * i]), ei;
+        uint32_t li = lname_find(st, s_name(s, i)), ei;
 
         if (li == NONE)
             continue;
-        ei = entry_find(&st->lnames[li], s->labels[2 * i + 1]);
+        ei = entry_find(&st->lnames[li], s->vals[i]);
         if (ei != NONE) {
             struct rg__postings *e = &st->lnames[li].entries[ei];
             size_t before = rg__postings_bytes(e);
@@ -736,15 +891,15 @@ static int index_series(struct rg_store *st, const struct rg_series *s)
     size_t i;
     int err = 0;
 
-    for (i = 0; i < s->nlabels; i++) {
+    for (i = 0; i < s_n(s); i++) {
         uint32_t li, ei;
         struct rg__postings *e;
         size_t before;
 
-        err = lname_get(st, s->labels[2 * i], &li);
+        err = lname_get(st, s_name(s, i), &li);
         if (err)
             goto fail;
-        err = entry_get(st, li, s->labels[2 * i + 1], &ei);
+        err = entry_get(st, li, s->vals[i], &ei);
         if (err)
             goto fail;
         e = &st->lnames[li].entries[ei];
@@ -774,6 +929,7 @@ int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
         return RG_ENOMEM;
     st->cfg = *cfg;
     st->ln_free = NONE;
+    st->sh_free = NONE;
     for (unsigned w = 0; w < 2; w++)
         for (unsigned cls = 0; cls <= CLS_MAX; cls++)
             rg__slab_init(&st->rings[w][cls],
@@ -785,9 +941,12 @@ int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
 
 static void series_destroy(struct rg_store *st, struct rg_series *s)
 {
-    for (size_t i = 0; i < 2 * (size_t)s->nlabels; i++)
-        rg__intern_release(&st->syms, s->labels[i]);
-    st->bytes -= sizeof(*s) + 2 * sizeof(uint32_t) * s->nlabels;
+    size_t n = s_n(s);
+
+    for (size_t i = 0; i < n; i++)
+        rg__intern_release(&st->syms, s->vals[i]);
+    shape_release(st, s->shape);
+    st->bytes -= sizeof(*s) + sizeof(uint32_t) * n;
     st->nsamples -= s->count;
     s_release(st, s);
     free(s);
@@ -820,6 +979,11 @@ void rg_store_free(struct rg_store *store)
     free(store->lnames);
     rg__htab_cleanup(&store->names);
     rg__htab_cleanup(&store->series_idx);
+    for (uint32_t i = 0; i < store->sh_used; i++)
+        if (!(store->shapes[i].free_next & 1))
+            free(store->shapes[i].shape);
+    free(store->shapes);
+    rg__htab_cleanup(&store->shape_idx);
     rg__intern_cleanup(&store->syms);
     for (size_t i = 0; i < store->nmeta; i++) {
         free(store->meta[i].family);
@@ -879,16 +1043,15 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
     err = rg__htab_reserve(&st->series_idx, 1);
     if (err)
         return err;
-    s = calloc(1, sizeof(*s) + 2 * sizeof(uint32_t) * n);
+    s = calloc(1, sizeof(*s) + sizeof(uint32_t) * n);
     if (!s)
         return RG_ENOMEM;
-    s->store = st;
     s->id = st->next_id;
-    s->nlabels = (uint16_t)n;
-    for (k = 0; k < 2 * n; k++) {
-        const struct rg_slice *str = (k & 1) ? &labels[k / 2].value : &labels[k / 2].name;
-
-        err = rg__intern_get(&st->syms, str->ptr, str->len, &s->labels[k]);
+    err = shape_get(st, labels, n, &s->shape);
+    if (err)
+        goto fail_shape;
+    for (k = 0; k < n; k++) {
+        err = rg__intern_get(&st->syms, labels[k].value.ptr, labels[k].value.len, &s->vals[k]);
         if (err)
             goto fail_intern;
     }
@@ -898,7 +1061,7 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
     rg__htab_insert(&st->series_idx, hash, s->id);
     st->by_id[st->next_id++] = s;
     st->nseries++;
-    st->bytes += sizeof(*s) + 2 * sizeof(uint32_t) * n;
+    st->bytes += sizeof(*s) + sizeof(uint32_t) * n;
     if (created)
         *created = 1;
     *out = s;
@@ -906,7 +1069,9 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
 
 fail_intern:
     while (k > 0)
-        rg__intern_release(&st->syms, s->labels[--k]);
+        rg__intern_release(&st->syms, s->vals[--k]);
+    shape_release(st, s->shape);
+fail_shape:
     free(s);
     return err;
 }
@@ -928,13 +1093,13 @@ size_t rg_store_sample_count(const struct rg_store *store)
 static void series_remove(struct rg_store *st, struct rg_series *s)
 {
     rg__htab_remove(&st->series_idx, hash_series(s), s->id);
-    for (size_t i = 0; i < s->nlabels; i++) {
-        uint32_t li = lname_find(st, s->labels[2 * i]), ei;
+    for (size_t i = 0; i < s_n(s); i++) {
+        uint32_t li = lname_find(st, s_name(s, i)), ei;
         struct rg__postings *e;
 
         if (li == NONE)
             continue;
-        ei = entry_find(&st->lnames[li], s->labels[2 * i + 1]);
+        ei = entry_find(&st->lnames[li], s->vals[i]);
         if (ei == NONE)
             continue;
         e = &st->lnames[li].entries[ei];
@@ -1403,6 +1568,7 @@ size_t rg_store_bytes(const struct rg_store *store)
 {
     size_t b = sizeof(*store) + store->bytes + rg__intern_bytes(&store->syms) +
                rg__htab_bytes(&store->series_idx) + rg__htab_bytes(&store->names) +
+               rg__htab_bytes(&store->shape_idx) + (size_t)store->sh_cap * sizeof(*store->shapes) +
                (size_t)store->id_cap * sizeof(*store->by_id) +
                store->dirty_cap * sizeof(*store->dirty) + store->meta_cap * sizeof(*store->meta);
 
@@ -1421,6 +1587,11 @@ size_t rg_store_bytes(const struct rg_store *store)
 size_t rg__store_symbol_count(const struct rg_store *store)
 {
     return store->syms.live;
+}
+
+size_t rg__store_shape_count(const struct rg_store *store)
+{
+    return store->shape_idx.n;
 }
 
 size_t rg__store_pair_count(const struct rg_store *store)
@@ -1459,7 +1630,7 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
                    const char **names)
 {
     static const char *const part_names[RG__MEM_NPARTS] = {
-        "series blocks", "sample rings", "by_id array", "series hash", "string blocks",
+        "series blocks", "shapes", "sample rings", "by_id array", "series hash", "string blocks",
         "symbol array", "string hash", "label names", "entry arrays", "value hashes",
         "postings lists", "other",
     };
@@ -1475,7 +1646,7 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
 
         if (!s)
             continue;
-        lb = 2 * sizeof(uint32_t) * s->nlabels;
+        lb = sizeof(uint32_t) * s_n(s);
         mem_add(&out[RG__MEM_SERIES], s, sizeof(*s) + lb, sizeof(*s) + lb);
         if (s->buf) {
             out[RG__MEM_RINGS].used += (size_t)s->count * sample_size(s->flags);
@@ -1502,6 +1673,18 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
             }
         }
     }
+    for (uint32_t i = 0; i < store->sh_used; i++) {
+        const struct shape *sh = store->shapes[i].shape;
+
+        if (store->shapes[i].free_next & 1)
+            continue;
+        mem_add(&out[RG__MEM_SHAPES], sh, sizeof(*sh) + sizeof(uint32_t) * sh->n,
+                sizeof(*sh) + sizeof(uint32_t) * sh->n);
+    }
+    mem_add(&out[RG__MEM_SHAPES], store->shapes, store->shape_idx.n * sizeof(*store->shapes),
+            (size_t)store->sh_cap * sizeof(*store->shapes));
+    mem_add(&out[RG__MEM_SHAPES], store->shape_idx.slots,
+            store->shape_idx.n * sizeof(struct rg__htab_slot), rg__htab_bytes(&store->shape_idx));
     mem_add(&out[RG__MEM_BY_ID], store->by_id, store->nseries * sizeof(*store->by_id),
             (size_t)store->id_cap * sizeof(*store->by_id));
     mem_add(&out[RG__MEM_SERIES_IDX], store->series_idx.slots,

@@ -193,6 +193,58 @@ static void test_intern__shared_and_released(void **state)
     rg_store_free(st);
 }
 
+static void test_shape__shared_and_released(void **state)
+{
+    /* Each step creates one series (with a sample at time t) and expects this
+     * many distinct label-name lists afterwards. */
+    static const struct { const char *spec; int64_t t; size_t shapes; } steps[] = {
+        { "__name__=up,job=api", 5000, 1 },
+        { "__name__=up,job=web", 1000, 1 },
+        { "__name__=down,job=api", 5000, 1 },
+        { "__name__=up,instance=a", 1000, 2 },
+        { "a=1,b=1", 5000, 3 },
+        { "a=1,c=1", 5000, 4 },
+        { "__name__=up", 1000, 5 },
+    };
+    struct rg_store *st = new_store(1000, 100);
+    struct rg_series *s[N_OF(steps)], *f;
+    struct t_labels l;
+    char out[256];
+    (void)state;
+
+    for (size_t i = 0; i < N_OF(steps); i++) {
+        s[i] = must_get(st, steps[i].spec);
+        assert_int_equal(rg_store_append(st, s[i], steps[i].t, 1), 0);
+        assert_int_equal(rg__store_shape_count(st), steps[i].shapes);
+    }
+    /* Series of one shape keep their own values; equal values under other names
+     * are other series. */
+    for (size_t i = 0; i < N_OF(steps); i++) {
+        assert_string_equal(t_render(s[i], out, sizeof(out)), steps[i].spec);
+        t_labels(&l, steps[i].spec);
+        assert_int_equal(rg_store_series_find(st, l.refs, l.n, &f), 0);
+        assert_ptr_equal(f, s[i]);
+    }
+    assert_string_equal(rg_series_label(s[1], "job"), "web");
+    assert_null(rg_series_label(s[1], "instance"));
+    /* Time 1000 expires: the two shapes used only by old series go, the shared
+     * one stays for the series still on it. */
+    assert_int_equal(rg_store_gc(st, 5000), 3);
+    assert_int_equal(rg__store_shape_count(st), 3);
+    assert_string_equal(t_render(s[0], out, sizeof(out)), "__name__=up,job=api");
+    /* A released shape's id is reused by the next new name list. */
+    f = must_get(st, "x=1,y=2");
+    assert_int_equal(rg__store_shape_count(st), 4);
+    assert_string_equal(t_render(f, out, sizeof(out)), "x=1,y=2");
+    assert_int_equal(rg_store_append(st, f, 100000, 1), 0);
+    assert_int_equal(rg_store_gc(st, 100000), 4);
+    assert_int_equal(rg__store_shape_count(st), 1);
+    assert_int_equal(rg_store_gc(st, 200000), 1);
+    assert_int_equal(rg__store_shape_count(st), 0);
+    assert_int_equal(rg__store_symbol_count(st), 0);
+    rg_store_free(st);
+}
+
 /* ---- Appending and reading samples -------------------------------------- */
 
 static void test_append__ordering(void **state)
@@ -1072,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_series__get_find_created),
         cmocka_unit_test(test_series__labels_with_binary_bytes),
         cmocka_unit_test(test_intern__shared_and_released),
+        cmocka_unit_test(test_shape__shared_and_released),
         cmocka_unit_test(test_append__ordering),
         cmocka_unit_test(test_append__nan_payloads_round_trip),
         cmocka_unit_test(test_samples__inclusive_bounds),
