@@ -847,6 +847,9 @@ int rg_outbox_open(const struct rg_outbox_config *cfg, int64_t now_ms, struct rg
     }
     strcpy(ob->tmp_path, cfg->path);
     strcat(ob->tmp_path, ".compact");
+    /* A compaction interrupted by a crash leaves its temporary file behind; the log
+     * itself was never touched, so the leftover is simply discarded. */
+    unlink(ob->tmp_path);
 
     ob->fd = open(ob->cfg.path, O_RDWR | O_CLOEXEC | O_APPEND);
     if (ob->fd < 0 && errno == ENOENT) {
