@@ -359,6 +359,8 @@ int rg_alert_input_build(const struct rg_rule *rule, const struct rg_rule_kv *gr
         .nexternal = env ? env->nexternal : 0,
         .external_url = env ? env->external_url : NULL,
         .value = value,
+        .query = env ? env->query : NULL,
+        .query_ud = env ? env->query_ud : NULL,
     };
     struct rg_buf tname = { 0 };
     size_t cap = nlabels + ngroup_labels + rule->nlabels + 1;

@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules/template.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -136,11 +137,14 @@ size_t rg_alert_set_send(struct rg_alert_set *s, int64_t ts_ms, int64_t resend_d
 
 /* ---- Candidates from a query result ---------------------------------------- */
 
-/** What templates see besides the sample: external labels and URL (borrowed). */
+/** What templates see besides the sample: external labels and URL, and the `query`
+ *  function's callback (see rules/template.h; NULL: `query` fails). Borrowed. */
 struct rg_alert_env {
     const struct rg_label *external_labels;
     size_t nexternal;
     const char *external_url;
+    rg_template_query_fn query;
+    void *query_ud;
 };
 
 /** Builds the candidate for one sample (@labels of the series, @value) of alerting

@@ -821,13 +821,83 @@ static int write_alert_series(struct rg_rules *r, struct rg_rule_state *rs, int6
     return rc;
 }
 
+/* Results of template `query` calls during one rule evaluation; freed together
+ * once the alert candidates are built. */
+struct qres {
+    struct qres *next;
+    struct rg_promql_result res;
+    struct rg_template_sample *samples;
+};
+
+struct qctx {
+    struct rg_rules *r;
+    int64_t t;
+    struct qres *results;
+};
+
+static int tmpl_query(void *ud, const char *expr, const struct rg_template_sample **out,
+                      size_t *n, struct rg_buf *err)
+{
+    struct qctx *c = ud;
+    struct rg_promql_node *node = NULL;
+    struct qres *q;
+    char msg[512];
+    int rc;
+
+    if ((rc = rg_promql_parse(expr, &node, msg, sizeof(msg)))) {
+        rg_buf_puts(err, rc == RG_EPARSE ? msg : rg_strerror(rc));
+        return rc;
+    }
+    if (!(q = calloc(1, sizeof(*q)))) {
+        rg_promql_node_free(node);
+        return RG_ENOMEM;
+    }
+    q->next = c->results;
+    c->results = q;
+    rc = rg_promql_eval_instant(c->r->store, node, c->t, &c->r->opts.query, &q->res, err);
+    rg_promql_node_free(node);
+    if (rc)
+        return rc;
+    if (q->res.type == RG_PROMQL_VT_SCALAR) {
+        if (!(q->samples = calloc(1, sizeof(*q->samples))))
+            return RG_ENOMEM;
+        q->samples[0].value = q->res.scalar;
+        *n = 1;
+    } else if (q->res.type == RG_PROMQL_VT_VECTOR) {
+        if (q->res.nseries && !(q->samples = calloc(q->res.nseries, sizeof(*q->samples))))
+            return RG_ENOMEM;
+        for (size_t i = 0; i < q->res.nseries; i++)
+            q->samples[i] = (struct rg_template_sample){ q->res.series[i].labels,
+                                                         q->res.series[i].nlabels,
+                                                         q->res.series[i].points[0].v };
+        *n = q->res.nseries;
+    } else {
+        rg_buf_puts(err, "query result is not a vector or a scalar");
+        return RG_EEXEC;
+    }
+    *out = q->samples;
+    return 0;
+}
+
+static void qctx_cleanup(struct qctx *c)
+{
+    while (c->results) {
+        struct qres *q = c->results;
+        c->results = q->next;
+        rg_promql_result_free(&q->res);
+        free(q->samples);
+        free(q);
+    }
+}
+
 static int eval_alert(struct rg_rules *r, struct rg_rules_group *g, struct rg_rule_state *rs,
                       const struct rg_promql_series *ss, size_t n, int64_t ts,
                       struct rg_buf *err)
 {
     struct rg_alert_input *in = n ? calloc(n, sizeof(*in)) : NULL;
+    struct qctx qc = { r, ts, NULL };
     struct rg_alert_env env = { r->global.external_labels, r->global.nexternal,
-                                r->global.external_url };
+                                r->global.external_url, tmpl_query, &qc };
     struct rg_alert_params p = { rs->rule->for_ms, rs->rule->keep_firing_for_ms,
                                  g->def->limit };
     size_t built = 0;
@@ -840,6 +910,7 @@ static int eval_alert(struct rg_rules *r, struct rg_rules_group *g, struct rg_ru
                                        ss[built].labels, ss[built].nlabels,
                                        ss[built].points[0].v, &in[built])))
             break;
+    qctx_cleanup(&qc);
     if (!rc)
         rc = rg_alert_set_eval(&rs->alerts, &p, ts, in, n, err);
     for (size_t i = 0; i < built; i++)

@@ -679,6 +679,22 @@ int rg_rulefile_load(const char *path, struct rg_rulefile **out, struct rg_buf *
     return rc;
 }
 
+int rg_rulefile_detect(const char *path)
+{
+    struct rg_buf text = { 0 };
+    struct rg_yaml_node *root = NULL;
+    char msg[256];
+    int found = 0;
+
+    if (rg_file_read(path, MAX_RULE_FILE, &text) == 0 &&
+        rg_yaml_parse(text.data ? text.data : "", text.len, &root, msg, sizeof(msg)) == 0) {
+        found = root->kind == RG_YAML_MAP && rg_yaml_get(root, "groups") != NULL;
+        rg_yaml_free(root);
+    }
+    rg_buf_cleanup(&text);
+    return found;
+}
+
 /* ---- Canonical dump ----------------------------------------------------- */
 
 /* A YAML double-quoted scalar: backslash escapes for '"', '\\' and control bytes,

@@ -95,6 +95,11 @@ int rg_rulefile_parse(const char *path, const char *text, size_t len, struct rg_
  *  "path: message" error line and RG_EIO. Otherwise as rg_rulefile_parse(). */
 int rg_rulefile_load(const char *path, struct rg_rulefile **out, struct rg_buf *err);
 
+/** True when @path holds a Prometheus rule file rather than a rollgate configuration:
+ *  its YAML parses to a map with a top-level `groups` key. For `rollgate check FILE`,
+ *  which accepts both. Unreadable or unparsable files give 0. */
+int rg_rulefile_detect(const char *path);
+
 /** Frees a rule file. NULL is a no-op. */
 void rg_rulefile_free(struct rg_rulefile *f);
 

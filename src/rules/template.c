@@ -434,7 +434,7 @@ enum fn_id {
     F_HUMANIZE_PERCENTAGE, F_HUMANIZE_TIMESTAMP, F_TO_UPPER, F_TO_LOWER, F_TITLE,
     F_RE_REPLACE_ALL, F_MATCH, F_SAFE_HTML, F_STRIP_PORT, F_STRIP_DOMAIN,
     F_EXTERNAL_URL, F_PATH_PREFIX, F_GRAPH_LINK, F_TABLE_LINK, F_PARSE_DURATION,
-    F_UNAVAILABLE,
+    F_QUERY, F_FIRST, F_LABEL, F_VALUE, F_STRVALUE, F_SORT_BY_LABEL, F_UNAVAILABLE,
 };
 
 struct fn {
@@ -460,13 +460,11 @@ static const struct fn fns[] = {
     { "externalURL", F_EXTERNAL_URL, 0, 0 }, { "pathPrefix", F_PATH_PREFIX, 0, 0 },
     { "graphLink", F_GRAPH_LINK, 1, 1 }, { "tableLink", F_TABLE_LINK, 1, 1 },
     { "parseDuration", F_PARSE_DURATION, 1, 1 },
-    /* Known to Prometheus, but they need the query engine or HTML escaping that
-     * alert expansion here does not offer: accepted by the parser, an error when
-     * executed. */
-    { "query", F_UNAVAILABLE, 0, -1 }, { "first", F_UNAVAILABLE, 0, -1 },
-    { "label", F_UNAVAILABLE, 0, -1 }, { "value", F_UNAVAILABLE, 0, -1 },
-    { "strvalue", F_UNAVAILABLE, 0, -1 }, { "sortByLabel", F_UNAVAILABLE, 0, -1 },
-    { "args", F_UNAVAILABLE, 0, -1 }, { "toTime", F_UNAVAILABLE, 0, -1 },
+    /* The rest are known to Go or Prometheus but of no use in alert texts here:
+     * accepted by the parser, an error when executed. */
+    { "query", F_QUERY, 1, 1 }, { "first", F_FIRST, 1, 1 }, { "label", F_LABEL, 2, 2 },
+    { "value", F_VALUE, 1, 1 }, { "strvalue", F_STRVALUE, 1, 1 },
+    { "sortByLabel", F_SORT_BY_LABEL, 2, 2 }, { "args", F_UNAVAILABLE, 0, -1 }, { "toTime", F_UNAVAILABLE, 0, -1 },
     { "toDuration", F_UNAVAILABLE, 0, -1 }, { "now", F_UNAVAILABLE, 0, -1 },
     { "html", F_UNAVAILABLE, 0, -1 }, { "js", F_UNAVAILABLE, 0, -1 },
     { "urlquery", F_UNAVAILABLE, 0, -1 }, { "call", F_UNAVAILABLE, 0, -1 },
@@ -1189,15 +1187,16 @@ int rg_template_humanize_timestamp(double v, struct rg_buf *out)
 
 /* ---- Execution ---------------------------------------------------------- */
 
-enum vk { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_MAP, V_DATA };
+enum vk { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_MAP, V_DATA, V_SAMPLES, V_SAMPLE };
 
 struct val {
     enum vk k;
     int64_t i;                  /* BOOL, INT */
     double f;                   /* FLOAT */
     const char *s;              /* STR */
-    size_t n;                   /* STR length; MAP entries */
+    size_t n;                   /* STR length; MAP entries; SAMPLES count */
     const struct rg_label *m;   /* MAP */
+    const struct rg_template_sample *q;  /* SAMPLES (array), SAMPLE (one) */
 };
 
 struct var {
@@ -1259,6 +1258,8 @@ static const char *type_name(const struct val *v)
     case V_STR: return "string";
     case V_MAP: return "map[string]string";
     case V_DATA: return "template.tmplData";
+    case V_SAMPLES: return "template.queryResult";
+    case V_SAMPLE: return "*template.sample";
     default: return "<nil>";
     }
 }
@@ -1270,8 +1271,10 @@ static int truth(const struct val *v)
     case V_INT: return v->i != 0;
     case V_FLOAT: return v->f != 0;
     case V_STR:
-    case V_MAP: return v->n != 0;
-    case V_DATA: return 1;
+    case V_MAP:
+    case V_SAMPLES: return v->n != 0;
+    case V_DATA:
+    case V_SAMPLE: return 1;
     default: return 0;
     }
 }
@@ -1308,6 +1311,22 @@ static int print_val(struct exec *e, const struct val *v, struct rg_buf *out)
     case V_FLOAT: return rg_format_float_g(v->f, out);
     case V_STR: return rg_buf_append(out, v->s, v->n);
     case V_MAP: return print_map(e, v->m, v->n, out);
+    case V_SAMPLE:
+        /* Go prints a *sample as &{map[...] value}. */
+        rg_buf_puts(out, "&{");
+        print_map(e, v->q->labels, v->q->nlabels, out);
+        rg_buf_putc(out, ' ');
+        rg_format_float_g(v->q->value, out);
+        return rg_buf_putc(out, '}');
+    case V_SAMPLES:
+        rg_buf_putc(out, '[');
+        for (size_t i = 0; i < v->n; i++) {
+            struct val one = { .k = V_SAMPLE, .q = &v->q[i] };
+            if (i)
+                rg_buf_putc(out, ' ');
+            print_val(e, &one, out);
+        }
+        return rg_buf_putc(out, ']');
     case V_DATA: {
         const struct rg_template_data *d = e->data;
         rg_buf_putc(out, '{');
@@ -1348,6 +1367,16 @@ static int field(struct exec *e, struct val *v, const char *name)
             *v = (struct val){ .k = V_FLOAT, .f = d->value };
         } else {
             return xerr(e, "can't evaluate field %s in type template.tmplData", name);
+        }
+        return 0;
+    }
+    if (v->k == V_SAMPLE) {
+        if (strcmp(name, "Labels") == 0) {
+            *v = (struct val){ .k = V_MAP, .m = v->q->labels, .n = v->q->nlabels };
+        } else if (strcmp(name, "Value") == 0) {
+            *v = (struct val){ .k = V_FLOAT, .f = v->q->value };
+        } else {
+            return xerr(e, "can't evaluate field %s in type *template.sample", name);
         }
         return 0;
     }
@@ -1853,7 +1882,7 @@ static int call_fn(struct exec *e, const struct fn *fn, struct val *a, size_t n,
         }
         return 0;
     case F_LEN:
-        if (a[0].k != V_STR && a[0].k != V_MAP)
+        if (a[0].k != V_STR && a[0].k != V_MAP && a[0].k != V_SAMPLES)
             return xerr(e, "error calling len: len of type %s", type_name(&a[0]));
         *out = (struct val){ .k = V_INT, .i = (int64_t)a[0].n };
         return 0;
@@ -2029,6 +2058,86 @@ static int call_fn(struct exec *e, const struct fn *fn, struct val *a, size_t n,
             total += v * unit;
         }
         *out = (struct val){ .k = V_FLOAT, .f = neg ? -total : total };
+        return 0;
+    }
+    case F_QUERY: {
+        const struct rg_template_sample *res = NULL;
+        size_t nres = 0;
+        if ((rc = need_str(e, fn->name, &a[0], &s1)))
+            return rc;
+        if (!e->data->query)
+            return xerr(e, "error calling query: no query engine available");
+        if (e->data->query(e->data->query_ud, s1, &res, &nres, &b)) {
+            rc = xerr(e, "error calling query: %s", b.data ? b.data : "query failed");
+            rg_buf_cleanup(&b);
+            return rc;
+        }
+        rg_buf_cleanup(&b);
+        *out = (struct val){ .k = V_SAMPLES, .q = res, .n = nres };
+        return 0;
+    }
+    case F_FIRST:
+        if (a[0].k != V_SAMPLES)
+            return xerr(e, "wrong type for value; expected template.queryResult; got %s",
+                        type_name(&a[0]));
+        if (a[0].n == 0)
+            return xerr(e, "error calling first: first() called on vector with no elements");
+        *out = (struct val){ .k = V_SAMPLE, .q = &a[0].q[0] };
+        return 0;
+    case F_LABEL:
+    case F_VALUE:
+    case F_STRVALUE: {
+        const struct val *smp = &a[fn->id == F_LABEL ? 1 : 0];
+        if (smp->k != V_SAMPLE)
+            return xerr(e, "wrong type for value; expected *template.sample; got %s",
+                        type_name(smp));
+        if (fn->id == F_VALUE) {
+            *out = (struct val){ .k = V_FLOAT, .f = smp->q->value };
+            return 0;
+        }
+        /* strvalue reads the __value__ label (string results); label any other. */
+        if (fn->id == F_LABEL) {
+            if ((rc = need_str(e, fn->name, &a[0], &s1)))
+                return rc;
+        } else {
+            s1 = "__value__";
+        }
+        if (!map_get(smp->q->labels, smp->q->nlabels, s1, strlen(s1), out))
+            *out = vstr("", 0);
+        return 0;
+    }
+    case F_SORT_BY_LABEL: {
+        struct rg_template_sample *sorted;
+        if ((rc = need_str(e, fn->name, &a[0], &s1)))
+            return rc;
+        if (a[1].k != V_SAMPLES)
+            return xerr(e, "wrong type for value; expected template.queryResult; got %s",
+                        type_name(&a[1]));
+        sorted = pool_alloc(&e->pool, (a[1].n ? a[1].n : 1) * sizeof(*sorted));
+        if (!sorted)
+            return RG_ENOMEM;
+        if (a[1].n)
+            memcpy(sorted, a[1].q, a[1].n * sizeof(*sorted));
+        /* A stable insertion sort: results are small and ties keep their order. */
+        for (size_t i = 1; i < a[1].n; i++) {
+            struct rg_template_sample x = sorted[i];
+            struct val xv, yv;
+            size_t j = i;
+            if (!map_get(x.labels, x.nlabels, s1, strlen(s1), &xv))
+                xv = vstr("", 0);
+            while (j > 0) {
+                int c;
+                if (!map_get(sorted[j - 1].labels, sorted[j - 1].nlabels, s1, strlen(s1), &yv))
+                    yv = vstr("", 0);
+                c = strcmp(yv.s, xv.s);
+                if (c <= 0)
+                    break;
+                sorted[j] = sorted[j - 1];
+                j--;
+            }
+            sorted[j] = x;
+        }
+        *out = (struct val){ .k = V_SAMPLES, .q = sorted, .n = a[1].n };
         return 0;
     }
     case F_UNAVAILABLE:
@@ -2229,6 +2338,21 @@ static int exec_node(struct exec *e, const struct node *nd, const struct val *do
                 e->nvars = s2;
             }
             free(s);
+            if (!rc && v.n == 0)
+                rc = exec_list(e, nd->elist, nd->nelist, dot);
+        } else if (v.k == V_SAMPLES) {
+            for (size_t i = 0; i < v.n && !rc; i++) {
+                struct val iv = { .k = V_INT, .i = (int64_t)i };
+                struct val sv = { .k = V_SAMPLE, .q = &v.q[i] };
+                size_t s2 = e->nvars;
+                if (p->ndecl == 1)
+                    rc = var_set(e, p->decl[0], &sv);
+                else if (p->ndecl == 2 && !(rc = var_set(e, p->decl[0], &iv)))
+                    rc = var_set(e, p->decl[1], &sv);
+                if (!rc)
+                    rc = exec_list(e, nd->list, nd->nlist, &sv);
+                e->nvars = s2;
+            }
             if (!rc && v.n == 0)
                 rc = exec_list(e, nd->elist, nd->nelist, dot);
         } else if (v.k == V_NONE) {

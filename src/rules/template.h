@@ -12,10 +12,12 @@
  * len, index, print, printf, humanize, humanize1024, humanizeDuration,
  * humanizePercentage, humanizeTimestamp, toUpper, toLower, title, reReplaceAll,
  * match, safeHtml, stripPort, stripDomain, externalURL, pathPrefix, graphLink,
- * tableLink, parseDuration. The humanize functions reproduce Prometheus'
+ * tableLink, parseDuration, and query, first, label, value, strvalue and
+ * sortByLabel over query results (through a callback, so that this module stays
+ * free of the engine). The humanize functions reproduce Prometheus'
  * template/template.go output exactly (SI prefixes with %.4g, "1d 2h 3m 4s").
- * Functions that need the query engine (query, first, label, value, ...) are known
- * to the parser, so that rule files using them pass `rollgate check`, and fail at
+ * The few other Go or Prometheus functions (html, js, args, ...) are known to the
+ * parser, so that rule files using them pass `rollgate check`, and fail at
  * expansion time.
  *
  * Like Prometheus, an expansion error yields the text
@@ -32,6 +34,21 @@
 
 struct rg_template;   /* opaque compiled template */
 
+/** One sample of a `query` result: .Labels and .Value in a template. */
+struct rg_template_sample {
+    const struct rg_label *labels;
+    size_t nlabels;
+    double value;
+};
+
+/** Runs the PromQL @expr for the template's `query` function. On success stores
+ *  *@n samples in *@out, which must stay valid until the rg_template_exec() call
+ *  returns (the callback's owner frees them afterwards); on failure appends a
+ *  message to @err and returns non-zero. */
+typedef int (*rg_template_query_fn)(void *ud, const char *expr,
+                                    const struct rg_template_sample **out, size_t *n,
+                                    struct rg_buf *err);
+
 /** What a template sees: Prometheus' AlertTemplateData. Everything is borrowed for
  *  the duration of one rg_template_exec() call. Label arrays need not be sorted. */
 struct rg_template_data {
@@ -41,6 +58,8 @@ struct rg_template_data {
     size_t nexternal;
     const char *external_url;                /* $externalURL, .ExternalURL; NULL = "" */
     double value;                            /* $value, .Value */
+    rg_template_query_fn query;              /* `query`; NULL: the function fails */
+    void *query_ud;
 };
 
 /** Compiles @text. @name names the template in messages, as Prometheus does

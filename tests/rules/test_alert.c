@@ -379,7 +379,7 @@ static void test_alert__input_build(void **state)
     struct rg_buf err = { 0 };
     struct rg_rule_kv glabels[2] = { { "team", "group", NULL }, { "tier", "{{ \"x\" }}", NULL } };
     struct rg_label ext[1] = { { "cluster", "eu" } };
-    struct rg_alert_env env = { ext, 1, "http://x" };
+    struct rg_alert_env env = { ext, 1, "http://x", NULL, NULL };
     struct rg_label sample[3] = {
         { "__name__", "up" }, { "instance", "h:1" }, { "job", "node" },
     };

@@ -194,7 +194,9 @@ static void test_manager__alerts_series_and_stale_markers(void **state)
         "    expr: load > 0.5\n"
         "    for: 20s\n"
         "    labels: {severity: page}\n"
-        "    annotations: {summary: 'load {{ $value }} on {{ $labels.job }}'}\n";
+        "    annotations:\n"
+        "      summary: 'load {{ $value }} on {{ $labels.job }}'\n"
+        "      total: '{{ query \"sum(load) * 2\" | first | value }}'\n";
     struct fx f;
     struct rg_sample s;
     int64_t ts;
@@ -218,6 +220,9 @@ static void test_manager__alerts_series_and_stale_markers(void **state)
     assert_true(s.v == (double)(ts / 1000));
     assert_string_equal(g[0].rules[0].alerts.alerts[0].annotations[0].value,
                         "load 0.9 on api");
+    /* The template's query runs against the store at the evaluation time. */
+    assert_string_equal(g[0].rules[0].alerts.alerts[0].annotations[1].name, "total");
+    assert_string_equal(g[0].rules[0].alerts.alerts[0].annotations[1].value, "1.8");
 
     rg_rules_tick(f.rules, ts + 10000);                           /* still pending */
     rg_rules_tick(f.rules, ts + 20000);                           /* firing */

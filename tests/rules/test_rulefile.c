@@ -227,6 +227,10 @@ static void test_rulefile__config_rule_files(void **state)
 static void test_rulefile__names(void **state)
 {
     (void)state;
+    assert_true(rg_rulefile_detect(DATA "/node.yml"));
+    assert_false(rg_rulefile_detect(DATA "/nonexistent.yml"));
+    assert_false(rg_rulefile_detect(DATA "/bad/yaml.yml"));
+    assert_true(rg_rulefile_detect(DATA "/node.dump"));   /* dumps are rule files too */
     assert_true(rg_rule_valid_metric_name("job:up:sum"));
     assert_true(rg_rule_valid_metric_name("_x9"));
     assert_false(rg_rule_valid_metric_name("9x"));

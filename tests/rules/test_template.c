@@ -125,7 +125,11 @@ static void test_template__execution_errors(void **state)
         { "{{ query \"up\" }}",
           "<error expanding template: error executing template __alert_Test: template: "
           "__alert_Test:1:115: executing \"__alert_Test\" at <query \"up\">: error calling "
-          "query: function query is not available in alert templates here>" },
+          "query: no query engine available>" },
+        { "{{ html \"x\" }}",
+          "<error expanding template: error executing template __alert_Test: template: "
+          "__alert_Test:1:115: executing \"__alert_Test\" at <html \"x\">: error calling "
+          "html: function html is not available in alert templates here>" },
         { "{{ match \"(\" \"x\" }}",
           "<error expanding template: error executing template __alert_Test: template: "
           "__alert_Test:1:115: executing \"__alert_Test\" at <match \"(\" \"x\">: error calling "
@@ -181,6 +185,63 @@ static void test_template__syntax_errors(void **state)
             fail_msg("case %zu: got \"%s\" want \"%s\"", i, err.data, cases[i].want);
     }
     rg_buf_cleanup(&err);
+}
+
+static const struct rg_label q1[] = { { "instance", "b:1" }, { "job", "node" } };
+static const struct rg_label q2[] = { { "instance", "a:1" }, { "job", "node" } };
+static const struct rg_template_sample qres[] = { { q1, 2, 0.25 }, { q2, 2, 1234 } };
+
+static int fake_query(void *ud, const char *expr, const struct rg_template_sample **out,
+                      size_t *n, struct rg_buf *err)
+{
+    int *calls = ud;
+    (*calls)++;
+    if (strcmp(expr, "broken(") == 0) {
+        rg_buf_puts(err, "1:8: parse error: unexpected end of input");
+        return -1;
+    }
+    *out = qres;
+    *n = strcmp(expr, "none") == 0 ? 0 : 2;
+    return 0;
+}
+
+static void test_template__query_functions(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        { "{{ query \"up\" | first | value | humanize }}", "250m" },
+        { "{{ with query \"up\" }}{{ . | first | label \"instance\" }}{{ end }}", "b:1" },
+        { "{{ range query \"up\" | sortByLabel \"instance\" }}{{ .Labels.instance }}="
+          "{{ .Value }};{{ end }}", "a:1=1234;b:1=0.25;" },
+        { "{{ range $i, $s := query \"up\" }}{{ $i }}:{{ $s.Labels.job }} {{ end }}",
+          "0:node 1:node " },
+        { "{{ len (query \"up\") }} {{ if query \"none\" }}some{{ else }}none{{ end }}",
+          "2 none" },
+        { "{{ range query \"none\" }}x{{ else }}empty{{ end }}", "empty" },
+        { "{{ query \"none\" | first }}",
+          "<error expanding template: error executing template q: template: q:1:130: "
+          "executing \"q\" at <first>: error calling first: first() called on vector with "
+          "no elements>" },
+        { "{{ query \"broken(\" }}",
+          "<error expanding template: error executing template q: template: q:1:115: "
+          "executing \"q\" at <query \"broken(\">: error calling query: 1:8: parse error: "
+          "unexpected end of input>" },
+    };
+    struct rg_buf out = { 0 };
+    int calls = 0;
+    struct rg_template_data d = { .query = fake_query, .query_ud = &calls };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rg_buf_reset(&out);
+        rg_template_expand("q", cases[i].text, &d, &out);
+        if (strcmp(out.data ? out.data : "", cases[i].want) != 0)
+            fail_msg("case %zu: got \"%s\" want \"%s\"", i, out.data, cases[i].want);
+    }
+    assert_true(calls >= 8);
+    rg_buf_cleanup(&out);
 }
 
 typedef int (*hfn)(double, struct rg_buf *);
@@ -275,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_template__execution_errors),
         cmocka_unit_test(test_template__syntax_errors),
         cmocka_unit_test(test_template__humanize_functions),
+        cmocka_unit_test(test_template__query_functions),
         cmocka_unit_test(test_template__compiled_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
