@@ -31,6 +31,7 @@ struct slot {
     const struct rg_checklist_signal *sig;   /* borrowed from the checklist */
     long shared;                   /* index into d->shared when the template has no
                                     * <selector>, else -1 */
+    long group;                    /* index into d->groups when batched, else -1 */
     struct rg_promql_node *expr;   /* owned; NULL when it could not be built */
     struct rg_promql_node *base;   /* owned; the baseline variant, when needed */
     char *query;                   /* owned */
@@ -51,6 +52,35 @@ struct shared {
     int64_t tick;                  /* tick the value below belongs to */
     struct rg_verdict_input val;
     char val_err[256];
+};
+
+/* One result of a grouped query: the value for one discovery label value. */
+struct gval {
+    const char *key;               /* borrowed from the group's result */
+    double v;
+    size_t count;                  /* series with this key (more than one: an error) */
+};
+
+/* A signal evaluated once per tick for every discovered deployment at once: the
+ * template is instantiated with `<label>!=""` instead of one deployment's selector and
+ * every aggregation that depends on it is grouped by the discovery label, so the
+ * result holds one series per label value. Only templates whose meaning is
+ * unchanged by that rewrite are batched (see regroup()); others are evaluated per
+ * deployment. */
+struct group {
+    const struct rg_checklist_signal *sig;   /* borrowed */
+    int64_t window_ms;
+    int eligible;                  /* 0: evaluate per deployment instead */
+    struct rg_promql_node *expr;   /* owned */
+    char *query;                   /* owned */
+    int64_t tick;                  /* tick the results belong to */
+    struct rg_promql_result res;   /* owned; the keys below point into it */
+    struct gval *vals;             /* owned; sorted by key */
+    size_t nvals;
+    int has_default;               /* a series without the label: the value of every
+                                    * deployment the result does not name */
+    double dflt;
+    char error[256];               /* this tick's evaluation error, or "" */
 };
 
 struct dep {
@@ -82,6 +112,9 @@ struct rg_deploy {
     struct dep **deps;             /* owned array of owned deployments */
     size_t ndeps;
     struct shared *shared;         /* owned; one per checklist signal */
+    struct group **groups;         /* owned; batched signals by (signal, window) */
+    size_t ngroups;
+    int batching;                  /* 1: discovered deployments use groups */
     struct rg_promql_opts popts;
     int64_t tick;                  /* ticks so far */
     int64_t last_scan_ms;
@@ -242,6 +275,306 @@ static int has_selector(const char *tmpl)
     return strstr(tmpl, "<selector>") != NULL || strstr(tmpl, "<window>") != NULL;
 }
 
+/* ---- batched evaluation of discovered deployments -------------------------------- */
+
+#define BATCH_MARK "__rollgate_batch__"
+
+static int fn_batchable(enum rg_promql_func_id id)
+{
+    switch (id) {
+    case RG_FN_ABS: case RG_FN_AVG_OVER_TIME: case RG_FN_CEIL: case RG_FN_CHANGES:
+    case RG_FN_CLAMP: case RG_FN_CLAMP_MAX: case RG_FN_CLAMP_MIN: case RG_FN_COUNT_OVER_TIME:
+    case RG_FN_DELTA: case RG_FN_DERIV: case RG_FN_EXP: case RG_FN_FLOOR:
+    case RG_FN_HISTOGRAM_QUANTILE: case RG_FN_IDELTA: case RG_FN_INCREASE: case RG_FN_IRATE:
+    case RG_FN_LAST_OVER_TIME: case RG_FN_LN: case RG_FN_LOG10: case RG_FN_LOG2:
+    case RG_FN_MAD_OVER_TIME: case RG_FN_MAX_OVER_TIME: case RG_FN_MIN_OVER_TIME:
+    case RG_FN_PREDICT_LINEAR: case RG_FN_PRESENT_OVER_TIME: case RG_FN_QUANTILE_OVER_TIME:
+    case RG_FN_RATE: case RG_FN_RESETS: case RG_FN_ROUND: case RG_FN_SGN: case RG_FN_SQRT:
+    case RG_FN_STDDEV_OVER_TIME: case RG_FN_STDVAR_OVER_TIME: case RG_FN_SUM_OVER_TIME:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_vector(const struct rg_promql_node *n)
+{
+    return rg_promql_node_type(n) == RG_PROMQL_VT_VECTOR;
+}
+
+/* Checks that grouping the deployment-dependent parts of @n by @label gives, for each
+ * label value, exactly what the per-deployment query gives, and rewrites @n so: the
+ * placeholder matcher becomes label!="", and every aggregation over a dependent
+ * expression gets `by (label)` added. Conservative: selectors, the rate-like and
+ * element-wise functions, sum/avg/min/max/count/group/stddev/stdvar/quantile, and
+ * binary operations with default matching between two dependent vectors (or with a
+ * scalar). At the top only, `... or vector(<number>)` is allowed: its series without
+ * the label becomes the value of every deployment the result does not name.
+ * Returns 1 when eligible (and sets *@dep when @n depends on the deployment). */
+static int regroup(struct rg_promql_node *n, const char *label, int top, int *dep, int *rc)
+{
+    int dl = 0, dr = 0;
+
+    *dep = 0;
+    switch (n->kind) {
+    case RG_PROMQL_NUMBER:
+    case RG_PROMQL_STRING:
+        return 1;
+    case RG_PROMQL_SELECTOR:
+    case RG_PROMQL_MATRIX:
+        for (size_t i = 0; i < n->u.sel.nmatchers; i++) {
+            struct rg_promql_matcher *m = &n->u.sel.matchers[i];
+            char *name, *value;
+            if (strcmp(m->name, BATCH_MARK) != 0)
+                continue;
+            name = strdup(label);
+            value = strdup("");
+            if (!name || !value) {
+                free(name);
+                free(value);
+                *rc = RG_ENOMEM;
+                return 0;
+            }
+            free(m->name);
+            free(m->value);
+            m->name = name;
+            m->value = value;
+            m->op = RG_MATCH_NE;
+            *dep = 1;
+        }
+        for (size_t i = 0; i < n->u.sel.nmatchers; i++)
+            if (strcmp(n->u.sel.matchers[i].name, label) == 0 && !*dep)
+                return 0;   /* names the label itself: leave it alone */
+        return 1;
+    case RG_PROMQL_CALL:
+        if (!fn_batchable(n->u.call.func->id))
+            return 0;
+        for (size_t i = 0; i < n->u.call.nargs; i++) {
+            int da;
+            if (!regroup(n->u.call.args[i], label, 0, &da, rc))
+                return 0;
+            *dep |= da;
+        }
+        return 1;
+    case RG_PROMQL_AGGREGATE: {
+        char **g;
+        switch (n->u.agg.op) {
+        case RG_PROMQL_SUM: case RG_PROMQL_AVG: case RG_PROMQL_MIN: case RG_PROMQL_MAX:
+        case RG_PROMQL_COUNT: case RG_PROMQL_GROUP: case RG_PROMQL_STDDEV:
+        case RG_PROMQL_STDVAR: case RG_PROMQL_QUANTILE:
+            break;
+        default:
+            return 0;
+        }
+        if (n->u.agg.param && n->u.agg.param->kind != RG_PROMQL_NUMBER)
+            return 0;
+        if (!regroup(n->u.agg.expr, label, 0, dep, rc))
+            return 0;
+        if (!*dep)
+            return 1;
+        for (size_t i = 0; i < n->u.agg.ngrouping; i++)
+            if (strcmp(n->u.agg.grouping[i], label) == 0)
+                return !n->u.agg.without;   /* by (label) already; without (label): no */
+        if (n->u.agg.without)
+            return 1;   /* the label survives `without` of other labels */
+        g = realloc(n->u.agg.grouping, (n->u.agg.ngrouping + 1) * sizeof(*g));
+        if (!g) {
+            *rc = RG_ENOMEM;
+            return 0;
+        }
+        n->u.agg.grouping = g;
+        if (!(g[n->u.agg.ngrouping] = strdup(label))) {
+            *rc = RG_ENOMEM;
+            return 0;
+        }
+        n->u.agg.ngrouping++;
+        n->u.agg.has_grouping = 1;
+        return 1;
+    }
+    case RG_PROMQL_BINARY: {
+        struct rg_promql_node *l = n->u.bin.lhs, *r = n->u.bin.rhs;
+        const struct rg_promql_matching *mt = n->u.bin.matching;
+        if (top && n->u.bin.op == RG_PROMQL_OR && r->kind == RG_PROMQL_CALL &&
+            r->u.call.func->id == RG_FN_VECTOR && r->u.call.nargs == 1 &&
+            r->u.call.args[0]->kind == RG_PROMQL_NUMBER)
+            return regroup(l, label, 0, dep, rc) && *dep;
+        if (!regroup(l, label, 0, &dl, rc) || !regroup(r, label, 0, &dr, rc))
+            return 0;
+        *dep = dl | dr;
+        if (is_vector(l) && is_vector(r)) {
+            if (dl != dr)
+                return 0;
+            if (mt && (mt->on || mt->nlabels || mt->ninclude ||
+                       mt->card == RG_PROMQL_MANY_TO_ONE || mt->card == RG_PROMQL_ONE_TO_MANY))
+                return 0;
+        }
+        return 1;
+    }
+    case RG_PROMQL_UNARY:
+    case RG_PROMQL_PAREN:
+        return regroup(n->u.un.expr, label, 0, dep, rc);
+    default:
+        return 0;
+    }
+}
+
+static void group_free(struct group *g)
+{
+    if (!g)
+        return;
+    rg_promql_node_free(g->expr);
+    free(g->query);
+    rg_promql_result_free(&g->res);
+    free(g->vals);
+    free(g);
+}
+
+/* Builds the batched form of @sig for windows of @window_ms. Returns 0 (with
+ * g->eligible 0 when the template cannot be batched) or RG_ENOMEM. */
+static int group_build(struct rg_deploy *d, struct group *g)
+{
+    struct rg_buf text = { 0 }, printed = { 0 };
+    struct rg_promql_node *n = NULL;
+    char msg[256];
+    int dep = 0, rc = 0;
+
+    if (rg_checklist_expand(g->sig->expr, BATCH_MARK "=\"1\"", g->window_ms, &text))
+        return RG_ENOMEM;
+    if (rg_promql_parse(text.data, &n, msg, sizeof(msg)) == 0 &&
+        regroup(n, d->cl->discovery.label, 1, &dep, &rc) && dep && is_vector(n)) {
+        /* Print and parse again, so the tree evaluated is one the parser made. */
+        if (rg_promql_print(n, &printed) == 0 && printed.data &&
+            rg_promql_parse(printed.data, &g->expr, msg, sizeof(msg)) == 0) {
+            g->query = rg_buf_steal(&printed, NULL);
+            g->eligible = g->query != NULL;
+        }
+    }
+    rg_promql_node_free(n);
+    rg_buf_cleanup(&text);
+    rg_buf_cleanup(&printed);
+    if (!g->eligible) {
+        rg_promql_node_free(g->expr);
+        g->expr = NULL;
+    }
+    return rc;
+}
+
+/* Index of the group of (@sig, @window_ms), created on first use; -2 on OOM. */
+static long group_find(struct rg_deploy *d, const struct rg_checklist_signal *sig,
+                       int64_t window_ms)
+{
+    struct group *g, **a;
+    int64_t w = strstr(sig->expr, "<window>") ? window_ms : 0;
+
+    for (size_t i = 0; i < d->ngroups; i++)
+        if (d->groups[i]->sig == sig && d->groups[i]->window_ms == w)
+            return (long)i;
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return -2;
+    g->sig = sig;
+    g->window_ms = w;
+    g->tick = -1;
+    if (group_build(d, g) || !(a = realloc(d->groups, (d->ngroups + 1) * sizeof(*a)))) {
+        group_free(g);
+        return -2;
+    }
+    d->groups = a;
+    a[d->ngroups++] = g;
+    return (long)(d->ngroups - 1);
+}
+
+static int gval_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct gval *)a)->key, ((const struct gval *)b)->key);
+}
+
+static void group_eval(struct rg_deploy *d, struct group *g, int64_t now_ms)
+{
+    const char *label = d->cl->discovery.label;
+    struct rg_buf msg = { 0 };
+    size_t k = 0;
+    int rc;
+
+    rg_promql_result_free(&g->res);
+    memset(&g->res, 0, sizeof(g->res));
+    free(g->vals);
+    g->vals = NULL;
+    g->nvals = 0;
+    g->has_default = 0;
+    g->error[0] = '\0';
+    g->tick = d->tick;
+    rc = rg_promql_eval_instant(d->store, g->expr, now_ms, &d->popts, &g->res, &msg);
+    if (rc) {
+        snprintf(g->error, sizeof(g->error), "%s", msg.data ? msg.data : rg_strerror(rc));
+        rg_buf_cleanup(&msg);
+        return;
+    }
+    rg_buf_cleanup(&msg);
+    if (g->res.type != RG_PROMQL_VT_VECTOR)
+        return;
+    g->vals = calloc(g->res.nseries ? g->res.nseries : 1, sizeof(*g->vals));
+    if (!g->vals) {
+        snprintf(g->error, sizeof(g->error), "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < g->res.nseries; i++) {
+        const struct rg_promql_series *s = &g->res.series[i];
+        const char *key = NULL;
+        for (size_t j = 0; j < s->nlabels; j++)
+            if (strcmp(s->labels[j].name, label) == 0)
+                key = s->labels[j].value;
+        if (!s->npoints)
+            continue;
+        if (!key) {
+            g->has_default = 1;
+            g->dflt = s->points[0].v;
+            continue;
+        }
+        g->vals[k].key = key;
+        g->vals[k].v = s->points[0].v;
+        g->vals[k].count = 1;
+        k++;
+    }
+    qsort(g->vals, k, sizeof(*g->vals), gval_cmp);
+    /* Several series of one label value: the per-deployment query would have
+     * returned them all, which is an error for that deployment. */
+    g->nvals = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (g->nvals && strcmp(g->vals[g->nvals - 1].key, g->vals[i].key) == 0)
+            g->vals[g->nvals - 1].count++;
+        else
+            g->vals[g->nvals++] = g->vals[i];
+    }
+}
+
+static void group_lookup(struct rg_deploy *d, struct group *g, const char *name, int64_t now_ms,
+                         struct rg_verdict_input *in, char *errbuf, size_t cap)
+{
+    struct gval key = { name, 0, 0 }, *hit;
+
+    if (g->tick != d->tick)
+        group_eval(d, g, now_ms);
+    memset(in, 0, sizeof(*in));
+    if (g->error[0]) {
+        snprintf(errbuf, cap, "%s", g->error);
+        in->error = errbuf;
+        return;
+    }
+    hit = g->nvals ? bsearch(&key, g->vals, g->nvals, sizeof(*g->vals), gval_cmp) : NULL;
+    if (hit && hit->count > 1) {
+        snprintf(errbuf, cap, "the signal returned %zu series; it must return one (aggregate "
+                              "it, e.g. with sum or max)", hit->count);
+        in->error = errbuf;
+    } else if (hit) {
+        in->has_value = 1;
+        in->value = hit->v;
+    } else if (g->has_default) {
+        in->has_value = 1;
+        in->value = g->dflt;
+    }
+}
+
 static int slot_build(struct rg_deploy *d, struct dep *p, struct slot *s,
                       const struct rg_checklist_signal *sig, int64_t window_ms)
 {
@@ -249,9 +582,25 @@ static int slot_build(struct rg_deploy *d, struct dep *p, struct slot *s,
 
     s->sig = sig;
     s->shared = -1;
+    s->group = -1;
     if (!has_selector(sig->expr) && !s->need_base) {
         s->shared = (long)(sig - d->cl->signals);
         return 0;
+    }
+    if (p->discovered && d->batching && !s->need_base) {
+        long g = group_find(d, sig, window_ms);
+        if (g == -2)
+            return RG_ENOMEM;
+        if (g >= 0 && d->groups[g]->eligible) {
+            struct rg_buf b = { 0 };
+            s->group = g;
+            /* The deployment's own query text is kept for display: it is what the
+             * batched query computes for this deployment. */
+            if (rg_checklist_expand(sig->expr, p->selector, window_ms, &b))
+                return RG_ENOMEM;
+            s->query = rg_buf_steal(&b, NULL);
+            return s->query ? 0 : RG_ENOMEM;
+        }
     }
     if ((rc = build_query(sig->expr, p->selector, window_ms, &s->query, &s->expr, s->error,
                           sizeof(s->error))))
@@ -352,8 +701,13 @@ static void eval_one(struct rg_deploy *d, const struct rg_promql_node *expr, con
     rg_buf_cleanup(&msg);
 }
 
-static void eval_slot(struct rg_deploy *d, struct slot *s, int64_t now_ms)
+static void eval_slot(struct rg_deploy *d, const struct dep *p, struct slot *s, int64_t now_ms)
 {
+    if (s->group >= 0) {
+        group_lookup(d, d->groups[s->group], p->name, now_ms, &s->val, s->val_err,
+                     sizeof(s->val_err));
+        return;
+    }
     if (s->shared >= 0) {
         struct shared *sh = &d->shared[s->shared];
         if (sh->tick != d->tick) {
@@ -722,6 +1076,7 @@ int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
         return RG_ENOMEM;
     d->store = store;
     d->metrics = metrics;
+    d->batching = 1;
     rg_promql_opts_default(&d->popts);
     d->popts.lookback_ms = cfg->query.lookback_delta_ms;
     d->popts.max_samples = cfg->query.max_samples;
@@ -789,6 +1144,9 @@ void rg_deploy_free(struct rg_deploy *d)
             free(d->shared[i].query);
         }
     free(d->shared);
+    for (size_t i = 0; i < d->ngroups; i++)
+        group_free(d->groups[i]);
+    free(d->groups);
     rg_checklist_free(d->cl);
     free(d->state_path);
     free(d);
@@ -803,6 +1161,13 @@ void rg_deploy_set_event_cb(struct rg_deploy *d, rg_deploy_event_cb cb, void *ud
 const struct rg_checklist *rg_deploy_checklist(const struct rg_deploy *d)
 {
     return d->cl;
+}
+
+void rg_deploy_set_batching(struct rg_deploy *d, int on)
+{
+    d->batching = on != 0;
+    for (size_t i = 0; i < d->ndeps; i++)
+        d->deps[i]->compiled = 0;
 }
 
 int64_t rg_deploy_interval(const struct rg_deploy *d)
@@ -835,7 +1200,7 @@ static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
     if (!in)
         return;
     for (size_t k = 0; k < p->nslots; k++)
-        eval_slot(d, &p->slots[k], now_ms);
+        eval_slot(d, p, &p->slots[k], now_ms);
     for (size_t i = 0; i < p->v.nchecks; i++) {
         const struct slot *s = &p->slots[p->check_slot[i]];
         in[i] = s->val;
@@ -847,7 +1212,7 @@ static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
         }
     }
     if (p->req.sig) {
-        eval_slot(d, &p->req, now_ms);
+        eval_slot(d, p, &p->req, now_ms);
         req = p->req.val;
     }
     rg_verdict_step(&p->v, now_ms, in, p->req.sig ? &req : NULL);

@@ -13,8 +13,11 @@
  * instant queries on the store: a scalar or a one-element vector is the value, an
  * empty vector is "no data", more than one element or an execution error is a
  * query error. Signals without `<selector>` (database_up, ...) are evaluated once
- * per tick for all deployments. The verdict machine then steps, and the results are
- * written back as series so that the query API serves them:
+ * per tick for all deployments, and so are, for discovered deployments, signals whose
+ * aggregations can be grouped by the discovery label without changing their meaning
+ * (one query with `by (job)` instead of one per job). The verdict machine then
+ * steps, and the results are written back as series so that the query API serves
+ * them:
  *
  *   rollgate_deployment_verdict{deployment,phase,verdict}   1 for the current verdict,
  *                                                           0 for the other three
@@ -98,6 +101,12 @@ const struct rg_checklist *rg_deploy_checklist(const struct rg_deploy *d);
  *  changed. Returns the time the next tick is due: @now_ms plus the evaluation
  *  interval (global.evaluation_interval, default 1 s). */
 int64_t rg_deploy_tick(struct rg_deploy *d, int64_t now_ms);
+
+/** Discovered deployments are evaluated in batches by default: each signal once per
+ *  tick for all of them, grouped by the discovery label, when the rewrite cannot
+ *  change its meaning. 0 evaluates every deployment's queries separately (for
+ *  comparisons in tests and benchmarks). */
+void rg_deploy_set_batching(struct rg_deploy *d, int on);
 
 /** The evaluation interval in ms. */
 int64_t rg_deploy_interval(const struct rg_deploy *d);

@@ -448,6 +448,74 @@ static void test_deploy__state_survives_restart(void **state)
     assert_int_equal(rg_deploy_count(w->d), 1);
 }
 
+/* Batched evaluation of discovered deployments gives exactly the per-deployment
+ * values, including errors (by_code), defaults (critical_alerts' `or vector(0)`) and
+ * missing data (a job without requests). */
+static void test_deploy__batched_equals_per_deployment(void **state)
+{
+    struct world *w = *state;
+    struct rg_deploy *plain = NULL;
+    struct rg_buf err = { 0 };
+    static const char *const jobs[] = { "alpha", "beta", "gamma" };
+    double ok[3] = { 0 }, bad[3] = { 0 };
+
+    assert_int_equal(rg_deploy_new(&w->cfg, w->store, NULL, NULL, T0, &plain, &err), 0);
+    rg_deploy_set_batching(plain, 0);
+    for (int64_t t = T0; t <= T0 + 30000; t += 1000) {
+        for (int j = 0; j < 3; j++) {
+            const char *kv[] = { "__name__", "http_requests_total", "code", "200", "job",
+                                 jobs[j] };
+            ok[j] += 50 * (j + 1);
+            bad[j] += j;                     /* alpha: no errors, gamma: 2 per second */
+            put(w, kv, 3, t, ok[j]);
+            kv[3] = "500";
+            put(w, kv, 3, t, bad[j]);
+        }
+        {
+            const char *kv[] = { "__name__", "queue_depth", "job", "idle" };
+            put(w, kv, 2, t, 3);             /* a job without requests */
+        }
+        run(w, t, t, 100, 0);
+        rg_deploy_tick(plain, t);
+        if (t == T0 + 10000) {
+            assert_int_equal(rg_deploy_start_phase(w->d, "beta", "full", t), 0);
+            assert_int_equal(rg_deploy_start_phase(plain, "beta", "full", t), 0);
+        }
+    }
+    assert_int_equal(rg_deploy_count(w->d), 5);
+    assert_int_equal(rg_deploy_count(plain), 5);
+    for (int j = 0; j < 4; j++) {
+        const char *name = j < 3 ? jobs[j] : "idle";
+        const struct rg_verdict *a = rg_deploy_verdict(w->d, name);
+        const struct rg_verdict *b = rg_deploy_verdict(plain, name);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(a->nchecks, b->nchecks);
+        assert_int_equal(a->verdict, b->verdict);
+        assert_string_equal(a->reason, b->reason);
+        assert_int_equal(a->has_requests, b->has_requests);
+        assert_true(a->requests == b->requests);
+        for (size_t i = 0; i < a->nchecks; i++) {
+            if (a->checks[i].has_value != b->checks[i].has_value ||
+                a->checks[i].state != b->checks[i].state ||
+                strcmp(a->checks[i].error, b->checks[i].error) != 0 ||
+                (a->checks[i].has_value && a->checks[i].value != b->checks[i].value))
+                fail_msg("%s %s: batched %d %g %s \"%s\", plain %d %g %s \"%s\"", name,
+                         a->checks[i].spec->name, a->checks[i].has_value, a->checks[i].value,
+                         rg_verdict_state_name(a->checks[i].state), a->checks[i].error,
+                         b->checks[i].has_value, b->checks[i].value,
+                         rg_verdict_state_name(b->checks[i].state), b->checks[i].error);
+        }
+    }
+    /* Spot checks that the comparison compared something. */
+    assert_true(rg_deploy_verdict(w->d, "gamma")->checks[0].value > 0.001);
+    assert_false(rg_deploy_verdict(w->d, "idle")->checks[0].has_value);
+    assert_true(rg_deploy_verdict(w->d, "alpha")->checks[2].has_value);   /* critical_alerts */
+    assert_non_null(strstr(rg_deploy_verdict(w->d, "beta")->checks[1].error, "2 series"));
+    rg_deploy_free(plain);
+    rg_buf_cleanup(&err);
+}
+
 static void test_deploy__config_errors(void **state)
 {
     struct rg_config cfg;
@@ -485,6 +553,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deploy__discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy__api_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy__state_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deploy__batched_equals_per_deployment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_deploy__config_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
