@@ -120,6 +120,7 @@ struct rg_deploy {
     int64_t last_scan_ms;
     int scanned;
     int dirty;                     /* saved state changed since the last write */
+    int save_failing;              /* the last write failed (logged once) */
     int full_warned;
     rg_deploy_event_cb cb;
     void *cb_ud;
@@ -844,9 +845,16 @@ int rg_deploy_save(struct rg_deploy *d)
     rc = rg_file_write_atomic(d->state_path, b.data, b.len);
     rg_buf_cleanup(&b);
     if (rc) {
-        rg_warn("event=deployments_save_failed path=%s err=%s", d->state_path, rg_strerror(rc));
+        /* Retried on every tick while it fails, but logged once. */
+        if (!d->save_failing)
+            rg_warn("event=deployments_save_failed path=%s err=%s", d->state_path,
+                    rg_strerror(rc));
+        d->save_failing = 1;
         return rc;
     }
+    if (d->save_failing)
+        rg_info("event=deployments_saved path=%s", d->state_path);
+    d->save_failing = 0;
     d->dirty = 0;
     return 0;
 }
