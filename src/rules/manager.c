@@ -54,6 +54,7 @@ struct rg_rules {
     rg_rules_notify_cb notify;
     void *notify_ud;
     int dirty;                         /* alert state changed since the last save */
+    int save_err;                      /* error of the last failed save, logged once */
     struct rg_rules_notification *out; /* scratch: notifications of one group */
     size_t nout, capout;
 };
@@ -1173,14 +1174,19 @@ int64_t rg_rules_tick(struct rg_rules *r, int64_t now)
     }
     if (r->dirty && r->state_path) {
         int rc = save_state(r);
-        if (rc) {
+        /* A failing write is retried every tick but logged only when it starts
+         * failing (or fails differently), not once per evaluation. */
+        if (rc && rc != r->save_err) {
             char q[300];
             rg_warn("event=rules_state_write_failed path=%s err=%s",
                     rg_log_quote(q, sizeof(q), r->state_path, strlen(r->state_path)),
                     rg_err_name(rc));
-        } else {
+        } else if (!rc) {
             r->dirty = 0;
+            if (r->save_err)
+                rg_info("event=rules_state_write_recovered");
         }
+        r->save_err = rc;
     }
     return next;
 }

@@ -1641,8 +1641,10 @@ static int go_printf(struct exec *e, const char *f, size_t flen, const struct va
             spec[sl++] = *f++;
         if (f < end && *f == '*') {
             f++;
+            /* Bounded like every other width: no template may ask for a huge pad. */
             if (ai < nargs && args[ai].k == V_INT)
-                width = (int)args[ai].i;
+                width = (int)(args[ai].i < -1000 ? 1000 : args[ai].i < 0 ? -args[ai].i
+                              : args[ai].i > 1000 ? 1000 : args[ai].i);
             ai++;
         } else {
             while (f < end && isdigit((unsigned char)*f)) {
@@ -1657,7 +1659,7 @@ static int go_printf(struct exec *e, const char *f, size_t flen, const struct va
             if (f < end && *f == '*') {
                 f++;
                 if (ai < nargs && args[ai].k == V_INT)
-                    prec = (int)args[ai].i;
+                    prec = (int)(args[ai].i < 0 ? 0 : args[ai].i > 100 ? 100 : args[ai].i);
                 ai++;
             } else {
                 while (f < end && isdigit((unsigned char)*f)) {

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,6 +88,8 @@ static void test_template__expansions(void **state)
         { "{{ eq 1 1 2 }} {{ ne \"a\" \"b\" }} {{ le 2 2 }} {{ ge 1.0 2.0 }}", 0,
           "true true true false" },
         { "{{ (index $labels \"job\") | toUpper }}", 0, "NODE" },
+        { "[{{ printf \"%*d|%.*f\" 4 7 1 2.25 }}]", 0, "[   7|2.2]" },
+        { "[{{ printf \"%*d\" 100000000 1 | len }}]", 0, "[1000]" },
     };
     struct rg_buf out = { 0 };
     int rc;
@@ -329,6 +332,50 @@ static void test_template__compiled_reuse(void **state)
     rg_buf_cleanup(&out);
 }
 
+/* Random token soup: compile and run must never crash, leak or loop, whatever the
+ * text; the result is either a template or a syntax error. */
+static void test_template__random_texts(void **state)
+{
+    static const char *const parts[] = {
+        "{{", "}}", "{{- ", " -}}", " ", "$labels", ".Labels", ".x", "$value", "|", "(", ")",
+        "if", "else", "end", "with", "range", "humanize", "printf", "\"%d\"", "\"a\"",
+        "1", "2.5", "-", "$x", ":=", "=", ",", "index", "eq", "and", "query", "first",
+        "`r`", "'c'", "/*", "*/", "text ", "\n", "len", "not", "$", ".", "toUpper",
+        "reReplaceAll", "\"(\"", "title", "nil", "true",
+    };
+    const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+    struct rg_template_data d = { .labels = labels, .nlabels = 4, .value = 1.5 };
+    struct rg_buf text = { 0 }, out = { 0 }, err = { 0 };
+    uint64_t seed = 42;
+    size_t compiled = 0;
+    (void)state;
+
+    for (int iter = 0; iter < 20000; iter++) {
+        struct rg_template *t = NULL;
+        int n;
+        rg_buf_reset(&text);
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        n = (int)(seed >> 60) + 1;
+        for (int k = 0; k < n; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            rg_buf_puts(&text, parts[(seed >> 33) % nparts]);
+        }
+        rg_buf_reset(&err);
+        if (rg_template_compile("f", text.data, &t, &err) == 0) {
+            compiled++;
+            rg_buf_reset(&out);
+            rg_template_exec(t, &d, &out);
+            rg_template_free(t);
+        } else {
+            assert_non_null(strstr(err.data, "template: f:"));
+        }
+    }
+    assert_true(compiled > 100);
+    rg_buf_cleanup(&text);
+    rg_buf_cleanup(&out);
+    rg_buf_cleanup(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_template__humanize_functions),
         cmocka_unit_test(test_template__query_functions),
         cmocka_unit_test(test_template__compiled_reuse),
+        cmocka_unit_test(test_template__random_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
