@@ -263,6 +263,44 @@ static void test_checklist__include(void **state)
     rg_buf_cleanup(&err);
 }
 
+/* The bundled configuration (which includes the production checklist) loads, and its
+ * checklist has the production phases either way. */
+static void test_checklist__bundled_config(void **state)
+{
+    struct rg_config cfg;
+    struct rg_checklist *cl = NULL;
+    struct rg_buf err = { 0 };
+    (void)state;
+
+    rg_config_default(&cfg);
+    if (rg_config_load_file("rules/rollgate.yml", &cfg, &err))
+        fail_msg("%s", err.data ? err.data : "?");
+    if (rg_checklist_parse(&cfg, &cl, &err))
+        fail_msg("%s", err.data ? err.data : "?");
+    assert_int_equal(cl->nphases, 4);
+    assert_string_equal(cl->phases[3].name, "post_deployment");
+    assert_int_equal(cl->ntriggers, 3);
+    assert_int_equal(cl->evaluation_interval_ms, 1000);
+    rg_checklist_free(cl);
+    rg_config_cleanup(&cfg);
+    rg_buf_cleanup(&err);
+}
+
+static void test_checklist__window(void **state)
+{
+    struct rg_checklist_phase p;
+    (void)state;
+
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(rg_checklist_window(NULL), 60000);
+    p.min_observation_ms = 10000;
+    assert_int_equal(rg_checklist_window(&p), 60000);
+    p.min_observation_ms = 15 * 60000;
+    assert_int_equal(rg_checklist_window(&p), 15 * 60000);
+    p.min_observation_ms = 24 * 3600000;
+    assert_int_equal(rg_checklist_window(&p), 3600000);
+}
+
 static void test_checklist__expand(void **state)
 {
     static const struct {
@@ -350,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_checklist__production_file),
         cmocka_unit_test(test_checklist__examples_parse),
         cmocka_unit_test(test_checklist__include),
+        cmocka_unit_test(test_checklist__bundled_config),
+        cmocka_unit_test(test_checklist__window),
         cmocka_unit_test(test_checklist__expand),
         cmocka_unit_test(test_checklist__compare),
         cmocka_unit_test(test_checklist__builtin_signals),
