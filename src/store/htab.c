@@ -1,7 +1,8 @@
 /* store/htab.c - linear-probing hash index with backward-shift deletion.
  *
- * See htab.h. The slot array grows by half when an insertion would push the load
- * above 3/4; growth rehashes from the stored 32-bit hashes, never from the records.
+ * See htab.h. The slot array grows by a quarter when an insertion would push the
+ * load above 4/5; growth rehashes from the stored 32-bit hashes, never from the
+ * records.
  */
 #include "store/htab.h"
 
@@ -45,12 +46,12 @@ int rg__htab_reserve(struct rg__htab *t, size_t extra)
     size_t cap = t->cap ? t->cap : 16;
     struct rg__htab_slot *slots;
 
-    if (need * 4 <= (size_t)t->cap * 3)
+    if (need * 5 <= (size_t)t->cap * 4)
         return 0;
-    while (need * 4 > cap * 3) {
+    while (need * 5 > cap * 4) {
         if (cap >= (size_t)1 << 31)
             return RG_ENOMEM;
-        cap += cap / 2;
+        cap += cap / 4;
     }
     slots = malloc(cap * sizeof(*slots));
     if (!slots)

@@ -1,10 +1,12 @@
 /* store/postings.c - postings lists and sorted-id set algebra (see postings.h).
  *
- * Heap lists grow through the capacities 4, 6, 8, 12, 16, 24, ... (alternately by
- * a half and a third): the sum over all lists is about ten ids per series, and
- * this keeps the slack near a fifth instead of a half. Because the capacity is a
- * function of the count, a list is full exactly when its count is one of those
- * values, and filtering reallocates to the capacity of the new count.
+ * A heap list of capacity c takes 4c bytes, and glibc serves a request of b bytes
+ * from a chunk of b + 8 rounded up to 16. Capacities are therefore chosen so that
+ * 4c + 8 is a chunk size: every 16 bytes up to 128 (6, 10, 14, ... 30 ids), then
+ * four steps per doubling (160, 192, 224, 256, 320, ... bytes), so a list never has
+ * more than a quarter of slack and the heap rounds nothing away. Because the
+ * capacity is a function of the count, a list is full exactly when its count
+ * equals its capacity, and filtering reallocates to the capacity of the new count.
  */
 #include "store/postings.h"
 
@@ -15,23 +17,23 @@
 
 size_t rg__postings_cap(size_t n)
 {
-    size_t h;
+    size_t bytes, k;
 
     if (n <= RG__POSTINGS_INLINE)
         return RG__POSTINGS_INLINE;
-    if (n <= 4)
-        return 4;
-    /* h is the largest power of two below n; the answer is 1.5h or 2h. */
-    h = (size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)));
-    return n <= h + h / 2 ? h + h / 2 : 2 * h;
+    bytes = 4 * n + 8;
+    if (bytes <= 128)
+        return (((bytes + 15) & ~(size_t)15) - 8) / 4;
+    /* 2^(k+2) < bytes <= 2^(k+3): round up to a multiple of 2^k, which leaves
+     * a mantissa of 5, 6, 7 or 8. */
+    k = (size_t)(63 - __builtin_clzll((unsigned long long)(bytes - 1))) - 2;
+    return ((((bytes - 1) >> k) + 1) << k) / 4 - 2;
 }
 
-/* True when a heap list of @n ids has no room left: @n is 2^k or 3 * 2^k (k >= 1). */
+/* True when a heap list of @n ids has no room left. */
 static int is_full(uint32_t n)
 {
-    uint32_t m = n % 3 == 0 ? n / 3 : n;
-
-    return n >= 4 && (m & (m - 1)) == 0;
+    return n > RG__POSTINGS_INLINE && rg__postings_cap(n) == n;
 }
 
 static uint32_t *ids_mut(struct rg__postings *p)
