@@ -8,9 +8,10 @@
  * 16-byte list header and need no allocation at all. The capacity of a heap list
  * is not stored: it is implied by the count (the smallest of 6, 10, 14, ... 30, 38,
  * 46, 54, 62, 78, ... that holds it, see postings.c), which leaves room in the
- * header for a 32-bit key the owner uses (the store keeps the value symbol there). Selection works on plain sorted
- * uint32 arrays: merge intersection and difference, and an LSD radix sort (four
- * 8-bit passes) for unions built by concatenation. Internal to src/store.
+ * header for a 32-bit key the owner uses (the store keeps the value symbol there).
+ * Selection works on plain sorted uint32 arrays: merge intersection and
+ * difference, and an LSD radix sort (four 8-bit passes) for unions built by
+ * concatenation. Internal to src/store.
  */
 #ifndef RG_STORE_POSTINGS_H
 #define RG_STORE_POSTINGS_H
