@@ -998,7 +998,6 @@ static void parse_phase(struct parser *p, const struct rg_yaml_node *n)
     struct rg_checklist_phase ph, *a;
     const char *k, *name = NULL;
     const struct rg_yaml_node *v, *maxn = NULL;
-    int bad = 0;
 
     memset(&ph, 0, sizeof(ph));
     ph.traffic_weight = 100;
@@ -1011,7 +1010,6 @@ static void parse_phase(struct parser *p, const struct rg_yaml_node *n)
             name = scalar(p, v, "name");
             if (name && (!is_ident(name) || strlen(name) >= MAX_NAME)) {
                 problem(p, v, "phase: \"%s\" is not a valid name", name);
-                bad = 1;
             }
         } else if (strcmp(k, "traffic_weight") == 0) {
             double w;
@@ -1022,29 +1020,28 @@ static void parse_phase(struct parser *p, const struct rg_yaml_node *n)
                     w *= 100;
                 if (w < 0 || w > 100) {
                     problem(p, v, "traffic_weight: must be between 0 and 100%%");
-                    bad = 1;
                 }
                 ph.traffic_weight = w;
             }
         } else if (strcmp(k, "min_observation") == 0) {
-            bad |= duration(p, v, "min_observation", &ph.min_observation_ms) != 0;
+            duration(p, v, "min_observation", &ph.min_observation_ms);
         } else if (strcmp(k, "max_observation") == 0) {
             maxn = v;
             if (!(v->kind == RG_YAML_SCALAR && strcmp(v->scalar, "unbounded") == 0))
-                bad |= duration(p, v, "max_observation", &ph.max_observation_ms) != 0;
+                duration(p, v, "max_observation", &ph.max_observation_ms);
         } else if (strcmp(k, "min_requests") == 0) {
             if (number(p, v, "min_requests", &ph.min_requests) == 0 && ph.min_requests < 0) {
                 problem(p, v, "min_requests: must not be negative");
-                bad = 1;
             }
         } else if (strcmp(k, "no_data_timeout") == 0) {
-            bad |= duration(p, v, "no_data_timeout", &ph.no_data_timeout_ms) != 0;
+            duration(p, v, "no_data_timeout", &ph.no_data_timeout_ms);
         } else if (strcmp(k, "gates") == 0) {
             parse_checks(p, v, RG_CHECKLIST_GATE, &ph.gates, &ph.ngates, "gates");
         } else if (strcmp(k, "triggers") == 0) {
             parse_checks(p, v, RG_CHECKLIST_TRIGGER, &ph.triggers, &ph.ntriggers, "triggers");
         } else if (strcmp(k, "description") == 0) {
             const char *d = scalar(p, v, "description");
+            free(ph.description);   /* a repeated key: the last one wins */
             ph.description = dup_or_flag(p, d ? d : "");
         } else {
             problem(p, key_of(n, v), "phase: unknown key \"%s\"", k);
@@ -1052,11 +1049,9 @@ static void parse_phase(struct parser *p, const struct rg_yaml_node *n)
     }
     if (!name) {
         problem(p, n, "phase: name is required");
-        bad = 1;
     }
     if (maxn && ph.max_observation_ms > 0 && ph.max_observation_ms < ph.min_observation_ms) {
         problem(p, maxn, "max_observation: shorter than min_observation");
-        bad = 1;
     }
     if (name && rg_checklist_phase_find(cl, name) >= 0) {
         problem(p, n, "phase \"%s\" is already defined", name);
@@ -1065,9 +1060,9 @@ static void parse_phase(struct parser *p, const struct rg_yaml_node *n)
     if (!ph.description)
         ph.description = dup_or_flag(p, "");
     ph.name = dup_or_flag(p, name ? name : "");
-    /* A phase with other errors is kept, so that references to it and problems in
-     * its checks are still reported; the parse fails anyway. */
-    (void)bad;
+    /* A phase with errors is kept (unless nameless or a duplicate), so that
+     * references to it and problems in its checks are still reported; the parse
+     * fails anyway because the errors were counted. */
     if (!name || !(a = grow(p, cl->phases, cl->nphases, sizeof(*a)))) {
         phase_free(&ph);
         return;
