@@ -952,14 +952,13 @@ static void eval_group(struct rg_rules *r, struct rg_rules_group *g, int64_t ts)
                 rc = eval_record(r, g, rs, ss, n, qt, cur, &err);
             } else {
                 rc = eval_alert(r, g, rs, ss, n, ts, &err);
-                /* An exceeded limit cleared the alerts: their series go stale. */
-                if (rc == 0 || rc == RG_ELIMIT) {
-                    int wrc = write_alert_series(r, rs, qt, cur);
-                    if (rc == 0)
-                        rc = wrc;
-                }
+                if (rc == 0)
+                    rc = write_alert_series(r, rs, qt, cur);
             }
-            if (rc == 0 || rc == RG_ELIMIT)
+            /* As in Prometheus' Group.Eval, a failed rule (an exceeded limit included)
+             * writes nothing and keeps the series of its last good evaluation, which
+             * the next good one marks stale if they are gone by then. */
+            if (rc == 0)
                 finish_series(r, rs, cur, qt);
             else
                 series_free(cur);

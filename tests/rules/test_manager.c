@@ -335,6 +335,47 @@ static void test_manager__query_error_keeps_state(void **state)
     fx_teardown(&f);
 }
 
+static void test_manager__recording_rule_errors(void **state)
+{
+    static const char rules[] =
+        "groups:\n"
+        "- name: limited\n"
+        "  limit: 1\n"
+        "  rules:\n"
+        "  - record: both\n"
+        "    expr: m_a or m_b\n"
+        "- name: clash\n"
+        "  rules:\n"
+        "  - record: same\n"
+        "    expr: '{__name__=~\"m_.*\"}'\n"
+        "  - record: matrix\n"
+        "    expr: m_a[1m]\n";
+    struct fx f;
+    const struct rg_rules_group *g;
+    size_t ng;
+    int64_t t;
+    (void)state;
+
+    fx_setup(&f, "global:\n  evaluation_interval: 10s", rules);
+    add(f.store, "m_a", "x", T0, 1);
+    add(f.store, "m_b", "y", T0, 2);
+    add(f.store, "m_c", "x", T0, 3);
+    fx_start(&f, 0);
+    t = rg_rules_tick(f.rules, T0);
+    t = rg_rules_tick(f.rules, t);
+    t = rg_rules_tick(f.rules, t);
+    g = rg_rules_groups(f.rules, &ng);
+    assert_int_equal(g[0].rules[0].health, RG_RULE_HEALTH_ERR);
+    assert_string_equal(g[0].rules[0].last_error, "exceeded limit of 1 with 2 series");
+    assert_true(isnan(query(f.store, "both", T0 + 30000)));
+    assert_int_equal(g[1].rules[0].health, RG_RULE_HEALTH_ERR);
+    assert_string_equal(g[1].rules[0].last_error, "vector contains metrics with the same "
+                                                  "labelset after applying rule labels");
+    assert_int_equal(g[1].rules[1].health, RG_RULE_HEALTH_ERR);
+    assert_string_equal(g[1].rules[1].last_error, "rule result is not a vector or scalar");
+    fx_teardown(&f);
+}
+
 struct got {
     int calls;
     char labels[256];
@@ -581,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_manager__alerts_series_and_stale_markers),
         cmocka_unit_test(test_manager__slot_alignment),
         cmocka_unit_test(test_manager__query_error_keeps_state),
+        cmocka_unit_test(test_manager__recording_rule_errors),
         cmocka_unit_test(test_manager__notify_hook),
         cmocka_unit_test(test_manager__state_survives_restart),
         cmocka_unit_test(test_manager__pending_timer_survives_restart),
