@@ -2,7 +2,7 @@
  *
  * Released ids go on a free list threaded through the id array and are handed out
  * again before the id range grows, which keeps the array dense under series churn.
- * The array grows by half, like the hash index.
+ * The array grows by half.
  */
 #include "store/intern.h"
 
@@ -29,15 +29,45 @@ void rg__intern_init(struct rg__intern *in)
 {
     memset(in, 0, sizeof(*in));
     in->free_head = UINT32_MAX;
+    for (size_t k = 0; k < sizeof(in->slabs) / sizeof(in->slabs[0]); k++)
+        rg__slab_init(&in->slabs[k], 16 + 8 * k);
+}
+
+/* Bytes of the block of a string of @len bytes. */
+static inline size_t block_size(size_t len)
+{
+    return sizeof(struct rg__sym) + len + 1;
+}
+
+/* The slab class for a block of @size bytes, or NULL when it is malloc'd. */
+static struct rg__slab_class *class_of(struct rg__intern *in, size_t size)
+{
+    if (size > RG__INTERN_SLAB_MAX)
+        return NULL;
+    /* Blocks are at least 9 bytes, so the smallest class is the 16-byte one. */
+    return &in->slabs[(size + 7) / 8 - 2];
+}
+
+static void block_free(struct rg__intern *in, struct rg__sym *s)
+{
+    struct rg__slab_class *c = class_of(in, block_size(s->len));
+
+    if (c)
+        rg__slab_free_ptr(c, s);
+    else
+        free(s);
 }
 
 void rg__intern_cleanup(struct rg__intern *in)
 {
     if (!in)
         return;
+    /* Slab blocks go with their slabs; only the long strings are freed one by one. */
     for (uint32_t i = 0; i < in->used; i++)
-        if (!(in->syms[i].free_next & 1))
+        if (!(in->syms[i].free_next & 1) && !class_of(in, block_size(in->syms[i].sym->len)))
             free(in->syms[i].sym);
+    for (size_t k = 0; k < sizeof(in->slabs) / sizeof(in->slabs[0]); k++)
+        rg__slab_cleanup(&in->slabs[k]);
     free(in->syms);
     rg__htab_cleanup(&in->index);
     rg__intern_init(in);
@@ -85,8 +115,10 @@ static int take_id(struct rg__intern *in, uint32_t *id)
 int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *id)
 {
     struct key k = { in, p, len };
+    struct rg__slab_class *c;
     struct rg__sym *s;
-    uint32_t hash, found;
+    uint32_t hash, found, h;
+    void *block;
     int err;
 
     if (len >= UINT32_MAX)
@@ -102,9 +134,18 @@ int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *i
     err = rg__htab_reserve(&in->index, 1);
     if (err)
         return err;
-    s = malloc(sizeof(*s) + len + 1);
-    if (!s)
-        return RG_ENOMEM;
+    c = class_of(in, block_size(len));
+    if (c) {
+        err = rg__slab_alloc(c, &h, &block);
+        if (err)
+            return err;
+        s = block;
+    } else {
+        s = malloc(block_size(len));
+        if (!s)
+            return RG_ENOMEM;
+        in->big_bytes += block_size(len);
+    }
     err = take_id(in, &found);
     if (err)
         goto fail_id;
@@ -121,7 +162,10 @@ int rg__intern_get(struct rg__intern *in, const char *p, size_t len, uint32_t *i
     return 0;
 
 fail_id:
-    free(s);
+    if (!c)
+        in->big_bytes -= block_size(len);
+    s->len = (uint32_t)len;
+    block_free(in, s);
     return err;
 }
 
@@ -134,8 +178,10 @@ void rg__intern_release(struct rg__intern *in, uint32_t id)
     /* The hash is recomputed rather than stored: releasing is rare next to
      * looking up, and 4 bytes per string add up over millions of strings. */
     rg__htab_remove(&in->index, rg__hash_fold(rg__hash_bytes(s->str, s->len, 0)), id);
-    in->bytes -= sizeof(*s) + s->len + 1;
-    free(s);
+    in->bytes -= block_size(s->len);
+    if (!class_of(in, block_size(s->len)))
+        in->big_bytes -= block_size(s->len);
+    block_free(in, s);
     in->syms[id].free_next = ((uintptr_t)in->free_head << 1) | 1;
     in->free_head = id;
     in->live--;
@@ -160,5 +206,9 @@ int rg__intern_cmp(const struct rg__intern *in, uint32_t a, uint32_t b)
 
 size_t rg__intern_bytes(const struct rg__intern *in)
 {
-    return in->bytes + (size_t)in->cap * sizeof(*in->syms) + rg__htab_bytes(&in->index);
+    size_t b = in->big_bytes + (size_t)in->cap * sizeof(*in->syms) + rg__htab_bytes(&in->index);
+
+    for (size_t k = 0; k < sizeof(in->slabs) / sizeof(in->slabs[0]); k++)
+        b += rg__slab_bytes(&in->slabs[k]) + rg__slab_table_bytes(&in->slabs[k]);
+    return b;
 }

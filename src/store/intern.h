@@ -5,12 +5,15 @@
  * distinct string and refers to it by a uint32 symbol id: half the size of a
  * pointer, and equal strings compare as equal ids. Each symbol counts its users;
  * when the last series holding it is collected the string is freed and its id is
- * reused. Symbols live in one heap block each (refcount, length, bytes, NUL; an
- * 8-byte header, so a 15-byte string fits malloc's 32-byte chunk), found through
- * an rg__htab keyed by the string's hash. Free ids are chained through the id
- * array itself, so a symbol costs no more than its block, one array slot and one
- * hash slot. Internal to src/store;
- * not thread-safe. Strings returned stay valid until their symbol is released.
+ * reused. A symbol is one block (refcount, length, bytes, NUL: an 8-byte header),
+ * found through an rg__htab keyed by the string's hash. Blocks of up to 256 bytes
+ * are slots of slab classes 8 bytes apart (store/slab.h), so a 14-byte string
+ * takes 24 bytes where malloc would use a 32-byte chunk, and freed strings leave
+ * no scattered holes; they are freed by address, so no handle is stored. Longer
+ * strings get their own malloc block. Free ids are chained through the id array
+ * itself, so a symbol costs no more than its block, one array slot and one hash
+ * slot. Internal to src/store; not thread-safe. Strings returned stay valid until
+ * their symbol is released.
  */
 #ifndef RG_STORE_INTERN_H
 #define RG_STORE_INTERN_H
@@ -21,6 +24,10 @@
 #include <string.h>
 
 #include "store/htab.h"
+#include "store/slab.h"
+
+/** Symbol blocks up to this many bytes live in slabs; longer ones are malloc'd. */
+#define RG__INTERN_SLAB_MAX 256
 
 /** Symbol ids stay below this bound, which leaves callers a spare top bit. */
 #define RG__INTERN_MAX_ID UINT32_C(0x7ffffffe)
@@ -46,6 +53,9 @@ struct rg__intern {
     uint32_t free_head;            /* first free id below used, or UINT32_MAX */
     struct rg__htab index;         /* hash -> id */
     size_t bytes;                  /* bytes in symbol blocks */
+    size_t big_bytes;              /* of those, in malloc'd blocks */
+    /* Slab classes for blocks of 16, 24, ... RG__INTERN_SLAB_MAX bytes. */
+    struct rg__slab_class slabs[RG__INTERN_SLAB_MAX / 8 - 1];
 };
 
 /** Prepares an empty table; needs no cleanup until something is interned. */

@@ -27,6 +27,7 @@ void rg__slab_init(struct rg__slab_class *c, size_t slot)
     c->per = slot <= RG__SLAB_BYTES ? (uint32_t)(RG__SLAB_BYTES / slot) : 1;
     c->slabs = NULL;
     c->recs = NULL;
+    c->by_addr = NULL;
     c->nslabs = 0;
     c->cap = 0;
     c->partial = NIL;
@@ -42,6 +43,7 @@ void rg__slab_cleanup(struct rg__slab_class *c)
         free(c->slabs[i]);
     free(c->slabs);
     free(c->recs);
+    free(c->by_addr);
     rg__slab_init(c, c->slot);
 }
 
@@ -70,11 +72,28 @@ static void link_partial(struct rg__slab_class *c, uint32_t i)
     c->partial = i;
 }
 
+/* Number of live slabs whose block starts at or below @p. */
+static size_t addr_pos(const struct rg__slab_class *c, const void *p)
+{
+    size_t lo = 0, hi = c->live_slabs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if ((uintptr_t)c->slabs[c->by_addr[mid]] <= (uintptr_t)p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Allocates a new empty slab and puts it on the partial list. */
 static int add_slab(struct rg__slab_class *c)
 {
     size_t bytes = c->slot * c->per;
     uint32_t i;
+    size_t pos;
     char *block;
 
     if (c->spare == NIL) {
@@ -85,6 +104,7 @@ static int add_slab(struct rg__slab_class *c)
             size_t cap = c->cap ? (size_t)c->cap * 2 : 8;
             char **slabs;
             struct rg__slab_rec *recs;
+            uint32_t *by_addr;
 
             slabs = realloc(c->slabs, cap * sizeof(*slabs));
             if (!slabs)
@@ -94,6 +114,10 @@ static int add_slab(struct rg__slab_class *c)
             if (!recs)
                 return RG_ENOMEM;
             c->recs = recs;
+            by_addr = realloc(c->by_addr, cap * sizeof(*by_addr));
+            if (!by_addr)
+                return RG_ENOMEM;
+            c->by_addr = by_addr;
             c->cap = (uint32_t)cap;
         }
     }
@@ -111,6 +135,10 @@ static int add_slab(struct rg__slab_class *c)
     c->recs[i].free = NIL;
     c->recs[i].bump = 0;
     link_partial(c, i);
+    pos = addr_pos(c, block);
+    memmove(&c->by_addr[pos + 1], &c->by_addr[pos],
+            (c->live_slabs - pos) * sizeof(*c->by_addr));
+    c->by_addr[pos] = i;
     c->live_slabs++;
     return 0;
 }
@@ -155,6 +183,10 @@ void rg__slab_free(struct rg__slab_class *c, uint32_t h)
     if (r->used == c->per)
         link_partial(c, i);
     if (--r->used == 0) {
+        size_t pos = addr_pos(c, c->slabs[i]) - 1;
+
+        memmove(&c->by_addr[pos], &c->by_addr[pos + 1],
+                (c->live_slabs - pos - 1) * sizeof(*c->by_addr));
         unlink_partial(c, i);
         free(c->slabs[i]);
         c->slabs[i] = NULL;
@@ -170,7 +202,15 @@ void rg__slab_free(struct rg__slab_class *c, uint32_t h)
     r->free = slot;
 }
 
+void rg__slab_free_ptr(struct rg__slab_class *c, const void *p)
+{
+    uint32_t i = c->by_addr[addr_pos(c, p) - 1];
+    size_t off = (size_t)((uintptr_t)p - (uintptr_t)c->slabs[i]);
+
+    rg__slab_free(c, i * c->per + (uint32_t)(off / c->slot));
+}
+
 size_t rg__slab_table_bytes(const struct rg__slab_class *c)
 {
-    return (size_t)c->cap * (sizeof(*c->slabs) + sizeof(*c->recs));
+    return (size_t)c->cap * (sizeof(*c->slabs) + sizeof(*c->recs) + sizeof(*c->by_addr));
 }

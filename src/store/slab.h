@@ -13,7 +13,9 @@
  * segregated-fit slab scheme of Bonwick's slab allocator, without object caching.
  *
  * A slot is named by a 32-bit handle, slab index times slots per slab plus slot
- * index, so freeing needs no search. Free slots of a slab are chained through their
+ * index, so freeing by handle needs no search. Owners with no room for a handle
+ * free by address instead: the live slabs are also kept sorted by address, and a
+ * binary search finds the one holding the slot. Free slots of a slab are chained through their
  * first four bytes; never-used slots are handed out by a bump index, so a new
  * slab's pages are only touched as it fills. Slabs with room are kept on a doubly
  * linked list threaded through the per-slab records. A slot larger than a slab gets
@@ -37,6 +39,7 @@ struct rg__slab_class {
     uint32_t per;                 /* slots per slab */
     char **slabs;                 /* owned; slab index -> block, NULL when released */
     struct rg__slab_rec *recs;    /* owned; per slab */
+    uint32_t *by_addr;            /* owned; live slab indexes sorted by block address */
     uint32_t nslabs, cap;         /* indexes handed out / allocated */
     uint32_t partial;             /* first slab with room, or UINT32_MAX */
     uint32_t spare;               /* first released slab index, or UINT32_MAX */
@@ -56,6 +59,9 @@ int rg__slab_alloc(struct rg__slab_class *c, uint32_t *h, void **p);
 
 /** Gives slot @h back; the slab goes back to malloc when it empties. */
 void rg__slab_free(struct rg__slab_class *c, uint32_t h);
+
+/** Gives back the live slot at @p, found by its address (O(log slabs)). */
+void rg__slab_free_ptr(struct rg__slab_class *c, const void *p);
 
 /** Address of live slot @h (the allocation also returned it). */
 static inline void *rg__slab_ptr(const struct rg__slab_class *c, uint32_t h)

@@ -1665,11 +1665,12 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
                 out[RG__MEM_RINGS].usable += malloc_usable_size(c->slabs[i]);
             }
             if (c->slabs) {
-                out[RG__MEM_OTHER].blocks += 2;
+                out[RG__MEM_OTHER].blocks += 3;
                 out[RG__MEM_OTHER].used += rg__slab_table_bytes(c);
                 out[RG__MEM_OTHER].reserved += rg__slab_table_bytes(c);
                 out[RG__MEM_OTHER].usable += malloc_usable_size(c->slabs) +
-                                             malloc_usable_size(c->recs);
+                                             malloc_usable_size(c->recs) +
+                                             malloc_usable_size(c->by_addr);
             }
         }
     }
@@ -1696,8 +1697,29 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
         if (in->syms[i].free_next & 1)
             continue;
         sym = in->syms[i].sym;
-        mem_add(&out[RG__MEM_SYMS], sym, sizeof(*sym) + sym->len + 1,
-                sizeof(*sym) + sym->len + 1);
+        if (sizeof(*sym) + sym->len + 1 > RG__INTERN_SLAB_MAX) {
+            mem_add(&out[RG__MEM_SYMS], sym, sizeof(*sym) + sym->len + 1,
+                    sizeof(*sym) + sym->len + 1);
+        } else {
+            /* A slot of a slab: counted with its slab below. */
+            out[RG__MEM_SYMS].used += sizeof(*sym) + sym->len + 1;
+            out[RG__MEM_SYMS].reserved += (sizeof(*sym) + sym->len + 1 + 7) & ~(size_t)7;
+        }
+    }
+    for (size_t k = 0; k < sizeof(in->slabs) / sizeof(in->slabs[0]); k++) {
+        const struct rg__slab_class *c = &in->slabs[k];
+
+        for (uint32_t i = 0; i < c->nslabs; i++)
+            if (c->slabs[i])
+                mem_add(&out[RG__MEM_SYMS], c->slabs[i], 0, 0);
+        if (c->slabs) {
+            out[RG__MEM_OTHER].blocks += 3;
+            out[RG__MEM_OTHER].used += rg__slab_table_bytes(c);
+            out[RG__MEM_OTHER].reserved += rg__slab_table_bytes(c);
+            out[RG__MEM_OTHER].usable += malloc_usable_size(c->slabs) +
+                                         malloc_usable_size(c->recs) +
+                                         malloc_usable_size(c->by_addr);
+        }
     }
     mem_add(&out[RG__MEM_SYM_IDS], in->syms, (size_t)in->live * sizeof(*in->syms),
             (size_t)in->cap * sizeof(*in->syms));

@@ -2,7 +2,9 @@
  *
  * Checks that equal bytes share one symbol and one copy, that references are
  * counted and the last release frees the string and recycles its id, that
- * lookups never create, and that ordering is byte-wise like Go's strings.
+ * lookups never create, and that ordering is byte-wise like Go's strings. Strings
+ * on both sides of the slab limit keep their bytes, and releasing them all gives
+ * back every slab and every malloc'd block.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/intern.h"
@@ -68,6 +71,70 @@ static void test_intern__release_frees_and_recycles(void **state)
     assert_int_equal(in.live, 0);
     assert_int_equal(in.bytes, bytes0);
     rg__intern_cleanup(&in);
+}
+
+static void test_intern__slab_and_malloc_blocks(void **state)
+{
+    /* Block sizes are 9 + len: 9, 16, 17, 24, 255, 256 (the largest slab slot),
+     * then 257 and more from malloc. */
+    static const size_t lens[] = { 0, 7, 8, 15, 246, 247, 248, 1000, 5000 };
+    struct rg__intern in;
+    uint32_t ids[sizeof(lens) / sizeof(lens[0])][80];
+    char *buf = malloc(5001);
+    size_t n = sizeof(lens) / sizeof(lens[0]), base;
+    (void)state;
+
+    assert_non_null(buf);
+    rg__intern_init(&in);
+    base = rg__intern_bytes(&in);
+    /* Eighty strings of every length, differing in their first bytes; enough to
+     * fill more than one slab of the large slab classes. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < 80; j++) {
+                uint32_t id;
+
+                memset(buf, 'a' + (int)(i % 26), lens[i]);
+                if (lens[i] >= 2) {
+                    buf[0] = (char)('A' + j % 26);
+                    buf[1] = (char)('A' + j / 26);
+                } else if (j) {
+                    continue;   /* only one string of length 0 */
+                }
+                assert_int_equal(rg__intern_get(&in, buf, lens[i], &id), 0);
+                if (pass)
+                    assert_int_equal(id, ids[i][j]);
+                ids[i][j] = id;
+            }
+        }
+    }
+    assert_true(rg__intern_bytes(&in) > base);
+    assert_true(in.big_bytes > 0);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < (lens[i] >= 2 ? 80u : 1u); j++) {
+            const struct rg__sym *sym = rg__intern_sym(&in, ids[i][j]);
+
+            assert_int_equal(sym->len, lens[i]);
+            assert_int_equal(sym->refs, 2);
+            assert_int_equal(sym->str[lens[i]], '\0');
+            assert_int_equal((uintptr_t)sym % 8, 0);
+            if (lens[i] >= 2) {
+                assert_int_equal(sym->str[0], 'A' + j % 26);
+                assert_int_equal(sym->str[lens[i] - 1], 'a' + (int)(i % 26));
+            }
+        }
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < (lens[i] >= 2 ? 80u : 1u); j++)
+                rg__intern_release(&in, ids[i][j]);
+    assert_int_equal(in.live, 0);
+    assert_int_equal(in.bytes, 0);
+    assert_int_equal(in.big_bytes, 0);
+    for (size_t k = 0; k < sizeof(in.slabs) / sizeof(in.slabs[0]); k++)
+        assert_int_equal(in.slabs[k].live_slabs, 0);
+    rg__intern_cleanup(&in);
+    free(buf);
 }
 
 static void test_intern__many_strings_and_churn(void **state)
@@ -143,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intern__same_bytes_same_symbol),
         cmocka_unit_test(test_intern__release_frees_and_recycles),
+        cmocka_unit_test(test_intern__slab_and_malloc_blocks),
         cmocka_unit_test(test_intern__many_strings_and_churn),
         cmocka_unit_test(test_intern__byte_order),
     };

@@ -4,8 +4,8 @@
  * larger than a slab) are checked for alignment, for not overlapping (each slot is
  * filled with a pattern of its own handle and re-checked after churn), for reuse of
  * freed slots, and for the release of every slab, and of the class's tables, once
- * the last slot is freed. A random alloc/free sequence is compared with a plain
- * array of live handles.
+ * the last slot is freed. A random alloc/free sequence, freeing by handle or by
+ * address at random, is compared with a plain array of live handles.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -155,7 +155,11 @@ static void test_slab__random_churn(void **state)
                 size_t j = rnd() % n;
 
                 assert_true(intact(l[j].p, c.slot, l[j].h));
-                rg__slab_free(&c, l[j].h);
+                /* Freeing by handle and by address must be interchangeable. */
+                if (rnd() & 1)
+                    rg__slab_free(&c, l[j].h);
+                else
+                    rg__slab_free_ptr(&c, l[j].p);
                 l[j] = l[--n];
             }
         }
@@ -163,6 +167,13 @@ static void test_slab__random_churn(void **state)
             assert_true(intact(l[j].p, c.slot, l[j].h));
         /* A slab is released with its last slot, so each holds a live one. */
         assert_true(c.live_slabs <= n);
+        /* The address index lists exactly the live slabs, in address order. */
+        for (size_t j = 0; j < c.live_slabs; j++) {
+            assert_non_null(c.slabs[c.by_addr[j]]);
+            if (j)
+                assert_true((uintptr_t)c.slabs[c.by_addr[j - 1]] <
+                            (uintptr_t)c.slabs[c.by_addr[j]]);
+        }
         rg__slab_cleanup(&c);
         assert_int_equal(c.live_slabs, 0);
         free(l);
