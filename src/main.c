@@ -23,6 +23,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "rules/deploy.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -36,11 +37,14 @@ struct daemon {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t gc_timer;
+    uv_timer_t deploy_timer;
     struct rg_http_server *http;
     struct rg_config cfg;
     struct rg_store *store;
     struct rg_metrics *metrics;
     struct rg_api api;
+    struct rg_deploy *deploy;
+    char deploy_state[1100];
     int stopping;
 };
 
@@ -71,11 +75,23 @@ static void on_gc_timer(uv_timer_t *t)
                  rg_store_series_count(d->store));
 }
 
+static void on_deploy_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    int64_t now = rg_now_ms();
+    int64_t next = rg_deploy_tick(d->deploy, now);
+    /* Ticks are scheduled from the manager's own due time, so a slow evaluation
+     * does not make the next one late by more than its own overrun. */
+    uv_timer_start(&d->deploy_timer, on_deploy_timer,
+                   next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
 static void on_http_stopped(void *ud)
 {
     struct daemon *d = ud;
     /* The server has closed all its handles; close ours and let uv_run return. */
     uv_close((uv_handle_t *)&d->gc_timer, NULL);
+    uv_close((uv_handle_t *)&d->deploy_timer, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -92,6 +108,7 @@ static void on_signal(uv_signal_t *s, int signum)
     d->api.ready = 0;
     rg_info("event=shutdown signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_timer_stop(&d->gc_timer);
+    uv_timer_stop(&d->deploy_timer);
     rg_http_server_stop(d->http, on_http_stopped, d);
 }
 
@@ -209,6 +226,13 @@ static int cmd_run(int argc, char **argv)
     rc = rg_api_init(&d.api, &d.cfg, d.store, d.metrics);
     if (rc)
         goto fail_api;
+    snprintf(d.deploy_state, sizeof(d.deploy_state), "%s/deployments.json", data_dir);
+    rc = rg_deploy_new(&d.cfg, d.store, d.metrics, d.deploy_state, rg_now_ms(), &d.deploy, &err);
+    if (rc) {
+        fprintf(stderr, "%s", err.data ? err.data : "");
+        goto fail_deploy;
+    }
+    d.api.deploy = d.deploy;
 
     rc = uv_loop_init(&d.loop);
     if (rc)
@@ -234,6 +258,9 @@ static int cmd_run(int argc, char **argv)
     d.gc_timer.data = &d;
     uv_timer_start(&d.gc_timer, on_gc_timer, (uint64_t)d.cfg.storage.gc_interval_ms,
                    (uint64_t)d.cfg.storage.gc_interval_ms);
+    uv_timer_init(&d.loop, &d.deploy_timer);
+    d.deploy_timer.data = &d;
+    uv_timer_start(&d.deploy_timer, on_deploy_timer, (uint64_t)rg_deploy_interval(d.deploy), 0);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
     d.sigterm.data = d.sigint.data = &d;
@@ -250,6 +277,8 @@ static int cmd_run(int argc, char **argv)
     rc = uv_loop_close(&d.loop);
     if (rc)
         rg_error("event=loop_close err=%s", rg_err_name(rc));
+    rg_deploy_save(d.deploy);
+    rg_deploy_free(d.deploy);
     rg_api_cleanup(&d.api);
     rg_metrics_free(d.metrics);
     rg_store_free(d.store);
@@ -262,6 +291,8 @@ fail_http:
     uv_run(&d.loop, UV_RUN_DEFAULT);   /* let the server's close callbacks run */
     uv_loop_close(&d.loop);
 fail_loop:
+    rg_deploy_free(d.deploy);
+fail_deploy:
     rg_api_cleanup(&d.api);
 fail_api:
     rg_metrics_free(d.metrics);

@@ -210,6 +210,8 @@ void rg_api_handle(struct rg_http_request *req, struct rg_http_response *res, vo
     }
     if (rg__api_query_route(api, req, res))
         return;
+    if (rg__api_deployments_route(api, req, res))
+        return;
     if (path_is(req, "/-/healthy") || path_is(req, "/-/ready") || path_is(req, "/metrics")) {
         if (!get) {
             rg_http_response_header(res, "Allow", "GET, HEAD");

@@ -93,6 +93,10 @@ int rg__api_query_route(struct rg_api *api, struct rg_http_request *req,
 int rg__api_parse_time(const char *s, int64_t *out_ms);
 /** Parses a Prometheus API duration (float seconds or "5m") into ms. */
 int rg__api_parse_duration(const char *s, int64_t *out_ms);
+/** Deployments API (api/deployments.c): /api/v1/deployments[/{name}[/phase|trigger|
+ *  reset]]. Returns 1 when @req was one of them. */
+int rg__api_deployments_route(struct rg_api *api, struct rg_http_request *req,
+                              struct rg_http_response *res);
 /** Remote-write: registers its metric families. */
 int rg__api_write_init(struct rg_api *api);
 void rg__api_write_cleanup(struct rg_api *api);

@@ -94,8 +94,8 @@ static int add_doc(struct rg_config *cfg, const char *path, struct rg_yaml_node 
 static int read_file(const char *path, struct rg_buf *text, struct rg_buf *err);
 
 const char *const rg_config_foreign_sections[] = {
-    "global", "rule_files", "signals", "phases", "triggers", "deployments", "notifiers",
-    "sources", "include", NULL,
+    "global", "rule_files", "signals", "phases", "triggers", "deployments", "metrics",
+    "discovery", "notifiers", "sources", "include", NULL,
 };
 
 static int is_foreign(const char *key)
