@@ -40,6 +40,8 @@ struct problem_ent {
 
 struct walk {
     const char *path;
+    int path_suffix_line;       /* when set, a second "line:col: " follows the first */
+    int path_suffix_col;
     struct problem_ent *probs;  /* owned */
     size_t nerr, cap;
     int oom;
@@ -63,7 +65,10 @@ static void problem(struct walk *w, const struct rg_yaml_node *at, const char *f
         w->probs = n;
         w->cap = nc;
     }
-    if (at)
+    if (at && w->path_suffix_line)
+        rg_buf_printf(&b, "%s:%d:%d: %d:%d: ", w->path, at->line, at->col, w->path_suffix_line,
+                      w->path_suffix_col);
+    else if (at)
         rg_buf_printf(&b, "%s:%d:%d: ", w->path, at->line, at->col);
     else
         rg_buf_printf(&b, "%s: ", w->path);
@@ -106,11 +111,14 @@ static const char *kind_tag(const struct rg_yaml_node *n)
     return n->kind == RG_YAML_MAP ? "!!map" : n->kind == RG_YAML_SEQ ? "!!seq" : "!!str";
 }
 
-/* yaml.v3's message for a node that cannot become @type. */
+/* yaml.v3's message for a node that cannot become @type; it shortens long values to
+ * their first 7 bytes and "...". */
 static void bad_kind(struct walk *w, const struct rg_yaml_node *n, const char *type)
 {
-    if (n->kind == RG_YAML_SCALAR)
-        problem(w, n, "cannot unmarshal !!str `%.40s` into %s", n->scalar, type);
+    if (n->kind == RG_YAML_SCALAR && n->scalar_len > 10)
+        problem(w, n, "cannot unmarshal !!str `%.7s...` into %s", n->scalar, type);
+    else if (n->kind == RG_YAML_SCALAR)
+        problem(w, n, "cannot unmarshal !!str `%s` into %s", n->scalar, type);
     else
         problem(w, n, "cannot unmarshal %s into %s", kind_tag(n), type);
 }
@@ -154,7 +162,7 @@ static int get_duration(struct walk *w, const struct rg_yaml_node *n, int64_t *o
     const char *s;
 
     if (n->kind != RG_YAML_SCALAR) {
-        bad_kind(w, n, "model.Duration");
+        bad_kind(w, n, "string");   /* model.Duration reads a string first */
         return -1;
     }
     s = scalar_or_empty(n);
@@ -186,7 +194,7 @@ static int get_int(struct walk *w, const struct rg_yaml_node *n, int64_t *out)
     errno = 0;
     *out = strtoll(s, &end, 10);
     if (n->quoted || *end || errno || end == s) {
-        problem(w, n, "cannot unmarshal !!str `%.40s` into int", s);
+        bad_kind(w, n, "int");
         return -1;
     }
     return 0;
@@ -461,8 +469,13 @@ static int parse_rule(struct walk *w, const struct rg_yaml_node *n, const char *
     rname = *salert ? salert : srec;
 
     /* rulefmt.Rule.Validate, in its order. */
-    if (*srec && *salert)
+    if (*srec && *salert) {
+        /* Prometheus names both nodes: "record's line:col: alert's line:col: ...". */
+        w->path_suffix_line = alert->line;
+        w->path_suffix_col = alert->col;
         rule_problem(w, rec, group, idx, rname, "only one of 'record' and 'alert' must be set");
+        w->path_suffix_line = 0;
+    }
     if (!*srec && !*salert)
         rule_problem(w, rec ? rec : alert ? alert : n, group, idx, rname,
                      "one of 'record' or 'alert' must be set");
@@ -577,7 +590,7 @@ static int parse_group(struct walk *w, const struct rg_yaml_node *n, struct rg_r
     v = map_val(n, "rules");
     if (v && !(v->kind == RG_YAML_SCALAR && rg_yaml_is_null(v))) {
         if (v->kind != RG_YAML_SEQ) {
-            bad_kind(w, v, "[]rulefmt.Rule");
+            bad_kind(w, v, "[]rulefmt.RuleNode");
             return 0;
         }
         if (v->nitems && !(g->rules = calloc(v->nitems, sizeof(*g->rules))))

@@ -5,10 +5,10 @@
  * recursive-descent parser builds a tree of text, action, if, with and range nodes
  * whose pipelines are lists of commands, and a tree-walking interpreter executes it
  * against struct rg_template_data. Values are a small tagged union (nil, bool, int,
- * float, string, label map, the data root) so that Go's typing rules that users
- * meet in practice hold: printing a missing label gives "<no value>", comparing an
- * int literal with a float value is an error, literals with '.', 'e' or 'p' are
- * floats. Every node and every string made while executing lives in a bump list
+ * float, string, label map, query results, the data root) so that Go's typing rules
+ * that users meet in practice hold: a missing label is "", nil prints "<no value>",
+ * comparing an int literal with a float value is an error, literals with '.', 'e' or
+ * 'p' are floats. Every node and every string made while executing lives in a bump list
  * released at once. The humanize functions follow Prometheus' template/template.go.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -1120,7 +1120,8 @@ int rg_template_humanize_duration(double v, struct rg_buf *out)
             sign = "-";
             v = -v;
         }
-        d = v >= 9.2e18 ? INT64_MAX : (int64_t)v;
+        /* Go converts an out-of-range float to int64 as amd64 does: INT64_MIN. */
+        d = v >= 9223372036854775808.0 ? INT64_MIN : (int64_t)v;
         sec = d % 60;
         min = (d / 60) % 60;
         hour = (d / 60 / 60) % 24;
@@ -1312,8 +1313,8 @@ static int print_val(struct exec *e, const struct val *v, struct rg_buf *out)
     case V_STR: return rg_buf_append(out, v->s, v->n);
     case V_MAP: return print_map(e, v->m, v->n, out);
     case V_SAMPLE:
-        /* Go prints a *sample as &{map[...] value}. */
-        rg_buf_puts(out, "&{");
+        /* Prometheus prints a sample as {map[...] value}. */
+        rg_buf_puts(out, "{");
         print_map(e, v->q->labels, v->q->nlabels, out);
         rg_buf_putc(out, ' ');
         rg_format_float_g(v->q->value, out);
@@ -1381,8 +1382,10 @@ static int field(struct exec *e, struct val *v, const char *name)
         return 0;
     }
     if (v->k == V_MAP) {
+        /* A missing key of a map[string]string is the zero value, "" (Prometheus
+         * prints nothing for $labels.missing, not "<no value>"). */
         if (!map_get(v->m, v->n, name, strlen(name), v))
-            *v = (struct val){ .k = V_NONE };
+            *v = vstr("", 0);
         return 0;
     }
     if (v->k == V_NONE)

@@ -7,9 +7,12 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
 #include "rules/template.h"
+#include "util/file.h"
 #include "util/err.h"
 
 static const struct rg_label labels[] = {
@@ -55,7 +58,7 @@ static void test_template__expansions(void **state)
           "{{ else }}-{{ end }}", 0, "P" },
         { "a  {{- 1 -}}  b", 0, "a1b" },
         { "a\n  {{- \"x\" }}\n", 0, "ax\n" },
-        { "{{ $labels.missing }}", 0, "<no value>" },
+        { "[{{ $labels.missing }}]", 0, "[]" },
         { "[{{ index $labels \"job\" }}][{{ index $labels \"nope\" }}]", 0, "[node][]" },
         { "{{ toUpper \"abc\" }} {{ \"hello wORLD-x_y\" | title }} {{ toLower \"ABC\" }}", 0,
           "ABC Hello WORLD-X_y abc" },
@@ -122,6 +125,10 @@ static void test_template__execution_errors(void **state)
           "<error expanding template: error executing template __alert_Test: template: "
           "__alert_Test:1:115: executing \"__alert_Test\" at <$value humanize>: can't give "
           "argument to non-function $value>" },
+        { "{{ .Nope }}",
+          "<error expanding template: error executing template __alert_Test: template: "
+          "__alert_Test:1:115: executing \"__alert_Test\" at <.Nope>: can't evaluate field "
+          "Nope in type template.tmplData>" },
         { "{{ foo }}",
           "<error expanding template: error parsing template __alert_Test: template: "
           "__alert_Test:1: function \"foo\" not defined>" },
@@ -285,6 +292,7 @@ static void test_template__humanize_functions(void **state)
         { rg_template_humanize_duration, 1.2345, "1.234s" },
         { rg_template_humanize_duration, 12.345, "12.35s" },
         { rg_template_humanize_duration, NAN, "NaN" },
+        { rg_template_humanize_duration, 1e30, "-106751991167300d -15h -30m -8s" },
         { rg_template_humanize_percentage, 0, "0%" },
         { rg_template_humanize_percentage, 0.1, "10%" },
         { rg_template_humanize_percentage, 0.0123456, "1.235%" },
@@ -329,6 +337,76 @@ static void test_template__compiled_reuse(void **state)
     }
     rg_template_free(t);
     rg_template_free(NULL);
+    rg_buf_cleanup(&out);
+}
+
+/* Golden expansions checked against Prometheus itself: tests/data/rules/templates/
+ * expected.jsonl holds, for every value of values.txt, the expansion of every line of
+ * cases.txt; promtool-test.yml states the same expectations as a `promtool test rules`
+ * file, which Prometheus 2.42's promtool passes (run it there to re-check). The
+ * `query "m"` of the cases returns the alert's own series, as it does in promtool. */
+static double golden_value;
+static const struct rg_label golden_labels[3] = {
+    { "__name__", "m" }, { "instance", "host.example.com:9100" }, { "job", "node" },
+};
+
+static int golden_query(void *ud, const char *expr, const struct rg_template_sample **out,
+                        size_t *n, struct rg_buf *err)
+{
+    static struct rg_template_sample one;
+    (void)ud;
+    (void)err;
+    one = (struct rg_template_sample){ golden_labels, 3, golden_value };
+    *out = &one;
+    *n = strcmp(expr, "m") == 0 ? 1 : 0;
+    return 0;
+}
+
+static void test_template__matches_prometheus(void **state)
+{
+    struct rg_buf cases = { 0 }, values = { 0 }, expected = { 0 }, out = { 0 };
+    static const struct rg_label ext1[1] = { { "cluster", "eu-1" } };
+    char *lines[64], *save = NULL, *vsave = NULL, *esave = NULL;
+    size_t nlines = 0, checked = 0;
+    (void)state;
+
+    assert_int_equal(rg_file_read("tests/data/rules/templates/cases.txt", 1 << 20, &cases), 0);
+    assert_int_equal(rg_file_read("tests/data/rules/templates/values.txt", 1 << 20, &values), 0);
+    assert_int_equal(rg_file_read("tests/data/rules/templates/expected.jsonl", 1 << 20,
+                                  &expected), 0);
+    for (char *l = strtok_r(cases.data, "\n", &save); l && nlines < 64;
+         l = strtok_r(NULL, "\n", &save))
+        lines[nlines++] = l;
+    assert_true(nlines >= 20);
+    for (char *v = strtok_r(values.data, "\n", &vsave), *e = strtok_r(expected.data, "\n",
+                                                                          &esave);
+         v && e; v = strtok_r(NULL, "\n", &vsave), e = strtok_r(NULL, "\n", &esave)) {
+        char ebuf[256];
+        yajl_val arr = yajl_tree_parse(e, ebuf, sizeof(ebuf));
+        struct rg_template_data d = {
+            .labels = golden_labels, .nlabels = 3, .external_labels = ext1, .nexternal = 1,
+            .external_url = "http://ext.example:9090", .query = golden_query,
+        };
+        assert_non_null(arr);
+        assert_true(YAJL_IS_ARRAY(arr));
+        assert_int_equal(arr->u.array.len, nlines);
+        golden_value = d.value = strtod(v, NULL);
+        for (size_t i = 0; i < nlines; i++) {
+            rg_buf_reset(&out);
+            rg_template_expand("__alert_A", lines[i], &d, &out);
+            const char *want = YAJL_IS_STRING(arr->u.array.values[i])
+                               ? arr->u.array.values[i]->u.string : "?";
+            if (strcmp(out.data ? out.data : "", want))
+                fail_msg("value %s case %zu %s:\n got  %s\n want %s", v, i, lines[i], out.data,
+                         want);
+            checked++;
+        }
+        yajl_tree_free(arr);
+    }
+    assert_true(checked >= 8 * 20);
+    rg_buf_cleanup(&cases);
+    rg_buf_cleanup(&values);
+    rg_buf_cleanup(&expected);
     rg_buf_cleanup(&out);
 }
 
@@ -386,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_template__query_functions),
         cmocka_unit_test(test_template__compiled_reuse),
         cmocka_unit_test(test_template__random_texts),
+        cmocka_unit_test(test_template__matches_prometheus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
