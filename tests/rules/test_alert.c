@@ -187,6 +187,63 @@ static void test_alert__transitions(void **state)
         run(&cases[i]);
 }
 
+/* Sequences checked against Prometheus itself: tests/data/rules/promtool-alerts/
+ * testN.yml ask `promtool test rules` (Prometheus 2.42) for ALERTS and
+ * ALERTS_FOR_STATE after every one-minute evaluation of rulesN.yml over the same
+ * series, and pass. Each word is the alert after one evaluation: "-" none, "pN" or
+ * "fN" pending or firing with active_at N seconds. */
+static void test_alert__matches_prometheus(void **state)
+{
+    static const struct {
+        int64_t for_s, keep_s;
+        const char *values;
+        const char *want;
+    } cases[] = {
+        { 120, 180, "0 0 1 1 1 1 0 0 1 0 0 0 0 0 1 1 1 0 1 1 1 1 0 0 0 0",
+          "- - p120 p120 f120 f120 f120 f120 f120 f120 f120 f120 - - p840 p840 f840 f840 "
+          "f840 f840 f840 f840 f840 f840 f840 -" },
+        { 0, 0, "1 1 0 1 0 0 1 1 1 0", "f0 f0 - f180 - - f360 f360 f360 -" },
+        { 180, 0, "1 1 0 1 1 1 1 1 0 1", "p0 p0 - p180 p180 p180 f180 f180 - p540" },
+        { 0, 120, "1 0 1 0 0 1 0 0 0 1 1 0", "f0 f0 f0 f0 f0 f0 f0 f0 - f540 f540 f540" },
+        { 60, 60, "0 1 1 0 1 1 1 0 0 1 0 1 1 1 1 0 0 0",
+          "- p60 f60 f60 f60 f60 f60 f60 - p540 - p660 f660 f660 f660 f660 - -" },
+    };
+    (void)state;
+
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct rg_alert_set set = { 0 };
+        struct rg_alert_params p = { cases[c].for_s * 1000, cases[c].keep_s * 1000, 0 };
+        struct rg_buf got = { 0 }, err = { 0 };
+        const char *v = cases[c].values;
+
+        for (int minute = 0; *v; minute++) {
+            struct rg_label l[2] = { { "alertname", "High" }, { "job", "a" } };
+            struct rg_alert_input in = { l, 2, NULL, 0, 1 };
+            int present = *v == '1';
+            size_t active = 0;
+            v += v[1] ? 2 : 1;
+            assert_int_equal(rg_alert_set_eval(&set, &p, (int64_t)minute * 60000, &in,
+                                               present ? 1 : 0, &err), 0);
+            if (got.len)
+                rg_buf_putc(&got, ' ');
+            for (size_t k = 0; k < set.n; k++)
+                if (set.alerts[k].state != RG_ALERT_INACTIVE) {
+                    rg_buf_printf(&got, "%c%lld",
+                                  set.alerts[k].state == RG_ALERT_FIRING ? 'f' : 'p',
+                                  (long long)(set.alerts[k].active_at / 1000));
+                    active++;
+                }
+            if (!active)
+                rg_buf_putc(&got, '-');
+        }
+        if (strcmp(got.data, cases[c].want) != 0)
+            fail_msg("case %zu:\n got  %s\n want %s", c, got.data, cases[c].want);
+        rg_alert_set_cleanup(&set);
+        rg_buf_cleanup(&got);
+        rg_buf_cleanup(&err);
+    }
+}
+
 static void test_alert__value_and_annotations_update(void **state)
 {
     struct rg_alert_set set = { 0 };
@@ -416,6 +473,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert__transitions),
+        cmocka_unit_test(test_alert__matches_prometheus),
         cmocka_unit_test(test_alert__value_and_annotations_update),
         cmocka_unit_test(test_alert__send_bookkeeping),
         cmocka_unit_test(test_alert__restore_keeps_timers),
