@@ -265,11 +265,14 @@ static void put_rule(struct rg_buf *out, const struct rg_rules_group *g,
         rg_json_cstr(out, r->name);
         rg_buf_puts(out, ",\"query\":");
         rg_json_cstr(out, rs->query);
-        rg_buf_puts(out, ",\"labels\":");
-        if (merged)
+        /* Prometheus omits a recording rule's empty label set. */
+        if (merged && nmerged) {
+            rg_buf_puts(out, ",\"labels\":");
             put_map(out, merged, nmerged);
-        else
+        } else if (r->nlabels) {
+            rg_buf_puts(out, ",\"labels\":");
             put_kv_map(out, r->labels, r->nlabels);
+        }
     }
     free(merged);
     rg_buf_printf(out, ",\"health\":\"%s\"", rg_rule_health_name(rs->health));
