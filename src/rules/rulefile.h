@@ -23,7 +23,9 @@
  * rg_promql_parse() and kept; label and annotation templates are compiled
  * (rules/template.h) and kept. The canonical dump prints a file in a fixed key
  * order with canonical durations and expressions, for golden tests and
- * `rollgate check --dump`. Pure apart from rg_rulefile_load() reading one file.
+ * `rollgate check --dump`. Pure apart from rg_rulefile_load() and rg_rulefile_detect()
+ * reading one file and rg_rulefile_each_path() globbing; no global state, any thread.
+ * A struct rg_rulefile owns everything it points to.
  */
 #ifndef RG_RULES_RULEFILE_H
 #define RG_RULES_RULEFILE_H

@@ -22,7 +22,8 @@
  *
  * Like Prometheus, an expansion error yields the text
  * "<error expanding template: ...>" instead of failing the rule. Pure: no I/O, no
- * clock. A compiled template is immutable and may be executed any number of times.
+ * clock, no global mutable state, so any thread may use it. A compiled template is
+ * immutable and may be executed any number of times, also concurrently.
  */
 #ifndef RG_RULES_TEMPLATE_H
 #define RG_RULES_TEMPLATE_H
