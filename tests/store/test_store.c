@@ -193,6 +193,54 @@ static void test_intern__shared_and_released(void **state)
     rg_store_free(st);
 }
 
+static void test_series__label_counts_around_block_limit(void **state)
+{
+    /* A series block is a 48-byte header plus 4 bytes per label: from empty to
+     * blocks of a few KiB, every label must come back and be released. */
+    static const size_t counts[] = { 0, 1, 10, 115, 116, 117, 300 };
+    struct rg_store *st = new_store(1000, 100);
+    struct rg_label_ref refs[300];
+    struct rg_label out[300];
+    struct rg_series *s[N_OF(counts)], *f;
+    char names[300][8], value[16];
+    (void)state;
+
+    for (size_t j = 0; j < 300; j++) {
+        /* Three-digit names sort in index order. */
+        snprintf(names[j], sizeof(names[j]), "l%03zu", j);
+        refs[j].name = (struct rg_slice){ names[j], 4 };
+    }
+    for (size_t i = 0; i < N_OF(counts); i++) {
+        int created = 0;
+
+        snprintf(value, sizeof(value), "v%zu", counts[i]);
+        for (size_t j = 0; j < counts[i]; j++)
+            refs[j].value = (struct rg_slice){ value, strlen(value) };
+        assert_int_equal(rg_store_series_get(st, refs, counts[i], &s[i], &created), 0);
+        assert_int_equal(created, 1);
+        assert_int_equal(rg_store_append(st, s[i], 5000, (double)i), 0);
+    }
+    for (size_t i = 0; i < N_OF(counts); i++) {
+        snprintf(value, sizeof(value), "v%zu", counts[i]);
+        assert_int_equal(rg_series_labels(s[i], out, 300), counts[i]);
+        for (size_t j = 0; j < counts[i]; j++) {
+            assert_string_equal(out[j].name, names[j]);
+            assert_string_equal(out[j].value, value);
+            refs[j].value = (struct rg_slice){ value, strlen(value) };
+        }
+        assert_int_equal(rg_store_series_find(st, refs, counts[i], &f), 0);
+        assert_ptr_equal(f, s[i]);
+        assert_int_equal(rg_series_max_time(s[i]), 5000);
+    }
+    assert_int_equal(rg_store_gc(st, 10000), N_OF(counts));
+    assert_int_equal(rg__store_symbol_count(st), 0);
+    /* Freeing the store frees live series of any size. */
+    assert_int_equal(rg_store_series_get(st, refs, 300, &f, NULL), 0);
+    assert_int_equal(rg_store_series_get(st, refs, 10, &f, NULL), 0);
+    assert_int_equal(rg_store_series_count(st), 2);
+    rg_store_free(st);
+}
+
 static void test_shape__shared_and_released(void **state)
 {
     /* Each step creates one series (with a sample at time t) and expects this
@@ -1124,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_series__get_find_created),
         cmocka_unit_test(test_series__labels_with_binary_bytes),
         cmocka_unit_test(test_intern__shared_and_released),
+        cmocka_unit_test(test_series__label_counts_around_block_limit),
         cmocka_unit_test(test_shape__shared_and_released),
         cmocka_unit_test(test_append__ordering),
         cmocka_unit_test(test_append__nan_payloads_round_trip),
