@@ -15,6 +15,7 @@
 #include "util/err.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,55 @@ int rg__pl_number(struct rg_buf *out, double v)
     return rg_format_float(v, out);
 }
 
+/* ---- The sticky-error writer ------------------------------------------------------- */
+
+void rg__pl_raw(struct rg__pl_w *w, const char *s)
+{
+    if (!w->err)
+        w->err = rg_buf_puts(w->out, s);
+}
+
+void rg__pl_rawn(struct rg__pl_w *w, const char *s, size_t len)
+{
+    if (!w->err && len)
+        w->err = rg_buf_append(w->out, s, len);
+}
+
+void rg__pl_printf(struct rg__pl_w *w, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (w->err)
+        return;
+    va_start(ap, fmt);
+    w->err = rg_buf_vprintf(w->out, fmt, ap);
+    va_end(ap);
+}
+
+void rg__pl_s(struct rg__pl_w *w, const char *s)
+{
+    if (!w->err)
+        w->err = rg__pl_cstr(w->out, s);
+}
+
+void rg__pl_sn(struct rg__pl_w *w, const char *s, size_t len)
+{
+    if (!w->err)
+        w->err = rg__pl_str(w->out, s ? s : "", s ? len : 0);
+}
+
+void rg__pl_s_or_null(struct rg__pl_w *w, const char *s)
+{
+    if (!w->err)
+        w->err = rg__pl_cstr_or_null(w->out, s);
+}
+
+void rg__pl_num(struct rg__pl_w *w, double v)
+{
+    if (!w->err)
+        w->err = rg__pl_number(w->out, v);
+}
+
 /* ---- Times ------------------------------------------------------------------------- */
 
 struct civil {
@@ -218,16 +268,23 @@ int rg__pl_time(struct rg_buf *out, int64_t ms, int zero_null)
     return rg_buf_putc(out, '"');
 }
 
-/* Go's time.Time JSON: RFC3339Nano, and the zero time for an unset end. */
-static int put_go_time(struct rg_buf *out, int64_t ms)
+void rg__pl_ms(struct rg__pl_w *w, int64_t ms, int zero_null)
 {
-    int err;
+    if (!w->err)
+        w->err = rg__pl_time(w->out, ms, zero_null);
+}
 
-    if (ms == 0)
-        return rg_buf_puts(out, "\"0001-01-01T00:00:00Z\"");
-    if ((err = rg_buf_putc(out, '"')) || (err = rg_payload_rfc3339_nano(ms, out)))
-        return err;
-    return rg_buf_putc(out, '"');
+/* Go's time.Time JSON: RFC3339Nano, and the zero time for an unset end. */
+static void put_go_time(struct rg__pl_w *w, int64_t ms)
+{
+    if (ms == 0) {
+        rg__pl_raw(w, "\"0001-01-01T00:00:00Z\"");
+        return;
+    }
+    rg__pl_raw(w, "\"");
+    if (!w->err)
+        w->err = rg_payload_rfc3339_nano(ms, w->out);
+    rg__pl_raw(w, "\"");
 }
 
 /* ---- Small public helpers ---------------------------------------------------------- */
@@ -451,17 +508,17 @@ const char *rg__pl_lset_get(const struct rg__pl_lset *s, const char *name)
     return NULL;
 }
 
-int rg__pl_lset_json(struct rg_buf *out, const struct rg__pl_lset *s)
+void rg__pl_lset_json(struct rg__pl_w *w, const struct rg__pl_lset *s)
 {
-    int err = rg_buf_putc(out, '{');
-
-    for (size_t i = 0; !err && i < s->n; i++) {
-        if ((i && (err = rg_buf_putc(out, ','))) || (err = rg__pl_cstr(out, s->v[i]->name)) ||
-            (err = rg_buf_putc(out, ':')))
-            return err;
-        err = rg__pl_cstr(out, s->v[i]->value);
+    rg__pl_raw(w, "{");
+    for (size_t i = 0; i < s->n; i++) {
+        if (i)
+            rg__pl_raw(w, ",");
+        rg__pl_s(w, s->v[i]->name);
+        rg__pl_raw(w, ":");
+        rg__pl_s(w, s->v[i]->value);
     }
-    return err ? err : rg_buf_putc(out, '}');
+    rg__pl_raw(w, "}");
 }
 
 #define FNV64_OFFSET UINT64_C(14695981039346656037)
@@ -509,52 +566,52 @@ void rg_payload_fingerprint_hex(uint64_t fp, char out[RG_PAYLOAD_FP_SIZE])
  * the other: first {annotations, endsAt, startsAt} (annotations omitted when empty),
  * then the embedded Alert {generatorURL (omitted when empty), labels}. An unset end
  * is left out, which Alertmanager treats like Prometheus' zero time. */
-static int am_alert(struct rg_buf *out, const struct rg__pl_lset *labels,
-                    const struct rg__pl_lset *annos, const struct rg_notify_alert *a)
+static void am_alert(struct rg__pl_w *w, const struct rg__pl_lset *labels,
+                     const struct rg__pl_lset *annos, const struct rg_notify_alert *a)
 {
-    int err;
-
-    if ((err = rg_buf_putc(out, '{')))
-        return err;
-    if (annos->n &&
-        ((err = rg_buf_puts(out, "\"annotations\":")) || (err = rg__pl_lset_json(out, annos)) ||
-         (err = rg_buf_putc(out, ','))))
-        return err;
-    if (a->ends_at_ms &&
-        ((err = rg_buf_puts(out, "\"endsAt\":")) || (err = rg__pl_time(out, a->ends_at_ms, 0)) ||
-         (err = rg_buf_putc(out, ','))))
-        return err;
-    if ((err = rg_buf_puts(out, "\"startsAt\":")) || (err = rg__pl_time(out, a->starts_at_ms, 0)))
-        return err;
-    if (a->generator_url && a->generator_url[0] &&
-        ((err = rg_buf_puts(out, ",\"generatorURL\":")) ||
-         (err = rg__pl_cstr(out, a->generator_url))))
-        return err;
-    if ((err = rg_buf_puts(out, ",\"labels\":")) || (err = rg__pl_lset_json(out, labels)))
-        return err;
-    return rg_buf_putc(out, '}');
+    rg__pl_raw(w, "{");
+    if (annos->n) {
+        rg__pl_raw(w, "\"annotations\":");
+        rg__pl_lset_json(w, annos);
+        rg__pl_raw(w, ",");
+    }
+    if (a->ends_at_ms) {
+        rg__pl_raw(w, "\"endsAt\":");
+        rg__pl_ms(w, a->ends_at_ms, 0);
+        rg__pl_raw(w, ",");
+    }
+    rg__pl_raw(w, "\"startsAt\":");
+    rg__pl_ms(w, a->starts_at_ms, 0);
+    if (a->generator_url && a->generator_url[0]) {
+        rg__pl_raw(w, ",\"generatorURL\":");
+        rg__pl_s(w, a->generator_url);
+    }
+    rg__pl_raw(w, ",\"labels\":");
+    rg__pl_lset_json(w, labels);
+    rg__pl_raw(w, "}");
 }
 
 int rg_payload_alertmanager(const struct rg_notify_alert *alerts, size_t n,
                             const struct rg_label *ext, size_t next, struct rg_buf *out)
 {
     struct rg__pl_lset labels = { 0 }, annos = { 0 };
-    int err = rg_buf_putc(out, '[');
+    struct rg__pl_w w = { out, 0 };
 
-    for (size_t i = 0; !err && i < n; i++) {
+    rg__pl_raw(&w, "[");
+    for (size_t i = 0; i < n && !w.err; i++) {
         const struct rg_notify_alert *a = &alerts[i];
 
-        if ((i && (err = rg_buf_putc(out, ','))) ||
-            (err = rg__pl_lset_build(&labels, a->labels, a->nlabels, ext, next)) ||
-            (err = rg__pl_lset_build(&annos, a->annotations, a->nannotations, NULL, 0)))
+        if ((w.err = rg__pl_lset_build(&labels, a->labels, a->nlabels, ext, next)) ||
+            (w.err = rg__pl_lset_build(&annos, a->annotations, a->nannotations, NULL, 0)))
             break;
-        err = am_alert(out, &labels, &annos, a);
+        if (i)
+            rg__pl_raw(&w, ",");
+        am_alert(&w, &labels, &annos, a);
     }
-    if (!err)
-        err = rg_buf_putc(out, ']');
+    rg__pl_raw(&w, "]");
     rg__pl_lset_cleanup(&annos);
     rg__pl_lset_cleanup(&labels);
-    return err;
+    return w.err;
 }
 
 /* ---- Alert groups ------------------------------------------------------------------ */
@@ -759,26 +816,27 @@ static int quote_meta(struct rg_buf *out, const char *s)
     return err;
 }
 
-int rg__pl_webhook_alert(struct rg_buf *out, const struct rg__pl_group *gv,
-                         const struct rg_notify_alert *a, size_t i, int64_t now_ms)
+void rg__pl_webhook_alert(struct rg__pl_w *w, const struct rg__pl_group *gv,
+                          const struct rg_notify_alert *a, size_t i, int64_t now_ms)
 {
     char fp[RG_PAYLOAD_FP_SIZE];
-    int err;
 
     rg_payload_fingerprint_hex(rg__pl_lset_fingerprint(&gv->labels[i]), fp);
-    if ((err = rg_buf_puts(out, "{\"status\":\"")) ||
-        (err = rg_buf_puts(out, rg_payload_status_name(rg_payload_alert_status(a, now_ms)))) ||
-        (err = rg_buf_puts(out, "\",\"labels\":")) ||
-        (err = rg__pl_lset_json(out, &gv->labels[i])) ||
-        (err = rg_buf_puts(out, ",\"annotations\":")) ||
-        (err = rg__pl_lset_json(out, &gv->annotations[i])) ||
-        (err = rg_buf_puts(out, ",\"startsAt\":")) || (err = put_go_time(out, a->starts_at_ms)) ||
-        (err = rg_buf_puts(out, ",\"endsAt\":")) || (err = put_go_time(out, a->ends_at_ms)) ||
-        (err = rg_buf_puts(out, ",\"generatorURL\":")) ||
-        (err = rg__pl_cstr(out, a->generator_url)) ||
-        (err = rg_buf_puts(out, ",\"fingerprint\":\"")) || (err = rg_buf_puts(out, fp)))
-        return err;
-    return rg_buf_puts(out, "\"}");
+    rg__pl_raw(w, "{\"status\":\"");
+    rg__pl_raw(w, rg_payload_status_name(rg_payload_alert_status(a, now_ms)));
+    rg__pl_raw(w, "\",\"labels\":");
+    rg__pl_lset_json(w, &gv->labels[i]);
+    rg__pl_raw(w, ",\"annotations\":");
+    rg__pl_lset_json(w, &gv->annotations[i]);
+    rg__pl_raw(w, ",\"startsAt\":");
+    put_go_time(w, a->starts_at_ms);
+    rg__pl_raw(w, ",\"endsAt\":");
+    put_go_time(w, a->ends_at_ms);
+    rg__pl_raw(w, ",\"generatorURL\":");
+    rg__pl_s(w, a->generator_url);
+    rg__pl_raw(w, ",\"fingerprint\":\"");
+    rg__pl_raw(w, fp);
+    rg__pl_raw(w, "\"}");
 }
 
 int rg_payload_webhook_alerts(const struct rg_notify_group *g, const struct rg_notify_alert *alerts,
@@ -786,42 +844,40 @@ int rg_payload_webhook_alerts(const struct rg_notify_group *g, const struct rg_n
 {
     struct rg__pl_group gv;
     struct rg_buf key = { 0 };
-    int err;
+    struct rg__pl_w w = { out, 0 };
 
-    if ((err = rg__pl_group_build(&gv, g, alerts, n, now_ms)))
-        return err;
-    if ((err = rg__pl_group_key(&key, g, &gv)))
-        goto out;
+    if ((w.err = rg__pl_group_build(&gv, g, alerts, n, now_ms)))
+        return w.err;
+    w.err = rg__pl_group_key(&key, g, &gv);
     /* notify/webhook.Message embeds *template.Data (receiver .. externalURL) before its
      * own fields (version, groupKey, truncatedAlerts). */
-    if ((err = rg_buf_puts(out, "{\"receiver\":")) ||
-        (err = quote_meta(out, g && g->receiver ? g->receiver : "")) ||
-        (err = rg_buf_puts(out, ",\"status\":\"")) ||
-        (err = rg_buf_puts(out, gv.firing ? "firing" : "resolved")) ||
-        (err = rg_buf_puts(out, "\",\"alerts\":[")))
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if ((i && (err = rg_buf_putc(out, ','))) ||
-            (err = rg__pl_webhook_alert(out, &gv, &alerts[i], i, now_ms)))
-            goto out;
-    if ((err = rg_buf_puts(out, "],\"groupLabels\":")) ||
-        (err = rg__pl_lset_json(out, &gv.group_labels)) ||
-        (err = rg_buf_puts(out, ",\"commonLabels\":")) ||
-        (err = rg__pl_lset_json(out, &gv.common_labels)) ||
-        (err = rg_buf_puts(out, ",\"commonAnnotations\":")) ||
-        (err = rg__pl_lset_json(out, &gv.common_annotations)) ||
-        (err = rg_buf_puts(out, ",\"externalURL\":")) ||
-        (err = rg__pl_cstr(out, g ? g->external_url : NULL)) ||
-        (err = rg_buf_puts(out, ",\"version\":\"4\",\"groupKey\":")) ||
-        (err = rg__pl_str(out, key.data ? key.data : "", key.len)))
-        goto out;
+    rg__pl_raw(&w, "{\"receiver\":");
+    if (!w.err)
+        w.err = quote_meta(out, g && g->receiver ? g->receiver : "");
+    rg__pl_raw(&w, ",\"status\":");
+    rg__pl_raw(&w, gv.firing ? "\"firing\"" : "\"resolved\"");
+    rg__pl_raw(&w, ",\"alerts\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            rg__pl_raw(&w, ",");
+        rg__pl_webhook_alert(&w, &gv, &alerts[i], i, now_ms);
+    }
+    rg__pl_raw(&w, "],\"groupLabels\":");
+    rg__pl_lset_json(&w, &gv.group_labels);
+    rg__pl_raw(&w, ",\"commonLabels\":");
+    rg__pl_lset_json(&w, &gv.common_labels);
+    rg__pl_raw(&w, ",\"commonAnnotations\":");
+    rg__pl_lset_json(&w, &gv.common_annotations);
+    rg__pl_raw(&w, ",\"externalURL\":");
+    rg__pl_s(&w, g ? g->external_url : NULL);
+    rg__pl_raw(&w, ",\"version\":\"4\",\"groupKey\":");
+    rg__pl_sn(&w, key.data, key.len);
     /* json.Encoder ends every value with a newline. */
-    err = rg_buf_printf(out, ",\"truncatedAlerts\":%" PRIu64 "}\n",
-                        g ? g->truncated_alerts : (uint64_t)0);
-out:
+    rg__pl_printf(&w, ",\"truncatedAlerts\":%" PRIu64 "}\n",
+                  g ? g->truncated_alerts : (uint64_t)0);
     rg_buf_cleanup(&key);
     rg__pl_group_cleanup(&gv);
-    return err;
+    return w.err;
 }
 
 /* ---- Deployment events ------------------------------------------------------------- */
@@ -868,66 +924,75 @@ int rg__pl_event_title(struct rg_buf *out, const struct rg_notify_deploy_event *
     return err;
 }
 
-static int event_check(struct rg_buf *out, const struct rg_notify_check *c)
+static void event_check(struct rg__pl_w *w, const struct rg_notify_check *c)
 {
-    int err;
-
-    if ((err = rg_buf_puts(out, "{\"name\":")) || (err = rg__pl_cstr(out, c->name)) ||
-        (err = rg_buf_puts(out, ",\"kind\":")) ||
-        (err = rg_buf_puts(out, c->kind == RG_NOTIFY_CHECK_TRIGGER ? "\"trigger\"" : "\"gate\"")) ||
-        (err = rg_buf_puts(out, ",\"signal\":")) || (err = rg__pl_cstr_or_null(out, c->signal)) ||
-        (err = rg_buf_puts(out, ",\"value\":")) || (err = rg__pl_number(out, c->value)) ||
-        (err = rg_buf_puts(out, ",\"op\":")) || (err = rg__pl_cstr(out, c->op)) ||
-        (err = rg_buf_puts(out, ",\"threshold\":")) || (err = rg__pl_number(out, c->threshold)) ||
-        (err = rg_buf_puts(out, ",\"state\":")) || (err = rg__pl_cstr(out, c->state)) ||
-        (err = rg_buf_puts(out, ",\"since\":")) || (err = rg__pl_time(out, c->since_ms, 1)))
-        return err;
-    return rg_buf_putc(out, '}');
+    rg__pl_raw(w, "{\"name\":");
+    rg__pl_s(w, c->name);
+    rg__pl_raw(w, c->kind == RG_NOTIFY_CHECK_TRIGGER ? ",\"kind\":\"trigger\""
+                                                     : ",\"kind\":\"gate\"");
+    rg__pl_raw(w, ",\"signal\":");
+    rg__pl_s_or_null(w, c->signal);
+    rg__pl_raw(w, ",\"value\":");
+    rg__pl_num(w, c->value);
+    rg__pl_raw(w, ",\"op\":");
+    rg__pl_s(w, c->op);
+    rg__pl_raw(w, ",\"threshold\":");
+    rg__pl_num(w, c->threshold);
+    rg__pl_raw(w, ",\"state\":");
+    rg__pl_s(w, c->state);
+    rg__pl_raw(w, ",\"since\":");
+    rg__pl_ms(w, c->since_ms, 1);
+    rg__pl_raw(w, "}");
 }
 
-int rg__pl_event_json(struct rg_buf *out, const struct rg_notify_deploy_event *ev,
-                      int with_checks)
+void rg__pl_event_json(struct rg__pl_w *w, const struct rg_notify_deploy_event *ev,
+                       const char *dedup, int with_checks)
 {
-    char key[RG_PAYLOAD_KEY_SIZE];
-    const char *dedup = ev->dedup_key;
-    int err;
-
-    if (!dedup) {
-        if ((err = rg_payload_deploy_dedup_key(ev, key)))
-            return err;
-        dedup = key;
+    rg__pl_raw(w, "{\"schema\":\"rollgate.deployment_event/v1\",\"kind\":\"");
+    rg__pl_raw(w, rg_payload_event_kind_name(ev->kind));
+    rg__pl_raw(w, "\",\"deployment\":");
+    rg__pl_s(w, ev->deployment);
+    rg__pl_raw(w, ",\"phase\":");
+    rg__pl_s(w, ev->phase);
+    rg__pl_raw(w, ",\"phase_started_at\":");
+    rg__pl_ms(w, ev->phase_start_ms, 1);
+    rg__pl_raw(w, ",\"traffic_weight\":");
+    rg__pl_num(w, ev->traffic_weight);
+    rg__pl_raw(w, ",\"verdict\":");
+    rg__pl_s_or_null(w, ev->verdict);
+    rg__pl_raw(w, ",\"previous_verdict\":");
+    rg__pl_s_or_null(w, ev->previous_verdict);
+    rg__pl_raw(w, ",\"reason\":");
+    rg__pl_s(w, ev->reason);
+    rg__pl_raw(w, ",\"at\":");
+    rg__pl_ms(w, ev->at_ms, 0);
+    rg__pl_raw(w, ",\"dedup_key\":");
+    rg__pl_s(w, dedup);
+    rg__pl_raw(w, ",\"url\":");
+    rg__pl_s_or_null(w, ev->url);
+    rg__pl_raw(w, ",\"checks\":[");
+    for (size_t i = 0; with_checks && i < ev->nchecks; i++) {
+        if (i)
+            rg__pl_raw(w, ",");
+        event_check(w, &ev->checks[i]);
     }
-    if ((err = rg_buf_puts(out, "{\"schema\":\"rollgate.deployment_event/v1\",\"kind\":\"")) ||
-        (err = rg_buf_puts(out, rg_payload_event_kind_name(ev->kind))) ||
-        (err = rg_buf_puts(out, "\",\"deployment\":")) ||
-        (err = rg__pl_cstr(out, ev->deployment)) ||
-        (err = rg_buf_puts(out, ",\"phase\":")) || (err = rg__pl_cstr(out, ev->phase)) ||
-        (err = rg_buf_puts(out, ",\"phase_started_at\":")) ||
-        (err = rg__pl_time(out, ev->phase_start_ms, 1)) ||
-        (err = rg_buf_puts(out, ",\"traffic_weight\":")) ||
-        (err = rg__pl_number(out, ev->traffic_weight)) ||
-        (err = rg_buf_puts(out, ",\"verdict\":")) ||
-        (err = rg__pl_cstr_or_null(out, ev->verdict)) ||
-        (err = rg_buf_puts(out, ",\"previous_verdict\":")) ||
-        (err = rg__pl_cstr_or_null(out, ev->previous_verdict)) ||
-        (err = rg_buf_puts(out, ",\"reason\":")) || (err = rg__pl_cstr(out, ev->reason)) ||
-        (err = rg_buf_puts(out, ",\"at\":")) || (err = rg__pl_time(out, ev->at_ms, 0)) ||
-        (err = rg_buf_puts(out, ",\"dedup_key\":")) || (err = rg__pl_cstr(out, dedup)) ||
-        (err = rg_buf_puts(out, ",\"url\":")) || (err = rg__pl_cstr_or_null(out, ev->url)) ||
-        (err = rg_buf_puts(out, ",\"checks\":[")))
-        return err;
-    for (size_t i = 0; with_checks && i < ev->nchecks; i++)
-        if ((i && (err = rg_buf_putc(out, ','))) || (err = event_check(out, &ev->checks[i])))
-            return err;
-    if ((err = rg_buf_puts(out, "],\"rollgate_version\":")) ||
-        (err = rg__pl_cstr(out, ev->version ? ev->version : RG_VERSION)))
-        return err;
-    return rg_buf_putc(out, '}');
+    rg__pl_raw(w, "],\"rollgate_version\":");
+    rg__pl_s(w, ev->version ? ev->version : RG_VERSION);
+    rg__pl_raw(w, "}");
 }
 
 int rg_payload_webhook_event(const struct rg_notify_deploy_event *ev, struct rg_buf *out)
 {
-    int err = rg__pl_event_json(out, ev, 1);
+    char key[RG_PAYLOAD_KEY_SIZE];
+    const char *dedup = ev->dedup_key;
+    struct rg__pl_w w = { out, 0 };
 
-    return err ? err : rg_buf_putc(out, '\n');
+    if (!dedup) {
+        if ((w.err = rg_payload_deploy_dedup_key(ev, key)))
+            return w.err;
+        dedup = key;
+    }
+    rg__pl_event_json(&w, ev, dedup, 1);
+    rg__pl_raw(&w, "\n");
+    return w.err;
 }

@@ -212,15 +212,19 @@ int rg_payload_alertmanager(const struct rg_notify_alert *alerts, size_t n,
 int rg_payload_webhook_alerts(const struct rg_notify_group *g, const struct rg_notify_alert *alerts,
                               size_t n, int64_t now_ms, struct rg_buf *out);
 
-/** rollgate's deployment-event document (docs/notifications.md). */
+/** rollgate's deployment-event document (docs/notifications.md) and a newline. The
+ *  dedup key is @ev->dedup_key, or rg_payload_deploy_dedup_key() when NULL. */
 int rg_payload_webhook_event(const struct rg_notify_deploy_event *ev, struct rg_buf *out);
 
 /** PagerDuty Events API v2 event for a group of alerts: "resolve" when every alert is
  *  resolved at @now_ms, else "trigger"; dedup_key = SHA-256 hex of the group key (as
- *  Alertmanager); severity from the "severity" label shared by the firing alerts
- *  (critical/page -> critical, error, warning/warn, info/none; default "error");
- *  summary as Alertmanager's default subject, cut to 1024 bytes on a UTF-8 boundary;
- *  custom_details with the counts and every alert. */
+ *  Alertmanager) unless @pd sets one; severity from @pd, else the most severe
+ *  "severity" label of the firing alerts (critical/crit/page/fatal -> critical,
+ *  error/err/major, warning/warn, info/none; default "error"); summary as
+ *  Alertmanager's default subject, cut to 1024 bytes on a UTF-8 boundary ("…" marks
+ *  the cut); timestamp @now_ms; custom_details {num_firing, num_resolved, alerts[]}
+ *  with the webhook alert objects, or only the counts when the event would exceed
+ *  RG_PAYLOAD_PD_EVENT_MAX. @pd is required. */
 int rg_payload_pagerduty_alerts(const struct rg_notify_pagerduty *pd,
                                 const struct rg_notify_group *g,
                                 const struct rg_notify_alert *alerts, size_t n, int64_t now_ms,
@@ -232,7 +236,8 @@ int rg_payload_pagerduty_alerts(const struct rg_notify_pagerduty *pd,
  *  incident under its own key. The dedup_key is one per deployment (SHA-256 hex of
  *  "rollgate-deployment", deployment), so the resolve closes what the trigger opened;
  *  a test event uses the event's dedup key. component = deployment, group = phase,
- *  class = kind unless set in @pd; custom_details carry the event document's fields. */
+ *  class = kind unless set in @pd; custom_details is the event document (its checks
+ *  left out when the event would exceed RG_PAYLOAD_PD_EVENT_MAX). @pd is required. */
 int rg_payload_pagerduty_event(const struct rg_notify_pagerduty *pd,
                                const struct rg_notify_deploy_event *ev, struct rg_buf *out);
 

@@ -26,6 +26,31 @@ int rg__pl_number(struct rg_buf *out, double v);
 /** Appends a quoted rg_payload_rfc3339_ms() time, or null when @ms is 0 and @zero_null. */
 int rg__pl_time(struct rg_buf *out, int64_t ms, int zero_null);
 
+/** A writer with a sticky error: after the first failure every call is a no-op, so
+ *  a builder writes its whole document and checks @err once at the end. */
+struct rg__pl_w {
+    struct rg_buf *out;   /* borrowed */
+    int err;              /* first error (RG_ENOMEM), 0 while all went well */
+};
+
+/** Appends raw text (JSON punctuation and keys written by the caller). */
+void rg__pl_raw(struct rg__pl_w *w, const char *s);
+/** Appends @len raw bytes. */
+void rg__pl_rawn(struct rg__pl_w *w, const char *s, size_t len);
+/** Appends printf-formatted raw text. */
+void rg__pl_printf(struct rg__pl_w *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Appends a JSON string (rg__pl_str); NULL is written as "". */
+void rg__pl_s(struct rg__pl_w *w, const char *s);
+/** Appends @len bytes as a JSON string. */
+void rg__pl_sn(struct rg__pl_w *w, const char *s, size_t len);
+/** Appends a JSON string, or null for NULL. */
+void rg__pl_s_or_null(struct rg__pl_w *w, const char *s);
+/** Appends a number as rg__pl_number(). */
+void rg__pl_num(struct rg__pl_w *w, double v);
+/** Appends a time as rg__pl_time(). */
+void rg__pl_ms(struct rg__pl_w *w, int64_t ms, int zero_null);
+
 /** A label set as a sorted view: borrowed labels, sorted by name, duplicates (first
  *  wins, alert labels before external ones) and empty values removed. */
 struct rg__pl_lset {
@@ -42,7 +67,7 @@ void rg__pl_lset_cleanup(struct rg__pl_lset *s);
 /** The value of @name in @s, or NULL. */
 const char *rg__pl_lset_get(const struct rg__pl_lset *s, const char *name);
 /** Appends @s as a JSON object with sorted keys. */
-int rg__pl_lset_json(struct rg_buf *out, const struct rg__pl_lset *s);
+void rg__pl_lset_json(struct rg__pl_w *w, const struct rg__pl_lset *s);
 /** Prometheus' LabelSet.Fingerprint of @s. */
 uint64_t rg__pl_lset_fingerprint(const struct rg__pl_lset *s);
 
@@ -71,15 +96,16 @@ int rg__pl_group_subject(struct rg_buf *out, const struct rg__pl_group *gv);
 int rg__pl_group_key(struct rg_buf *out, const struct rg_notify_group *g,
                      const struct rg__pl_group *gv);
 /** Appends the webhook JSON object of alert @i of @gv. */
-int rg__pl_webhook_alert(struct rg_buf *out, const struct rg__pl_group *gv,
-                         const struct rg_notify_alert *a, size_t i, int64_t now_ms);
+void rg__pl_webhook_alert(struct rg__pl_w *w, const struct rg__pl_group *gv,
+                          const struct rg_notify_alert *a, size_t i, int64_t now_ms);
 
 /** Appends, unquoted, one sentence describing @ev ("checkout: rollback in phase
  *  canary (was hold): <reason>"). */
 int rg__pl_event_title(struct rg_buf *out, const struct rg_notify_deploy_event *ev);
-/** Appends the event document; @with_checks 0 leaves the checks array empty. */
-int rg__pl_event_json(struct rg_buf *out, const struct rg_notify_deploy_event *ev,
-                      int with_checks);
+/** Appends the event document with dedup key @dedup; @with_checks 0 leaves the checks
+ *  array empty. */
+void rg__pl_event_json(struct rg__pl_w *w, const struct rg_notify_deploy_event *ev,
+                       const char *dedup, int with_checks);
 /** Appends @s cut to at most @max bytes on a UTF-8 boundary; when cut, the last bytes
  *  become "…" (U+2026) and the total still fits in @max (@max >= 3). */
 int rg__pl_truncated(struct rg_buf *out, const char *s, size_t len, size_t max);

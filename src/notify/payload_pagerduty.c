@@ -43,8 +43,8 @@ static int severity_rank(const char *v)
     return -1;
 }
 
-/* The common tail of every event: payload fields after severity, client fields. */
-struct pd_tail {
+/* What every event carries besides its action, key, summary, severity and details. */
+struct pd_meta {
     int64_t timestamp_ms;
     const char *component;
     const char *group;
@@ -52,59 +52,54 @@ struct pd_tail {
     const char *client_url;
 };
 
-static int put_opt(struct rg_buf *out, const char *key, const char *v)
+static void put_opt(struct rg__pl_w *w, const char *key, const char *v)
 {
-    int err;
-
     if (!v || !v[0])
-        return 0;
-    if ((err = rg_buf_printf(out, ",\"%s\":", key)))
-        return err;
-    return rg__pl_cstr(out, v);
+        return;
+    rg__pl_printf(w, ",\"%s\":", key);
+    rg__pl_s(w, v);
 }
 
-/* Appends the head: {"routing_key","event_action","dedup_key","payload":{"summary",
- * "source","severity","timestamp"[,"component","group","class"],"custom_details": */
-static int pd_head(struct rg_buf *out, const struct rg_notify_pagerduty *pd, int resolve,
-                   const char *dedup, const char *summary, size_t summary_len,
-                   const char *severity, const struct pd_tail *t)
+/* Writes {"routing_key","event_action","dedup_key","payload":{"summary","source",
+ * "severity","timestamp"[,"component","group","class"],"custom_details": and leaves
+ * the details to the caller. */
+static void pd_head(struct rg__pl_w *w, const struct rg_notify_pagerduty *pd, int resolve,
+                    const char *dedup, const struct rg_buf *summary, const char *severity,
+                    const struct pd_meta *m)
 {
-    struct rg_buf s = { 0 };
-    int err;
+    struct rg_buf cut = { 0 };
 
-    if ((err = rg__pl_truncated(&s, summary, summary_len, RG_PAYLOAD_PD_SUMMARY_MAX)))
-        goto out;
-    if ((err = rg_buf_puts(out, "{\"routing_key\":")) ||
-        (err = rg__pl_cstr(out, pd->routing_key)) ||
-        (err = rg_buf_puts(out, ",\"event_action\":")) ||
-        (err = rg_buf_puts(out, resolve ? "\"resolve\"" : "\"trigger\"")) ||
-        (err = rg_buf_puts(out, ",\"dedup_key\":")) || (err = rg__pl_cstr(out, dedup)) ||
-        (err = rg_buf_puts(out, ",\"payload\":{\"summary\":")) ||
-        (err = rg__pl_str(out, s.data ? s.data : "", s.len)) ||
-        (err = rg_buf_puts(out, ",\"source\":")) ||
-        (err = rg__pl_cstr(out, str_default(pd->source, DEFAULT_SOURCE))) ||
-        (err = rg_buf_puts(out, ",\"severity\":")) || (err = rg__pl_cstr(out, severity)) ||
-        (err = rg_buf_puts(out, ",\"timestamp\":")) ||
-        (err = rg__pl_time(out, t->timestamp_ms, 0)) ||
-        (err = put_opt(out, "component", t->component)) ||
-        (err = put_opt(out, "group", t->group)) || (err = put_opt(out, "class", t->event_class)))
-        goto out;
-    err = rg_buf_puts(out, ",\"custom_details\":");
-out:
-    rg_buf_cleanup(&s);
-    return err;
+    if (!w->err)
+        w->err = rg__pl_truncated(&cut, summary->data ? summary->data : "", summary->len,
+                                  RG_PAYLOAD_PD_SUMMARY_MAX);
+    rg__pl_raw(w, "{\"routing_key\":");
+    rg__pl_s(w, pd->routing_key);
+    rg__pl_raw(w, resolve ? ",\"event_action\":\"resolve\"" : ",\"event_action\":\"trigger\"");
+    rg__pl_raw(w, ",\"dedup_key\":");
+    rg__pl_s(w, dedup);
+    rg__pl_raw(w, ",\"payload\":{\"summary\":");
+    rg__pl_sn(w, cut.data, cut.len);
+    rg__pl_raw(w, ",\"source\":");
+    rg__pl_s(w, str_default(pd->source, DEFAULT_SOURCE));
+    rg__pl_raw(w, ",\"severity\":");
+    rg__pl_s(w, severity);
+    rg__pl_raw(w, ",\"timestamp\":");
+    rg__pl_ms(w, m->timestamp_ms, 0);
+    put_opt(w, "component", m->component);
+    put_opt(w, "group", m->group);
+    put_opt(w, "class", m->event_class);
+    rg__pl_raw(w, ",\"custom_details\":");
+    rg_buf_cleanup(&cut);
 }
 
-static int pd_tail(struct rg_buf *out, const struct rg_notify_pagerduty *pd,
-                   const struct pd_tail *t)
+/* Closes the payload and writes the client fields. */
+static void pd_tail(struct rg__pl_w *w, const struct rg_notify_pagerduty *pd,
+                    const struct pd_meta *m)
 {
-    int err;
-
-    if ((err = rg_buf_puts(out, "},\"client\":")) ||
-        (err = rg__pl_cstr(out, str_default(pd->client, DEFAULT_CLIENT))) ||
-        (err = put_opt(out, "client_url", t->client_url)))
-        return err;
-    return rg_buf_putc(out, '}');
+    rg__pl_raw(w, "},\"client\":");
+    rg__pl_s(w, str_default(pd->client, DEFAULT_CLIENT));
+    put_opt(w, "client_url", m->client_url);
+    rg__pl_raw(w, "}");
 }
 
 /* Rewinds @out to @mark, dropping a body that came out too large. */
@@ -122,9 +117,10 @@ int rg_payload_pagerduty_alerts(const struct rg_notify_pagerduty *pd,
 {
     struct rg__pl_group gv;
     struct rg_buf key = { 0 }, subject = { 0 };
+    struct rg__pl_w w = { out, 0 };
     char hash[RG_PAYLOAD_KEY_SIZE];
     const char *dedup = pd->dedup_key, *severity = pd->severity;
-    struct pd_tail t = {
+    struct pd_meta m = {
         .timestamp_ms = now_ms,
         .component = pd->component,
         .group = pd->group,
@@ -132,20 +128,19 @@ int rg_payload_pagerduty_alerts(const struct rg_notify_pagerduty *pd,
         .client_url = pd->client_url ? pd->client_url : (g ? g->external_url : NULL),
     };
     size_t mark = out->len;
-    int err;
 
-    if ((err = rg__pl_group_build(&gv, g, alerts, n, now_ms)))
-        return err;
+    if ((w.err = rg__pl_group_build(&gv, g, alerts, n, now_ms)))
+        return w.err;
     if (!dedup) {
         struct rg_slice sl;
 
         /* notify.Key.Hash(): SHA-256 of the group key, so every notification of one
          * group lands in the same incident. */
-        if ((err = rg__pl_group_key(&key, g, &gv)))
+        if ((w.err = rg__pl_group_key(&key, g, &gv)))
             goto out;
         sl.ptr = key.data ? key.data : "";
         sl.len = key.len;
-        if ((err = rg__pl_sha256_hex(&sl, 1, hash)))
+        if ((w.err = rg__pl_sha256_hex(&sl, 1, hash)))
             goto out;
         dedup = hash;
     }
@@ -165,27 +160,23 @@ int rg_payload_pagerduty_alerts(const struct rg_notify_pagerduty *pd,
         }
         severity = best < 0 ? "error" : severities[best];
     }
-    if ((err = rg__pl_group_subject(&subject, &gv)))
+    if ((w.err = rg__pl_group_subject(&subject, &gv)))
         goto out;
-    for (int full = 1; full >= 0; full--) {
+    for (int full = 1; full >= 0 && !w.err; full--) {
         rewind_to(out, mark);
-        if ((err = pd_head(out, pd, gv.firing == 0, dedup, subject.data ? subject.data : "",
-                           subject.len, severity, &t)) ||
-            (err = rg_buf_printf(out, "{\"num_firing\":%zu,\"num_resolved\":%zu", gv.firing,
-                                 gv.resolved)))
-            goto out;
+        pd_head(&w, pd, gv.firing == 0, dedup, &subject, severity, &m);
+        rg__pl_printf(&w, "{\"num_firing\":%zu,\"num_resolved\":%zu", gv.firing, gv.resolved);
         if (full) {
-            if ((err = rg_buf_puts(out, ",\"alerts\":[")))
-                goto out;
-            for (size_t i = 0; i < n; i++)
-                if ((i && (err = rg_buf_putc(out, ','))) ||
-                    (err = rg__pl_webhook_alert(out, &gv, &alerts[i], i, now_ms)))
-                    goto out;
-            if ((err = rg_buf_putc(out, ']')))
-                goto out;
+            rg__pl_raw(&w, ",\"alerts\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    rg__pl_raw(&w, ",");
+                rg__pl_webhook_alert(&w, &gv, &alerts[i], i, now_ms);
+            }
+            rg__pl_raw(&w, "]");
         }
-        if ((err = rg_buf_putc(out, '}')) || (err = pd_tail(out, pd, &t)))
-            goto out;
+        rg__pl_raw(&w, "}");
+        pd_tail(&w, pd, &m);
         if (out->len - mark <= RG_PAYLOAD_PD_EVENT_MAX)
             break;
     }
@@ -193,17 +184,18 @@ out:
     rg_buf_cleanup(&subject);
     rg_buf_cleanup(&key);
     rg__pl_group_cleanup(&gv);
-    return err;
+    return w.err;
 }
 
 int rg_payload_pagerduty_event(const struct rg_notify_pagerduty *pd,
                                const struct rg_notify_deploy_event *ev, struct rg_buf *out)
 {
     struct rg_buf title = { 0 };
-    char hash[RG_PAYLOAD_KEY_SIZE];
-    const char *dedup = pd->dedup_key, *severity;
+    struct rg__pl_w w = { out, 0 };
+    char hash[RG_PAYLOAD_KEY_SIZE], evkey[RG_PAYLOAD_KEY_SIZE];
+    const char *dedup = pd->dedup_key, *evdedup = ev->dedup_key, *severity;
     const char *verdict = ev->verdict ? ev->verdict : "";
-    struct pd_tail t = {
+    struct pd_meta m = {
         .timestamp_ms = ev->at_ms,
         .component = str_default(pd->component, ev->deployment),
         .group = str_default(pd->group, ev->phase),
@@ -212,7 +204,6 @@ int rg_payload_pagerduty_event(const struct rg_notify_pagerduty *pd,
     };
     size_t mark = out->len;
     int resolve = 0;
-    int err;
 
     switch (ev->kind) {
     case RG_NOTIFY_EVENT_ROLLBACK:
@@ -240,32 +231,33 @@ int rg_payload_pagerduty_event(const struct rg_notify_pagerduty *pd,
     }
     if (pd->severity)
         severity = pd->severity;
+    if (!evdedup) {
+        if ((w.err = rg_payload_deploy_dedup_key(ev, evkey)))
+            return w.err;
+        evdedup = evkey;
+    }
     if (!dedup && ev->kind == RG_NOTIFY_EVENT_TEST) {
-        dedup = ev->dedup_key;
-        if (!dedup && (err = rg_payload_deploy_dedup_key(ev, hash)))
-            return err;
+        dedup = evdedup;
     } else if (!dedup) {
         const char *parts[2] = { "rollgate-deployment", ev->deployment };
 
         /* One incident per deployment: the resolve must carry the key of the trigger
          * it closes, whatever phase or verdict came in between. */
-        if ((err = rg_payload_idempotency_key(parts, 2, hash)))
-            return err;
-    }
-    if (!dedup)
+        if ((w.err = rg_payload_idempotency_key(parts, 2, hash)))
+            return w.err;
         dedup = hash;
-    if ((err = rg__pl_event_title(&title, ev)))
+    }
+    if ((w.err = rg__pl_event_title(&title, ev)))
         goto out;
-    for (int full = 1; full >= 0; full--) {
+    for (int full = 1; full >= 0 && !w.err; full--) {
         rewind_to(out, mark);
-        if ((err = pd_head(out, pd, resolve, dedup, title.data ? title.data : "", title.len,
-                           severity, &t)) ||
-            (err = rg__pl_event_json(out, ev, full)) || (err = pd_tail(out, pd, &t)))
-            goto out;
+        pd_head(&w, pd, resolve, dedup, &title, severity, &m);
+        rg__pl_event_json(&w, ev, evdedup, full);
+        pd_tail(&w, pd, &m);
         if (out->len - mark <= RG_PAYLOAD_PD_EVENT_MAX)
             break;
     }
 out:
     rg_buf_cleanup(&title);
-    return err;
+    return w.err;
 }

@@ -28,53 +28,67 @@
 #define COLOR_ROLLBACK     "#e01e5a"
 
 /* Appends @s with Slack's three control characters replaced by entities. */
-static int put_escaped(struct rg_buf *out, const char *s)
+static void esc(struct rg__pl_w *w, const char *s)
 {
-    int err = 0;
+    size_t run = 0;
 
-    for (; s && *s && !err; s++) {
-        if (*s == '&')
-            err = rg_buf_puts(out, "&amp;");
-        else if (*s == '<')
-            err = rg_buf_puts(out, "&lt;");
-        else if (*s == '>')
-            err = rg_buf_puts(out, "&gt;");
-        else
-            err = rg_buf_putc(out, *s);
+    for (; s && *s; s++) {
+        const char *ent = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
+
+        if (!ent) {
+            run++;
+            continue;
+        }
+        rg__pl_rawn(w, s - run, run);
+        rg__pl_raw(w, ent);
+        run = 0;
     }
-    return err;
+    if (run)
+        rg__pl_rawn(w, s - run, run);
 }
 
-/* Writes @text (@len bytes), bounded to @max bytes, as a JSON string. */
-static int put_bounded(struct rg_buf *out, const char *text, size_t len, size_t max)
+/* Writes @text, bounded to @max bytes, as a JSON string. */
+static void put_bounded(struct rg__pl_w *w, const struct rg_buf *text, size_t max)
 {
-    struct rg_buf t = { 0 };
-    int err = rg__pl_truncated(&t, text ? text : "", text ? len : 0, max);
+    struct rg_buf cut = { 0 };
 
-    if (!err)
-        err = rg__pl_str(out, t.data ? t.data : "", t.len);
-    rg_buf_cleanup(&t);
-    return err;
+    if (!w->err)
+        w->err = rg__pl_truncated(&cut, text->data ? text->data : "", text->len, max);
+    rg__pl_sn(w, cut.data, cut.len);
+    rg_buf_cleanup(&cut);
 }
 
-/* {"type":"mrkdwn","text":...} (a section field or context element). */
-static int put_mrkdwn(struct rg_buf *out, const struct rg_buf *text, size_t max)
+/* {"type":"mrkdwn","text":...}: a section field, section text or context element. */
+static void put_mrkdwn(struct rg__pl_w *w, const struct rg_buf *text, size_t max)
 {
-    int err = rg_buf_puts(out, "{\"type\":\"mrkdwn\",\"text\":");
-
-    if (!err)
-        err = put_bounded(out, text->data, text->len, max);
-    return err ? err : rg_buf_putc(out, '}');
+    rg__pl_raw(w, "{\"type\":\"mrkdwn\",\"text\":");
+    put_bounded(w, text, max);
+    rg__pl_raw(w, "}");
 }
 
-/* A section block holding one mrkdwn text. */
-static int put_section(struct rg_buf *out, const struct rg_buf *text)
+/* A section block holding one mrkdwn text, after a preceding block. */
+static void put_section(struct rg__pl_w *w, const struct rg_buf *text)
 {
-    int err = rg_buf_puts(out, ",{\"type\":\"section\",\"text\":");
+    rg__pl_raw(w, ",{\"type\":\"section\",\"text\":");
+    put_mrkdwn(w, text, SECTION_MAX);
+    rg__pl_raw(w, "}");
+}
 
-    if (!err)
-        err = put_mrkdwn(out, text, SECTION_MAX);
-    return err ? err : rg_buf_putc(out, '}');
+/* The message head: text, the attachment's colour and fallback, the header block.
+ * @plain is the unescaped line (plain_text shows it literally); @line the escaped one. */
+static void put_head(struct rg__pl_w *w, const struct rg_buf *plain, const struct rg_buf *line,
+                     const char *color)
+{
+    rg__pl_raw(w, "{\"text\":");
+    put_bounded(w, line, SECTION_MAX);
+    rg__pl_raw(w, ",\"attachments\":[{\"color\":\"");
+    rg__pl_raw(w, color);
+    rg__pl_raw(w, "\",\"fallback\":");
+    put_bounded(w, line, SECTION_MAX);
+    rg__pl_raw(w, ",\"blocks\":[{\"type\":\"header\",\"text\":{\"type\":\"plain_text\","
+                  "\"text\":");
+    put_bounded(w, plain, HEADER_MAX);
+    rg__pl_raw(w, "}}");
 }
 
 static const char *verdict_color(const char *verdict)
@@ -90,78 +104,82 @@ static const char *verdict_color(const char *verdict)
     return COLOR_HOLD;
 }
 
-static int put_value(struct rg_buf *out, double v)
+static void put_value(struct rg__pl_w *w, double v)
 {
-    int err;
-
-    if (isnan(v))
-        return rg_buf_puts(out, "no data");
-    if ((err = rg_buf_putc(out, '`')) || (err = rg__pl_number(out, v)))
-        return err;
-    return rg_buf_putc(out, '`');
+    if (isnan(v)) {
+        rg__pl_raw(w, "no data");
+        return;
+    }
+    rg__pl_raw(w, "`");
+    rg__pl_num(w, v);
+    rg__pl_raw(w, "`");
 }
 
 /* One line of the checks section: "• *name* (trigger, firing since <time>): `v` > `t`". */
-static int check_line(struct rg_buf *line, const struct rg_notify_check *c)
+static void check_line(struct rg__pl_w *w, const struct rg_notify_check *c)
 {
-    int err;
-
-    if ((err = rg_buf_puts(line, "\xe2\x80\xa2 *")) || (err = put_escaped(line, c->name)) ||
-        (err = rg_buf_puts(line, "* (")) ||
-        (err = rg_buf_puts(line, c->kind == RG_NOTIFY_CHECK_TRIGGER ? "trigger, " : "gate, ")) ||
-        (err = put_escaped(line, c->state ? c->state : "unknown")))
-        return err;
-    if (c->since_ms &&
-        ((err = rg_buf_puts(line, " since ")) || (err = rg_payload_rfc3339_ms(c->since_ms, line))))
-        return err;
-    if ((err = rg_buf_puts(line, "): ")) || (err = put_value(line, c->value)) ||
-        (err = rg_buf_putc(line, ' ')) || (err = put_escaped(line, c->op ? c->op : "?")) ||
-        (err = rg_buf_putc(line, ' ')) || (err = put_value(line, c->threshold)))
-        return err;
-    return rg_buf_putc(line, '\n');
+    rg__pl_raw(w, "\xe2\x80\xa2 *");
+    esc(w, c->name);
+    rg__pl_raw(w, c->kind == RG_NOTIFY_CHECK_TRIGGER ? "* (trigger, " : "* (gate, ");
+    esc(w, c->state ? c->state : "unknown");
+    if (c->since_ms) {
+        rg__pl_raw(w, " since ");
+        if (!w->err)
+            w->err = rg_payload_rfc3339_ms(c->since_ms, w->out);
+    }
+    rg__pl_raw(w, "): ");
+    put_value(w, c->value);
+    rg__pl_raw(w, " ");
+    esc(w, c->op ? c->op : "?");
+    rg__pl_raw(w, " ");
+    put_value(w, c->threshold);
+    rg__pl_raw(w, "\n");
 }
 
-/* The checks section: every check whose state is not "ok", whole lines only. */
-static int checks_text(struct rg_buf *text, const struct rg_notify_deploy_event *ev)
+static int check_ok(const struct rg_notify_check *c)
+{
+    return c->state && strcmp(c->state, "ok") == 0;
+}
+
+/* The checks section: every check whose state is not "ok", whole lines only, then
+ * how many did not fit. */
+static void checks_text(struct rg__pl_w *w, const struct rg_notify_deploy_event *ev)
 {
     struct rg_buf line = { 0 };
+    struct rg__pl_w lw = { &line, 0 };
     size_t shown = 0, bad = 0;
-    int err;
 
     for (size_t i = 0; i < ev->nchecks; i++)
-        if (!ev->checks[i].state || strcmp(ev->checks[i].state, "ok") != 0)
-            bad++;
+        bad += !check_ok(&ev->checks[i]);
     if (bad == 0) {
         if (ev->nchecks == 0)
-            return rg_buf_puts(text, "*Checks*\nnone configured");
-        return rg_buf_printf(text, "*Checks*\nall %zu ok", ev->nchecks);
+            rg__pl_raw(w, "*Checks*\nnone configured");
+        else
+            rg__pl_printf(w, "*Checks*\nall %zu ok", ev->nchecks);
+        return;
     }
-    if ((err = rg_buf_printf(text, "*Checks not ok (%zu of %zu)*\n", bad, ev->nchecks)))
-        return err;
-    for (size_t i = 0; i < ev->nchecks; i++) {
-        const struct rg_notify_check *c = &ev->checks[i];
-
-        if (c->state && strcmp(c->state, "ok") == 0)
+    rg__pl_printf(w, "*Checks not ok (%zu of %zu)*\n", bad, ev->nchecks);
+    for (size_t i = 0; i < ev->nchecks && !lw.err; i++) {
+        if (check_ok(&ev->checks[i]))
             continue;
         rg_buf_reset(&line);
-        if ((err = check_line(&line, c)))
-            goto out;
-        if (text->len + line.len > SECTION_MAX - SECTION_RESERVE)
+        check_line(&lw, &ev->checks[i]);
+        if (w->out->len + line.len > SECTION_MAX - SECTION_RESERVE)
             break;
-        if ((err = rg_buf_append(text, line.data, line.len)))
-            goto out;
+        rg__pl_rawn(w, line.data, line.len);
         shown++;
     }
     if (shown < bad)
-        err = rg_buf_printf(text, "\xe2\x80\xa6 and %zu more\n", bad - shown);
-out:
+        rg__pl_printf(w, "\xe2\x80\xa6 and %zu more\n", bad - shown);
+    if (!w->err)
+        w->err = lw.err;
     rg_buf_cleanup(&line);
-    return err;
 }
 
 int rg_payload_slack_event(const struct rg_notify_deploy_event *ev, struct rg_buf *out)
 {
     struct rg_buf title = { 0 }, t = { 0 };
+    struct rg__pl_w w = { out, 0 }, tw = { &t, 0 };
     char key[RG_PAYLOAD_KEY_SIZE];
     const char *dedup = ev->dedup_key;
     int err;
@@ -171,102 +189,95 @@ int rg_payload_slack_event(const struct rg_notify_deploy_event *ev, struct rg_bu
             return err;
         dedup = key;
     }
-    if ((err = rg__pl_event_title(&title, ev)))
-        goto out;
-    /* The top-level text is not mrkdwn-escaped by Slack either: escape it too. */
-    if ((err = put_escaped(&t, title.data)))
-        goto out;
-    if ((err = rg_buf_puts(out, "{\"text\":")) ||
-        (err = put_bounded(out, t.data, t.len, SECTION_MAX)) ||
-        (err = rg_buf_puts(out, ",\"attachments\":[{\"color\":\"")) ||
-        (err = rg_buf_puts(out, verdict_color(ev->verdict))) ||
-        (err = rg_buf_puts(out, "\",\"fallback\":")) ||
-        (err = put_bounded(out, t.data, t.len, SECTION_MAX)) ||
-        (err = rg_buf_puts(out, ",\"blocks\":[{\"type\":\"header\",\"text\":"
-                                "{\"type\":\"plain_text\",\"text\":")) ||
-        (err = put_bounded(out, title.data, title.len, HEADER_MAX)) ||
-        (err = rg_buf_puts(out, "}},{\"type\":\"section\",\"fields\":[")))
-        goto out;
+    /* Slack reads the top-level text as mrkdwn too, so it is escaped like the rest;
+     * only the plain_text header shows the sentence as it is. */
+    tw.err = rg__pl_event_title(&title, ev);
+    esc(&tw, title.data);
+    put_head(&w, &title, &t, verdict_color(ev->verdict));
 
-    /* Fields: deployment, phase, verdict, traffic. */
+    rg__pl_raw(&w, ",{\"type\":\"section\",\"fields\":[");
     rg_buf_reset(&t);
-    if ((err = rg_buf_puts(&t, "*Deployment*\n")) || (err = put_escaped(&t, ev->deployment)) ||
-        (err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_putc(out, ',')))
-        goto out;
+    rg__pl_raw(&tw, "*Deployment*\n");
+    esc(&tw, ev->deployment);
+    put_mrkdwn(&w, &t, FIELD_MAX);
     rg_buf_reset(&t);
-    if ((err = rg_buf_puts(&t, "*Phase*\n")) || (err = put_escaped(&t, ev->phase)) ||
-        (err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_putc(out, ',')))
-        goto out;
+    rg__pl_raw(&tw, "*Phase*\n");
+    esc(&tw, ev->phase);
+    rg__pl_raw(&w, ",");
+    put_mrkdwn(&w, &t, FIELD_MAX);
     rg_buf_reset(&t);
-    if ((err = rg_buf_puts(&t, "*Verdict*\n")) ||
-        (err = put_escaped(&t, ev->verdict ? ev->verdict : "unknown")))
-        goto out;
-    if (ev->previous_verdict && ev->previous_verdict[0] &&
-        ((err = rg_buf_puts(&t, " (was ")) || (err = put_escaped(&t, ev->previous_verdict)) ||
-         (err = rg_buf_putc(&t, ')'))))
-        goto out;
-    if ((err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_putc(out, ',')))
-        goto out;
+    rg__pl_raw(&tw, "*Verdict*\n");
+    esc(&tw, ev->verdict ? ev->verdict : "unknown");
+    if (ev->previous_verdict && ev->previous_verdict[0]) {
+        rg__pl_raw(&tw, " (was ");
+        esc(&tw, ev->previous_verdict);
+        rg__pl_raw(&tw, ")");
+    }
+    rg__pl_raw(&w, ",");
+    put_mrkdwn(&w, &t, FIELD_MAX);
     rg_buf_reset(&t);
-    if ((err = rg_buf_puts(&t, "*Traffic*\n")))
-        goto out;
-    if (isnan(ev->traffic_weight))
-        err = rg_buf_puts(&t, "unknown");
-    else if (!(err = rg__pl_number(&t, ev->traffic_weight)))
-        err = rg_buf_putc(&t, '%');
-    if (err || (err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_puts(out, "]}")))
-        goto out;
+    rg__pl_raw(&tw, "*Traffic*\n");
+    if (isnan(ev->traffic_weight)) {
+        rg__pl_raw(&tw, "unknown");
+    } else {
+        rg__pl_num(&tw, ev->traffic_weight);
+        rg__pl_raw(&tw, "%");
+    }
+    rg__pl_raw(&w, ",");
+    put_mrkdwn(&w, &t, FIELD_MAX);
+    rg__pl_raw(&w, "]}");
 
     if (ev->reason && ev->reason[0]) {
         rg_buf_reset(&t);
-        if ((err = rg_buf_puts(&t, "*Reason*\n")) || (err = put_escaped(&t, ev->reason)) ||
-            (err = put_section(out, &t)))
-            goto out;
+        rg__pl_raw(&tw, "*Reason*\n");
+        esc(&tw, ev->reason);
+        put_section(&w, &t);
     }
     rg_buf_reset(&t);
-    if ((err = checks_text(&t, ev)) || (err = put_section(out, &t)))
-        goto out;
+    checks_text(&tw, ev);
+    put_section(&w, &t);
 
     rg_buf_reset(&t);
-    if ((err = rg_buf_puts(&t, rg_payload_event_kind_name(ev->kind))) ||
-        (err = rg_buf_puts(&t, " \xc2\xb7 ")) || (err = rg_payload_rfc3339_ms(ev->at_ms, &t)) ||
-        (err = rg_buf_puts(&t, " \xc2\xb7 key ")) || (err = put_escaped(&t, dedup)))
-        goto out;
-    if (ev->url && ev->url[0] &&
-        ((err = rg_buf_puts(&t, " \xc2\xb7 <")) || (err = put_escaped(&t, ev->url)) ||
-         (err = rg_buf_puts(&t, "|details>"))))
-        goto out;
-    if ((err = rg_buf_puts(out, ",{\"type\":\"context\",\"elements\":[")) ||
-        (err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_puts(out, "]}]}]}")))
-        goto out;
-out:
+    rg__pl_raw(&tw, rg_payload_event_kind_name(ev->kind));
+    rg__pl_raw(&tw, " \xc2\xb7 ");
+    if (!tw.err)
+        tw.err = rg_payload_rfc3339_ms(ev->at_ms, &t);
+    rg__pl_raw(&tw, " \xc2\xb7 key ");
+    esc(&tw, dedup);
+    if (ev->url && ev->url[0]) {
+        rg__pl_raw(&tw, " \xc2\xb7 <");
+        esc(&tw, ev->url);
+        rg__pl_raw(&tw, "|details>");
+    }
+    rg__pl_raw(&w, ",{\"type\":\"context\",\"elements\":[");
+    put_mrkdwn(&w, &t, FIELD_MAX);
+    rg__pl_raw(&w, "]}]}]}");
     rg_buf_cleanup(&t);
     rg_buf_cleanup(&title);
-    return err;
+    return w.err ? w.err : tw.err;
 }
 
 /* One line per alert: its summary annotation, or else its labels. */
-static int alert_line(struct rg_buf *line, const struct rg__pl_group *gv,
-                      const struct rg_notify_alert *a, size_t i, int64_t now_ms)
+static void alert_line(struct rg__pl_w *w, const struct rg__pl_group *gv,
+                       const struct rg_notify_alert *a, size_t i, int64_t now_ms)
 {
     const char *summary = rg__pl_lset_get(&gv->annotations[i], "summary");
-    int err;
 
-    if ((err = rg_buf_puts(line, "\xe2\x80\xa2 [")) ||
-        (err = rg_buf_puts(line, rg_payload_status_name(rg_payload_alert_status(a, now_ms)))) ||
-        (err = rg_buf_puts(line, "] ")))
-        return err;
+    rg__pl_raw(w, "\xe2\x80\xa2 [");
+    rg__pl_raw(w, rg_payload_status_name(rg_payload_alert_status(a, now_ms)));
+    rg__pl_raw(w, "] ");
     if (summary)
-        err = put_escaped(line, summary);
-    for (size_t j = 0; !summary && !err && j < gv->labels[i].n; j++) {
+        esc(w, summary);
+    for (size_t j = 0; !summary && j < gv->labels[i].n; j++) {
         const struct rg_label *l = gv->labels[i].v[j];
 
-        if ((j && (err = rg_buf_putc(line, ' '))) || (err = put_escaped(line, l->name)) ||
-            (err = rg_buf_putc(line, '=')))
-            break;
-        err = put_escaped(line, l->value);
+        if (j)
+            rg__pl_raw(w, " ");
+        esc(w, l->name);
+        rg__pl_raw(w, "=");
+        esc(w, l->value);
     }
-    return err ? err : rg_buf_putc(line, '\n');
+    rg__pl_raw(w, "\n");
 }
 
 int rg_payload_slack_alerts(const struct rg_notify_group *g, const struct rg_notify_alert *alerts,
@@ -274,52 +285,42 @@ int rg_payload_slack_alerts(const struct rg_notify_group *g, const struct rg_not
 {
     struct rg__pl_group gv;
     struct rg_buf subject = { 0 }, t = { 0 }, line = { 0 };
+    struct rg__pl_w w = { out, 0 }, tw = { &t, 0 }, lw = { &line, 0 };
     size_t shown = 0;
     int err;
 
     if ((err = rg__pl_group_build(&gv, g, alerts, n, now_ms)))
         return err;
-    if ((err = rg__pl_group_subject(&subject, &gv)) || (err = put_escaped(&t, subject.data)))
-        goto out;
-    if ((err = rg_buf_puts(out, "{\"text\":")) ||
-        (err = put_bounded(out, t.data, t.len, SECTION_MAX)) ||
-        (err = rg_buf_puts(out, ",\"attachments\":[{\"color\":\"")) ||
-        (err = rg_buf_puts(out, gv.firing ? COLOR_ROLLBACK : COLOR_PROMOTE)) ||
-        (err = rg_buf_puts(out, "\",\"fallback\":")) ||
-        (err = put_bounded(out, t.data, t.len, SECTION_MAX)) ||
-        (err = rg_buf_puts(out, ",\"blocks\":[{\"type\":\"header\",\"text\":"
-                                "{\"type\":\"plain_text\",\"text\":")) ||
-        (err = put_bounded(out, subject.data, subject.len, HEADER_MAX)) ||
-        (err = rg_buf_puts(out, "}}")))
-        goto out;
+    tw.err = rg__pl_group_subject(&subject, &gv);
+    esc(&tw, subject.data);
+    put_head(&w, &subject, &t, gv.firing ? COLOR_ROLLBACK : COLOR_PROMOTE);
+
     rg_buf_reset(&t);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !lw.err; i++) {
         rg_buf_reset(&line);
-        if ((err = alert_line(&line, &gv, &alerts[i], i, now_ms)))
-            goto out;
+        alert_line(&lw, &gv, &alerts[i], i, now_ms);
         if (t.len + line.len > SECTION_MAX - SECTION_RESERVE)
             break;
-        if ((err = rg_buf_append(&t, line.data, line.len)))
-            goto out;
+        rg__pl_rawn(&tw, line.data, line.len);
         shown++;
     }
-    if (shown < n && (err = rg_buf_printf(&t, "\xe2\x80\xa6 and %zu more\n", n - shown)))
-        goto out;
-    if (n && (err = put_section(out, &t)))
-        goto out;
+    if (shown < n)
+        rg__pl_printf(&tw, "\xe2\x80\xa6 and %zu more\n", n - shown);
+    if (n)
+        put_section(&w, &t);
     if (g && g->external_url && g->external_url[0]) {
         rg_buf_reset(&t);
-        if ((err = rg_buf_putc(&t, '<')) || (err = put_escaped(&t, g->external_url)) ||
-            (err = rg_buf_puts(&t, "|rollgate>")) ||
-            (err = rg_buf_puts(out, ",{\"type\":\"context\",\"elements\":[")) ||
-            (err = put_mrkdwn(out, &t, FIELD_MAX)) || (err = rg_buf_puts(out, "]}")))
-            goto out;
+        rg__pl_raw(&tw, "<");
+        esc(&tw, g->external_url);
+        rg__pl_raw(&tw, "|rollgate>");
+        rg__pl_raw(&w, ",{\"type\":\"context\",\"elements\":[");
+        put_mrkdwn(&w, &t, FIELD_MAX);
+        rg__pl_raw(&w, "]}");
     }
-    err = rg_buf_puts(out, "]}]}");
-out:
+    rg__pl_raw(&w, "]}]}");
     rg_buf_cleanup(&line);
     rg_buf_cleanup(&t);
     rg_buf_cleanup(&subject);
     rg__pl_group_cleanup(&gv);
-    return err;
+    return w.err ? w.err : tw.err ? tw.err : lw.err;
 }

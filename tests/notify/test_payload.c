@@ -891,6 +891,50 @@ static void test_slack__alerts_golden(void **state)
     rg_buf_cleanup(&b);
 }
 
+static void test_builders__empty_and_null_inputs(void **state)
+{
+    static const struct rg_label odd[] = { { NULL, "x" }, { "a", NULL }, { "b", "" } };
+    static const struct rg_notify_alert bare[] = { { odd, 3, odd, 3, 0, 0, NULL } };
+    static const struct rg_notify_check null_check[] = {
+        { NULL, RG_NOTIFY_CHECK_GATE, NULL, INFINITY, NULL, -INFINITY, NULL, 0 },
+    };
+    struct rg_notify_deploy_event ev = { .kind = RG_NOTIFY_EVENT_VERDICT_CHANGED,
+                                         .traffic_weight = NAN, .checks = null_check,
+                                         .nchecks = 1 };
+    struct rg_notify_pagerduty pd = { 0 };
+    struct rg_buf b = { 0 };
+    (void)state;
+
+    /* Every builder copes with NULL strings and empty sets and still writes JSON. */
+    assert_int_equal(rg_payload_alertmanager(bare, 1, NULL, 0, &b), 0);
+    assert_string_equal(b.data, "[{\"startsAt\":\"1970-01-01T00:00:00.000Z\",\"labels\":{}}]");
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_webhook_alerts(NULL, bare, 1, 0, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_pagerduty_alerts(&pd, NULL, bare, 1, 0, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_slack_alerts(NULL, bare, 1, 0, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_slack_alerts(NULL, NULL, 0, 0, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_webhook_event(&ev, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    assert_non_null(strstr(b.data, "\"value\":\"+Inf\",\"op\":\"\",\"threshold\":\"-Inf\""));
+    assert_non_null(strstr(b.data, "\"phase_started_at\":null"));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_pagerduty_event(&pd, &ev, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    rg_buf_reset(&b);
+    assert_int_equal(rg_payload_slack_event(&ev, &b), 0);
+    yajl_tree_free(parse_json(&b));
+    assert_non_null(strstr(b.data, "\"color\":\"#439fe0\""));
+    rg_buf_cleanup(&b);
+}
+
 /* ---- Signatures -------------------------------------------------------------------- */
 
 static size_t unhex(const char *s, unsigned char *out)
@@ -1052,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_slack__event_golden),
         cmocka_unit_test(test_slack__limits),
         cmocka_unit_test(test_slack__alerts_golden),
+        cmocka_unit_test(test_builders__empty_and_null_inputs),
         cmocka_unit_test(test_sign__rfc4231_vectors),
         cmocka_unit_test(test_sign__header_format_and_verify),
         cmocka_unit_test(test_sign__malformed_headers),
