@@ -938,6 +938,8 @@ static void event_check(struct rg__pl_w *w, const struct rg_notify_check *c)
     rg__pl_s(w, c->op);
     rg__pl_raw(w, ",\"threshold\":");
     rg__pl_num(w, c->threshold);
+    rg__pl_raw(w, ",\"baseline\":");
+    rg__pl_num(w, c->has_baseline ? c->baseline : NAN);
     rg__pl_raw(w, ",\"state\":");
     rg__pl_s(w, c->state);
     rg__pl_raw(w, ",\"since\":");

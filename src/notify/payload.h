@@ -102,9 +102,11 @@ struct rg_notify_check {
     const char *signal;               /* the signal's name or query; NULL = none */
     double value;                     /* last value; NaN = no data */
     const char *op;                   /* "<", "<=", ">", ">=", "==", "!=" */
-    double threshold;
+    double threshold;                 /* NaN = none (a comparison with the baseline only) */
     const char *state;                /* "ok", "failing", "pending", "no_data", "firing" */
     int64_t since_ms;                 /* when @state began (ms); 0 = unknown */
+    int has_baseline;                 /* 1: the check also compares with the baseline */
+    double baseline;                  /* the baseline's last value; NaN = no data */
 };
 
 /** A deployment event. Every pointer is borrowed for the call; strings may be NULL

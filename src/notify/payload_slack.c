@@ -131,8 +131,16 @@ static void check_line(struct rg__pl_w *w, const struct rg_notify_check *c)
     put_value(w, c->value);
     rg__pl_raw(w, " ");
     esc(w, c->op ? c->op : "?");
-    rg__pl_raw(w, " ");
-    put_value(w, c->threshold);
+    if (!isnan(c->threshold)) {
+        rg__pl_raw(w, " ");
+        put_value(w, c->threshold);
+    }
+    if (c->has_baseline) {
+        rg__pl_raw(w, isnan(c->threshold) ? " baseline " : " (baseline ");
+        put_value(w, c->baseline);
+        if (!isnan(c->threshold))
+            rg__pl_raw(w, ")");
+    }
     rg__pl_raw(w, "\n");
 }
 

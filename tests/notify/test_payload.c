@@ -175,9 +175,13 @@ static const struct rg_notify_group group = {
 static const struct rg_notify_check checks[] = {
     { "error_rate", RG_NOTIFY_CHECK_TRIGGER,
       "sum(rate(http_requests_total{code=~\"5..\"}[1m])) / sum(rate(http_requests_total[1m]))",
-      0.052, ">", 0.01, "firing", T0 - 60000 },
-    { "latency_p99", RG_NOTIFY_CHECK_GATE, "latency_p99", 0.231, "<", 0.3, "ok", T0 - 590000 },
-    { "saturation", RG_NOTIFY_CHECK_GATE, NULL, NAN, "<", 0.8, "no_data", T0 - 300000 },
+      0.052, ">", 0.01, "firing", T0 - 60000, 0, 0 },
+    { "latency_p99", RG_NOTIFY_CHECK_GATE, "latency_p99", 0.231, "<", 0.3, "ok", T0 - 590000,
+      0, 0 },
+    { "saturation", RG_NOTIFY_CHECK_GATE, NULL, NAN, "<", 0.8, "no_data", T0 - 300000, 0, 0 },
+    /* A gate against the baseline only: no threshold of its own. */
+    { "latency_vs_baseline", RG_NOTIFY_CHECK_GATE, "latency_p50", 0.12, "<=", NAN, "failing",
+      T0 - 30000, 1, 0.1 },
 };
 
 static struct rg_notify_deploy_event make_event(void)
@@ -582,7 +586,7 @@ static void test_webhook__event_golden(void **state)
                         "de6051a7acec5906fcd4fe9ea7ad45c350bf99518c52616cbbf9d74e938cef62");
     checks_v = yajl_tree_get(root, (const char *[]){ "checks", NULL }, yajl_t_array);
     assert_non_null(checks_v);
-    assert_int_equal(YAJL_GET_ARRAY(checks_v)->len, 3);
+    assert_int_equal(YAJL_GET_ARRAY(checks_v)->len, 4);
     /* No data is null, not a number. */
     value = yajl_tree_get(YAJL_GET_ARRAY(checks_v)->values[2], (const char *[]){ "value", NULL },
                           yajl_t_any);
@@ -793,6 +797,7 @@ static void test_slack__event_golden(void **state)
     assert_null(strstr(b.data, "*latency_p99*"));
     /* Operators are escaped for mrkdwn. */
     assert_non_null(strstr(b.data, "`0.052` \\u0026gt; `0.01`"));
+    assert_non_null(strstr(b.data, "`0.12` \\u0026lt;= baseline `0.1`"));
 
     ev.verdict = "promote";
     ev.kind = RG_NOTIFY_EVENT_PROMOTE;
@@ -848,7 +853,7 @@ static void test_slack__limits(void **state)
     for (size_t i = 0; i < NC; i++)
         many[i] = (struct rg_notify_check){ "a_rather_long_check_name_for_the_limit",
                                             RG_NOTIFY_CHECK_GATE, NULL, 1.5, ">=", 2, "failing",
-                                            T0 };
+                                            T0, 0, 0 };
     for (int i = 0; i < 100; i++)
         rg_buf_puts(&longname, "deployment-");
     ev.checks = many;
@@ -896,7 +901,7 @@ static void test_builders__empty_and_null_inputs(void **state)
     static const struct rg_label odd[] = { { NULL, "x" }, { "a", NULL }, { "b", "" } };
     static const struct rg_notify_alert bare[] = { { odd, 3, odd, 3, 0, 0, NULL } };
     static const struct rg_notify_check null_check[] = {
-        { NULL, RG_NOTIFY_CHECK_GATE, NULL, INFINITY, NULL, -INFINITY, NULL, 0 },
+        { NULL, RG_NOTIFY_CHECK_GATE, NULL, INFINITY, NULL, -INFINITY, NULL, 0, 1, NAN },
     };
     struct rg_notify_deploy_event ev = { .kind = RG_NOTIFY_EVENT_VERDICT_CHANGED,
                                          .traffic_weight = NAN, .checks = null_check,
