@@ -464,7 +464,8 @@ static const struct fn fns[] = {
      * accepted by the parser, an error when executed. */
     { "query", F_QUERY, 1, 1 }, { "first", F_FIRST, 1, 1 }, { "label", F_LABEL, 2, 2 },
     { "value", F_VALUE, 1, 1 }, { "strvalue", F_STRVALUE, 1, 1 },
-    { "sortByLabel", F_SORT_BY_LABEL, 2, 2 }, { "args", F_UNAVAILABLE, 0, -1 }, { "toTime", F_UNAVAILABLE, 0, -1 },
+    { "sortByLabel", F_SORT_BY_LABEL, 2, 2 }, { "args", F_UNAVAILABLE, 0, -1 },
+    { "toTime", F_UNAVAILABLE, 0, -1 },
     { "toDuration", F_UNAVAILABLE, 0, -1 }, { "now", F_UNAVAILABLE, 0, -1 },
     { "html", F_UNAVAILABLE, 0, -1 }, { "js", F_UNAVAILABLE, 0, -1 },
     { "urlquery", F_UNAVAILABLE, 0, -1 }, { "call", F_UNAVAILABLE, 0, -1 },
