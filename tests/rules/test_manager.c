@@ -38,7 +38,8 @@ static void fx_setup(struct fx *f, const char *global, const char *rules_yml)
     struct rg_store_config sc;
 
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/rg-rules-XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "%s/rg-rules-XXXXXX",
+             getenv("TMPDIR") && strlen(getenv("TMPDIR")) < 40 ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->cfg_path, sizeof(f->cfg_path), "%s/rollgate.yml", f->dir);
     snprintf(f->state_path, sizeof(f->state_path), "%s/alerts.json", f->dir);
