@@ -15,8 +15,9 @@
 #include "util/err.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,8 @@ int rg__pl_lset_build(struct rg__pl_lset *s, const struct rg_label *labels, size
     size_t m = 0, total = n + next;
 
     s->n = 0;
+    if (total < n || total > SIZE_MAX / sizeof(*e))
+        return RG_ENOMEM;
     if (total > s->cap) {
         const struct rg_label **v = realloc(s->v, total * sizeof(*v));
 
