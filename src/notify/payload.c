@@ -288,7 +288,7 @@ static void put_go_time(struct rg__pl_w *w, int64_t ms)
     rg__pl_raw(w, "\"");
 }
 
-/* ---- Small public helpers ---------------------------------------------------------- */
+/* ---- Small public functions -------------------------------------------------------- */
 
 enum rg_notify_status rg_payload_alert_status(const struct rg_notify_alert *a, int64_t now_ms)
 {
