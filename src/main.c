@@ -1,6 +1,7 @@
 /* main.c - the rollgate command line and daemon lifecycle.
  *
  *   rollgate run [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]
+ *   rollgate check [--dump] FILE...
  *   rollgate version
  *   rollgate --help
  *
@@ -23,6 +24,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "rules/check.h"
 #include "rules/deploy.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -55,6 +57,7 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  run       receive remote-write, keep rolling windows, serve the API\n"
+            "  check     validate configuration and Prometheus rule files (--dump: canonical form)\n"
             "  version   print the version and exit\n"
             "\n"
             "run options:\n"
@@ -306,6 +309,51 @@ fail_store:
     return 1;
 }
 
+/* rollgate check [--dump] FILE...: problems on stdout as file:line:col: message;
+ * exit 0 when every file is valid, 1 otherwise, 2 on usage errors. */
+static int cmd_check(int argc, char **argv)
+{
+    int dump = 0, bad = 0, files = 0;
+
+    for (int i = 1; i < argc; i++) {
+        struct rg_buf problems = { 0 }, out = { 0 }, summary = { 0 };
+        int rc;
+
+        if (strcmp(argv[i], "--dump") == 0) {
+            dump = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: rollgate check [--dump] FILE...\n");
+            return 0;
+        }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "rollgate check: unknown option \"%s\"\n", argv[i]);
+            return 2;
+        }
+        files++;
+        rc = rg_check_file(argv[i], dump, &problems, &out, &summary);
+        if (rc) {
+            bad = 1;
+            fputs(problems.data ? problems.data : "", stdout);
+            if (rc == RG_ENOMEM)
+                fprintf(stderr, "rollgate check: %s: out of memory\n", argv[i]);
+        } else if (dump) {
+            fputs(out.data ? out.data : "", stdout);
+        } else {
+            printf("%s: ok\n", summary.data ? summary.data : argv[i]);
+        }
+        rg_buf_cleanup(&problems);
+        rg_buf_cleanup(&out);
+        rg_buf_cleanup(&summary);
+    }
+    if (!files) {
+        fprintf(stderr, "usage: rollgate check [--dump] FILE...\n");
+        return 2;
+    }
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -314,6 +362,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("rollgate %s (revision %s)\n", RG_VERSION, RG_GIT_SHA);
         return 0;

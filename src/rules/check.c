@@ -1,0 +1,143 @@
+/* rules/check.c - the checks behind `rollgate check`. */
+#include "rules/check.h"
+#include "config/config.h"
+#include "config/yaml.h"
+#include "rules/checklist.h"
+#include "rules/rulefile.h"
+#include "util/err.h"
+#include "util/file.h"
+
+#include <string.h>
+
+/* The largest file `check` reads, as rg_rulefile_load does. */
+#define MAX_FILE_BYTES (64u << 20)
+
+static int count_rules(const struct rg_rulefile *f)
+{
+    int n = 0;
+    for (size_t g = 0; g < f->ngroups; g++)
+        n += (int)f->groups[g].nrules;
+    return n;
+}
+
+static int check_rulefile(const char *path, int dump, struct rg_buf *problems,
+                          struct rg_buf *dump_out, struct rg_buf *summary)
+{
+    struct rg_rulefile *f = NULL;
+    int rc = rg_rulefile_load(path, &f, problems);
+
+    if (rc)
+        return rc == RG_ENOMEM ? rc : RG_EINVAL;
+    if (summary)
+        rg_buf_printf(summary, "%s: %zu rule groups, %d rules", path, f->ngroups, count_rules(f));
+    if (dump)
+        rc = rg_rulefile_dump(f, dump_out);
+    rg_rulefile_free(f);
+    return rc;
+}
+
+struct rule_walk {
+    int dump;
+    struct rg_buf *problems;
+    struct rg_buf *dump_out;
+    int files;
+    int rules;
+    int bad;
+};
+
+static int each_rule_file(const char *path, void *ud)
+{
+    struct rule_walk *w = ud;
+    struct rg_rulefile *f = NULL;
+    int rc = rg_rulefile_load(path, &f, w->problems);
+
+    if (rc == RG_ENOMEM)
+        return rc;
+    if (rc) {
+        w->bad++;
+        return 0;
+    }
+    w->files++;
+    w->rules += count_rules(f);
+    if (w->dump) {
+        rg_buf_printf(w->dump_out, "# rule file %s\n", path);
+        rc = rg_rulefile_dump(f, w->dump_out);
+    }
+    rg_rulefile_free(f);
+    return rc;
+}
+
+static int check_config(const char *path, int dump, struct rg_buf *problems,
+                        struct rg_buf *dump_out, struct rg_buf *summary)
+{
+    struct rg_config cfg;
+    struct rg_checklist *cl = NULL;
+    struct rule_walk w = { dump, problems, dump_out, 0, 0, 0 };
+    struct rg_buf rules_dump = { 0 };
+    int bad = 0;
+    int rc;
+
+    rg_config_default(&cfg);
+    rc = rg_config_load_file(path, &cfg, problems);
+    if (rc == RG_ENOMEM)
+        goto out;
+    if (rc == RG_EIO || !cfg.yaml) {
+        rc = RG_EINVAL;
+        goto out;
+    }
+    bad = rc != 0;
+    w.dump_out = &rules_dump;
+    rc = rg_rulefile_each_path(&cfg, each_rule_file, &w, problems);
+    if (rc == RG_ENOMEM)
+        goto out;
+    bad |= rc != 0 || w.bad;
+    rc = rg_checklist_parse(&cfg, &cl, problems);
+    if (rc == RG_ENOMEM)
+        goto out;
+    bad |= rc != 0;
+    if (!bad && summary)
+        rg_buf_printf(summary, "%s: %zu signals, %zu phases, %zu deployments, %d rule files "
+                      "with %d rules", path, cl->nsignals, cl->nphases, cl->ndeployments,
+                      w.files, w.rules);
+    if (!bad && dump) {
+        if ((rc = rg_checklist_dump(cl, dump_out)) ||
+            (rc = rg_buf_append(dump_out, rules_dump.data ? rules_dump.data : "", rules_dump.len)))
+            goto out;
+    }
+    rc = bad ? RG_EINVAL : 0;
+out:
+    rg_checklist_free(cl);
+    rg_buf_cleanup(&rules_dump);
+    rg_config_cleanup(&cfg);
+    return rc;
+}
+
+int rg_check_file(const char *path, int dump, struct rg_buf *problems, struct rg_buf *dump_out,
+                  struct rg_buf *summary)
+{
+    struct rg_buf text = { 0 };
+    struct rg_yaml_node *root = NULL;
+    char msg[512];
+    int is_rules;
+    int rc;
+
+    rc = rg_file_read(path, MAX_FILE_BYTES, &text);
+    if (rc) {
+        rg_buf_printf(problems, "%s: %s\n", path,
+                      rc == RG_ENOENT ? "no such file" : rg_strerror(rc));
+        rg_buf_cleanup(&text);
+        return RG_EINVAL;
+    }
+    rc = rg_yaml_parse(text.data ? text.data : "", text.len, &root, msg, sizeof(msg));
+    rg_buf_cleanup(&text);
+    if (rc == RG_EPARSE) {
+        rg_buf_printf(problems, "%s:%s\n", path, msg);
+        return RG_EINVAL;
+    }
+    if (rc)
+        return rc;
+    is_rules = rg_yaml_get(root, "groups") != NULL;
+    rg_yaml_free(root);
+    return is_rules ? check_rulefile(path, dump, problems, dump_out, summary)
+                    : check_config(path, dump, problems, dump_out, summary);
+}
