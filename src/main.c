@@ -26,6 +26,7 @@
 #include "http/server.h"
 #include "rules/check.h"
 #include "rules/deploy.h"
+#include "rules/manager.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -40,13 +41,16 @@ struct daemon {
     uv_signal_t sigint;
     uv_timer_t gc_timer;
     uv_timer_t deploy_timer;
+    uv_timer_t rules_timer;
     struct rg_http_server *http;
     struct rg_config cfg;
     struct rg_store *store;
     struct rg_metrics *metrics;
     struct rg_api api;
     struct rg_deploy *deploy;
+    struct rg_rules *rules;
     char deploy_state[1100];
+    char rules_state[1100];
     int stopping;
 };
 
@@ -89,12 +93,24 @@ static void on_deploy_timer(uv_timer_t *t)
                    next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
+static void on_rules_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    int64_t now = rg_now_ms();
+    int64_t next = rg_rules_tick(d->rules, now);
+
+    if (next != INT64_MAX)
+        uv_timer_start(&d->rules_timer, on_rules_timer,
+                       next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
 static void on_http_stopped(void *ud)
 {
     struct daemon *d = ud;
     /* The server has closed all its handles; close ours and let uv_run return. */
     uv_close((uv_handle_t *)&d->gc_timer, NULL);
     uv_close((uv_handle_t *)&d->deploy_timer, NULL);
+    uv_close((uv_handle_t *)&d->rules_timer, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -112,6 +128,7 @@ static void on_signal(uv_signal_t *s, int signum)
     rg_info("event=shutdown signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_timer_stop(&d->gc_timer);
     uv_timer_stop(&d->deploy_timer);
+    uv_timer_stop(&d->rules_timer);
     rg_http_server_stop(d->http, on_http_stopped, d);
 }
 
@@ -229,6 +246,21 @@ static int cmd_run(int argc, char **argv)
     rc = rg_api_init(&d.api, &d.cfg, d.store, d.metrics);
     if (rc)
         goto fail_api;
+    {
+        struct rg_rules_opts ro;
+        rg_rules_opts_default(&ro);
+        ro.query.lookback_ms = d.cfg.query.lookback_delta_ms;
+        ro.query.max_samples = d.cfg.query.max_samples;
+        ro.query.timeout_ms = d.cfg.query.timeout_ms;
+        snprintf(d.rules_state, sizeof(d.rules_state), "%s/alerts.json", data_dir);
+        ro.state_path = d.rules_state;
+        rc = rg_rules_new(&d.cfg, d.store, &ro, &d.rules, &err);
+        if (rc) {
+            fprintf(stderr, "%s", err.data ? err.data : "");
+            goto fail_rules;
+        }
+        d.api.rules = d.rules;
+    }
     snprintf(d.deploy_state, sizeof(d.deploy_state), "%s/deployments.json", data_dir);
     rc = rg_deploy_new(&d.cfg, d.store, d.metrics, d.deploy_state, rg_now_ms(), &d.deploy, &err);
     if (rc) {
@@ -264,6 +296,9 @@ static int cmd_run(int argc, char **argv)
     uv_timer_init(&d.loop, &d.deploy_timer);
     d.deploy_timer.data = &d;
     uv_timer_start(&d.deploy_timer, on_deploy_timer, (uint64_t)rg_deploy_interval(d.deploy), 0);
+    uv_timer_init(&d.loop, &d.rules_timer);
+    d.rules_timer.data = &d;
+    uv_timer_start(&d.rules_timer, on_rules_timer, 0, 0);
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
     d.sigterm.data = d.sigint.data = &d;
@@ -283,6 +318,7 @@ static int cmd_run(int argc, char **argv)
     rg_deploy_save(d.deploy);
     rg_deploy_free(d.deploy);
     rg_api_cleanup(&d.api);
+    rg_rules_free(d.rules);
     rg_metrics_free(d.metrics);
     rg_store_free(d.store);
     rg_config_cleanup(&d.cfg);
@@ -296,6 +332,8 @@ fail_http:
 fail_loop:
     rg_deploy_free(d.deploy);
 fail_deploy:
+    rg_rules_free(d.rules);
+fail_rules:
     rg_api_cleanup(&d.api);
 fail_api:
     rg_metrics_free(d.metrics);

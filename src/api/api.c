@@ -5,6 +5,7 @@
  * scrape time by a collector callback, so nothing is sampled in the background.
  */
 #include "api/api.h"
+#include "rules/manager.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -211,6 +212,8 @@ void rg_api_handle(struct rg_http_request *req, struct rg_http_response *res, vo
     if (rg__api_query_route(api, req, res))
         return;
     if (rg__api_deployments_route(api, req, res))
+        return;
+    if (rg__api_rules_route(api, req, res))
         return;
     if (path_is(req, "/-/healthy") || path_is(req, "/-/ready") || path_is(req, "/metrics")) {
         if (!get) {

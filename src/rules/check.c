@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "config/yaml.h"
 #include "rules/checklist.h"
+#include "rules/manager.h"
 #include "rules/rulefile.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -45,12 +46,16 @@ struct rule_walk {
     int bad;
 };
 
+/* Counts and dumps the rule files; their problems were already reported by
+ * rg_rules_check(), so the walk's own messages are dropped. */
 static int each_rule_file(const char *path, void *ud)
 {
     struct rule_walk *w = ud;
     struct rg_rulefile *f = NULL;
-    int rc = rg_rulefile_load(path, &f, w->problems);
+    struct rg_buf ignored = { 0 };
+    int rc = rg_rulefile_load(path, &f, &ignored);
 
+    rg_buf_cleanup(&ignored);
     if (rc == RG_ENOMEM)
         return rc;
     if (rc) {
@@ -86,8 +91,22 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
         goto out;
     }
     bad = rc != 0;
+    /* The global section (evaluation interval, external labels and URL) and every
+     * rule file of rule_files. */
+    rc = rg_rules_check(&cfg, &rules_dump);
+    if (rc == RG_ENOMEM)
+        goto out;
+    if (rc) {
+        rg_buf_append(problems, rules_dump.data ? rules_dump.data : "", rules_dump.len);
+        bad = 1;
+    }
+    rg_buf_reset(&rules_dump);
     w.dump_out = &rules_dump;
-    rc = rg_rulefile_each_path(&cfg, each_rule_file, &w, problems);
+    {
+        struct rg_buf ignored = { 0 };
+        rc = rg_rulefile_each_path(&cfg, each_rule_file, &w, &ignored);
+        rg_buf_cleanup(&ignored);
+    }
     if (rc == RG_ENOMEM)
         goto out;
     bad |= rc != 0 || w.bad;

@@ -25,6 +25,7 @@ int rg_buf_reserve(struct rg_buf *b, size_t extra)
         return RG_ENOMEM;
     b->data = p;
     b->cap = cap;
+    b->data[b->len] = '\0';   /* usable as a C string even before the first append */
     return 0;
 }
 

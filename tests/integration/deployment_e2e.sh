@@ -21,7 +21,28 @@ triggers:
   - {name: p99_latency_rollback, signal: p99_latency_instant, op: ">", threshold: 0.5}
 discovery:
   interval: 1s
+rule_files:
+  - alerts.yml
 YML
+# A Prometheus rule file as Prometheus would load it, plus the realistic ones under
+# tests/data/rules, unchanged.
+cat >"$TMP/alerts.yml" <<'YML'
+groups:
+  - name: deployment
+    interval: 1s
+    rules:
+      - record: job:http_errors:ratio_irate
+        expr: sum by (job) (irate(http_requests_total{code=~"5.."}[1m])) / sum by (job) (irate(http_requests_total[1m]))
+      - alert: HighErrorRatio
+        expr: job:http_errors:ratio_irate > 0.01
+        labels:
+          severity: critical
+        annotations:
+          summary: "{{ $labels.job }} answers {{ $value | humanizePercentage }} errors"
+YML
+for f in tests/data/rules/*.yml; do
+    echo "  - $PWD/$f" >>"$TMP/rollgate.yml"
+done
 start_rollgate --config "$TMP/rollgate.yml" --log-level info
 G=tests/integration/svcgen.py
 now_ms() { echo $(( $(date +%s) * 1000 )); }
@@ -85,6 +106,22 @@ ok "2% errors: verdict rollback (seen ${rollback_seen} ms after the breach began
 curl -s "$RG_URL/api/v1/deployments/breaching" | grep -q 'error_rate_rollback' ||
     fail "rollback verdict does not name its trigger"
 ok "rollback verdict names the trigger and carries its value"
+i=0
+until curl -s "$RG_URL/api/v1/alerts" | grep -q '"alertname":"HighErrorRatio".*"state":"firing"'; do
+    i=$((i + 1)); [ $i -lt 20 ] || fail "alert not firing: $(curl -s "$RG_URL/api/v1/alerts")"; sleep 0.5
+done
+curl -s "$RG_URL/api/v1/alerts" | grep -q '"job":"breaching"' || fail "alert lacks the job label"
+curl -s "$RG_URL/api/v1/alerts" | grep -q 'breaching answers 2' || fail "annotation not templated: $(curl -s "$RG_URL/api/v1/alerts")"
+ok "alert HighErrorRatio fires for the breaching job, annotation templated"
+curl -s "$RG_URL/api/v1/rules" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["data"]["groups"]
+names = [g["name"] for g in d]
+assert "deployment" in names and len(names) >= 4, names
+assert all(r["health"] != "err" for g in d for r in g["rules"]), [r for g in d for r in g["rules"] if r["health"] == "err"]
+assert all(r["health"] == "ok" for g in d if g["name"] == "deployment" for r in g["rules"])
+' || fail "rules API: $(curl -s "$RG_URL/api/v1/rules" | head -c 500)"
+ok "Prometheus rule files load unchanged and evaluate healthy"
 [ "$(verdict healthy)" = promote ] || fail "healthy service: $(curl -s "$RG_URL/api/v1/deployments/healthy")"
 ok "healthy service: verdict promote after the minimum observation"
 
