@@ -26,13 +26,14 @@ start_ms=$(( end_ms - 50 * 60 * 1000 ))
     >"$TMP/rwgen.log" 2>&1 || fail "rwgen: $(tail -5 "$TMP/rwgen.log")"
 ok "same data written to both"
 
-# Evaluation times: whole seconds, never a multiple of a minute, across the window
-# (including the end, where the lookback and the stale markers matter).
+# Evaluation times: whole seconds 7 s past a whole minute, so that no subquery step
+# (30 s, 1 m, 2 m) and no range boundary falls on one, across the window (including
+# the end, where the lookback and the stale markers matter).
 times=""
-t=$(( start_ms / 1000 + 17 * 60 + 7 ))
+t=$(( (start_ms / 60000 + 1) * 60 + 17 * 60 + 7 ))
 while [ $t -le $(( end_ms / 1000 + 240 )) ]; do
     times="$times $t"
-    t=$(( t + 223 ))
+    t=$(( t + 200 ))
 done
 python3 tests/integration/promql_compare.py "$PROM" "$RG_URL" tests/integration/promql_corpus.txt \
     $times >"$TMP/compare.log" 2>&1

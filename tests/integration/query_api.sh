@@ -75,8 +75,11 @@ q /api/v1/series -G --data-urlencode 'match[]=it_req_total{code="500"}'
 want "series" "[{'__name__': 'it_req_total', 'code': '500', 'job': 'api'}]" "$(json 'd["data"]')"
 q /api/v1/series
 want "series without match[] is 400" "400" "$code"
+q /api/v1/labels -G --data-urlencode 'match[]=it_req_total'
+want "labels of matching series" "['__name__', 'code', 'job']" "$(json 'd["data"]')"
 q /api/v1/labels
-want "labels" "['__name__', 'code', 'job']" "$(json 'd["data"]')"
+want "all label names, sorted and unique" "True" \
+    "$(json 'd["data"] == sorted(set(d["data"])) and {"__name__", "code", "job"} <= set(d["data"])')"
 q /api/v1/label/code/values
 want "label values" "['200', '500']" "$(json 'd["data"]')"
 q /api/v1/label/job/values -G --data-urlencode 'match[]={code="500"}'
