@@ -723,6 +723,9 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
         if (u && (s = want_string(c, u, "url"))) {
             if (!url_ok(s))
                 problem(c, u, "url: expected an http:// or https:// URL, got \"%s\"", s);
+            else if (nc->type == RG_NOTIFIER_ALERTMANAGER && strpbrk(s, "?#"))
+                problem(c, u, "url: an Alertmanager base URL takes no query or fragment "
+                        "(/api/v2/alerts is appended to its path)");
             else
                 nc->url = dup_or_oom(c, s);
         } else if (uf && !u) {
@@ -981,7 +984,7 @@ static int dump_one(const struct rg_notifier_config *nc, struct rg_buf *out)
                dump_quoted(out, nc->url_secret ? rg_notifier_display_url(nc, url, sizeof(url))
                                                : rg_http_redact_url(nc->url, url, sizeof(url))) ||
                rg_buf_putc(out, '\n');
-    if (!nc->url_secret && nc->send_url)
+    if (!nc->url_secret && nc->send_url && (!nc->url || strcmp(nc->url, nc->send_url)))
         err |= rg_buf_puts(out, "    # requests go to ") ||
                rg_buf_puts(out, rg_http_redact_url(nc->send_url, url, sizeof(url))) ||
                rg_buf_putc(out, '\n');
@@ -1705,6 +1708,8 @@ void rg_notify_deploy_hook(const struct rg_deploy_event *dev, void *ud)
             checks[i].threshold = sp && sp->has_threshold ? sp->threshold : NAN;
             checks[i].state = (unsigned)c->state < 5 ? states[c->state] : NULL;
             checks[i].since_ms = c->since_ms;
+            checks[i].has_baseline = sp && sp->has_baseline;
+            checks[i].baseline = c->has_baseline ? c->baseline : NAN;
         }
         ev.checks = checks;
         ev.nchecks = v->nchecks;
