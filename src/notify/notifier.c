@@ -263,6 +263,30 @@ static int sensitive_header(const char *name, size_t len)
     return 0;
 }
 
+/* The PagerDuty payload fields a notifier may fix, and where they are kept. */
+static char **pd_field(struct rg_notifier_config *nc, const char *key)
+{
+    if (!strcmp(key, "severity"))
+        return &nc->pd.severity;
+    if (!strcmp(key, "source"))
+        return &nc->pd.source;
+    if (!strcmp(key, "component"))
+        return &nc->pd.component;
+    if (!strcmp(key, "group"))
+        return &nc->pd.group;
+    if (!strcmp(key, "class"))
+        return &nc->pd.event_class;
+    if (!strcmp(key, "client"))
+        return &nc->pd.client;
+    if (!strcmp(key, "client_url"))
+        return &nc->pd.client_url;
+    return NULL;
+}
+
+static const char *const pd_keys[] = {
+    "severity", "source", "component", "group", "class", "client", "client_url", NULL,
+};
+
 /* ---- configuration: one entry ---------------------------------------------------------- */
 
 static int parse_event_kind(const char *s, unsigned *bit)
@@ -631,6 +655,9 @@ static void notifier_config_cleanup(struct rg_notifier_config *nc)
     secret_wipe(&nc->signing_secret);
     free(nc->routing_key_file);
     secret_wipe(&nc->routing_key);
+    for (size_t i = 0; pd_keys[i]; i++)
+        free(*pd_field(nc, pd_keys[i]));
+    free(nc->idempotency_header);
     for (size_t i = 0; i < nc->filter.nmatch; i++) {
         rg_promql_node_free(nc->filter.match[i]);
         free(nc->filter.match_text[i]);
@@ -653,8 +680,37 @@ static const struct rg_yaml_node *entry_get(const struct rg_yaml_node *map, cons
 static const char *const entry_keys[] = {
     "name", "type", "url", "url_file", "events", "timeout", "tls", "basic_auth",
     "bearer_token_file", "headers", "signing_secret_file", "routing_key_file", "retry",
-    "resend_delay", "max_in_flight", NULL,
+    "resend_delay", "max_in_flight", "idempotency_header", "severity", "source", "component",
+    "group", "class", "client", "client_url", NULL,
 };
+
+static void parse_pd_fields(struct pctx *c, const struct rg_yaml_node *e,
+                            struct rg_notifier_config *nc)
+{
+    for (size_t i = 0; pd_keys[i]; i++) {
+        const struct rg_yaml_node *v = rg_yaml_get(e, pd_keys[i]);
+        const char *s;
+
+        if (!v)
+            continue;
+        if (nc->type != RG_NOTIFIER_PAGERDUTY) {
+            problem(c, v, "%s: only pagerduty notifiers have this field", pd_keys[i]);
+            continue;
+        }
+        if (!(s = want_string(c, v, pd_keys[i])))
+            continue;
+        if (!strcmp(pd_keys[i], "severity") && strcmp(s, "critical") && strcmp(s, "error") &&
+            strcmp(s, "warning") && strcmp(s, "info")) {
+            problem(c, v, "severity: expected critical, error, warning or info");
+            continue;
+        }
+        if (!strcmp(pd_keys[i], "client_url") && !url_ok(s)) {
+            problem(c, v, "client_url: expected an http:// or https:// URL");
+            continue;
+        }
+        *pd_field(nc, pd_keys[i]) = dup_or_oom(c, s);
+    }
+}
 
 static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
                         struct rg_notifier_config *nc)
@@ -822,6 +878,16 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
             problem(c, v, "max_in_flight: expected an integer from 1 to %d", MAX_IN_FLIGHT);
         else
             nc->max_in_flight = (unsigned)x;
+    }
+    parse_pd_fields(c, e, nc);
+    if ((v = entry_get(e, "idempotency_header")) && (s = want_string(c, v, "idempotency_header"))) {
+        int bad = strlen(s) > 128;
+        for (const char *p = s; *p; p++)
+            bad |= !token_char((unsigned char)*p);
+        if (bad)
+            problem(c, v, "idempotency_header: invalid header name \"%s\"", s);
+        else
+            nc->idempotency_header = dup_or_oom(c, s);
     }
     /* Prometheus never retries a batch: the next resend is the retry. Retrying for the
      * validity window of the alerts (endsAt = send time + 4 x resend delay) gives at
@@ -1055,6 +1121,15 @@ static int dump_one(const struct rg_notifier_config *nc, struct rg_buf *out)
         err |= rg_buf_printf(out, "    signing_secret_file: %s\n", nc->signing_secret_file);
     if (nc->routing_key_file)
         err |= rg_buf_printf(out, "    routing_key_file: %s\n", nc->routing_key_file);
+    for (size_t i = 0; pd_keys[i]; i++) {
+        const char *v = *pd_field((struct rg_notifier_config *)nc, pd_keys[i]);
+        if (v)
+            err |= rg_buf_printf(out, "    %s: ", pd_keys[i]) || dump_quoted(out, v) ||
+                   rg_buf_putc(out, '\n');
+    }
+    if (nc->idempotency_header)
+        err |= rg_buf_puts(out, "    idempotency_header: ") ||
+               dump_quoted(out, nc->idempotency_header) || rg_buf_putc(out, '\n');
     err |= rg_buf_puts(out, "    retry:\n");
     err |= dump_duration(out, "  min_backoff", nc->retry.min_backoff_ms);
     err |= dump_duration(out, "  max_backoff", nc->retry.max_backoff_ms);
@@ -1209,9 +1284,19 @@ struct item {
     int has_sig;
 };
 
+/* An alert an alertmanager notifier is about to send, remembered once it is durable. */
+struct sent {
+    size_t notifier;
+    uint64_t fp;
+    int64_t starts_ms;
+    int resolved;
+};
+
 struct batch {
     struct item *v;                /* owned */
     size_t n, cap;
+    struct sent *sent;             /* owned */
+    size_t nsent, capsent;
 };
 
 static void batch_cleanup(struct batch *b)
@@ -1219,6 +1304,7 @@ static void batch_cleanup(struct batch *b)
     for (size_t i = 0; i < b->n; i++)
         rg_buf_cleanup(&b->v[i].body);
     free(b->v);
+    free(b->sent);
     memset(b, 0, sizeof(*b));
 }
 
@@ -1240,20 +1326,39 @@ static struct item *batch_add(struct batch *b, size_t notifier)
     return it;
 }
 
-/* Finishes @it: the idempotency key over (notifier, @what, @key_src) and, for a
- * signed webhook, the signature of the body at @now_ms. */
-static int item_finish(struct rg_notify *n, struct item *it, const char *what,
-                       const char *key_src, int64_t now_ms)
+/* A dedup key that can be sent as a header value as it is: visible ASCII only. */
+static int header_safe(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= RG_PAYLOAD_KEY_SIZE)
+        return 0;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Finishes @it: its idempotency key and, for a signed webhook, the signature of the
+ * body at @now_ms. A deployment event's key is its dedup key (@event_key) when that is
+ * a safe header value, else a key over notifier and dedup key; an alert request's key
+ * is a key over notifier and body. */
+static int item_finish(struct rg_notify *n, struct item *it, const char *event_key,
+                       int64_t now_ms)
 {
     const struct rg_notifier_config *nc = &n->cfg.v[it->notifier];
-    const char *parts[3] = { nc->name, what, key_src ? key_src : it->body.data };
+    const char *parts[3];
     char sig[RG_SIGN_HEADER_SIZE];
     int err;
 
     if (!it->body.data && rg_buf_reserve(&it->body, 1))
         return RG_ENOMEM;
-    parts[2] = key_src ? key_src : it->body.data;
-    if ((err = rg_payload_idempotency_key(parts, 3, it->key)))
+    parts[0] = nc->name;
+    parts[1] = event_key ? "event" : "alerts";
+    parts[2] = event_key ? event_key : it->body.data;
+    if (event_key && header_safe(event_key))
+        snprintf(it->key, sizeof(it->key), "%s", event_key);
+    else if ((err = rg_payload_idempotency_key(parts, 3, it->key)))
         return err;
     if (nc->signing_secret.data) {
         err = rg_sign_webhook(nc->signing_secret.data, nc->signing_secret.len,
@@ -1383,8 +1488,15 @@ static int am_alerts(struct rg_notify *n, size_t ni, struct rg_notify_alert *sel
             if (e && e->resolved == resolved && e->starts_ms == a->starts_at_ms &&
                 !(e->sent_ms + s->cfg->resend_delay_ms < now_ms))
                 continue;
-            if (seen_put(s, fp, now_ms, a->starts_at_ms, resolved))
-                return RG_ENOMEM;
+            if (b->nsent == b->capsent) {
+                size_t cap = b->capsent ? b->capsent * 2 : 16;
+                void *p = realloc(b->sent, cap * sizeof(*b->sent));
+                if (!p)
+                    return RG_ENOMEM;
+                b->sent = p;
+                b->capsent = cap;
+            }
+            b->sent[b->nsent++] = (struct sent){ ni, fp, a->starts_at_ms, resolved };
         }
         if (!resolved && a->ends_at_ms && a->ends_at_ms < now_ms + valid)
             a->ends_at_ms = now_ms + valid;
@@ -1398,7 +1510,7 @@ static int am_alerts(struct rg_notify *n, size_t ni, struct rg_notify_alert *sel
             return RG_ENOMEM;
         rg_payload_batch_range(keep, RG_PAYLOAD_AM_BATCH, i, &first, &count);
         if (rg_payload_alertmanager(sel + first, count, n->ext, n->next, &it->body) ||
-            item_finish(n, it, "alerts", NULL, now_ms))
+            item_finish(n, it, NULL, now_ms))
             return RG_ENOMEM;
     }
     return 0;
@@ -1444,12 +1556,25 @@ static int grouped_alerts(struct rg_notify *n, size_t ni, const struct rg_notify
                       ? rg_payload_slack_alerts(&g, run + first, count, now_ms, &it->body)
                       : rg_payload_webhook_alerts(&g, run + first, count, now_ms, &it->body);
             if (!err)
-                err = item_finish(n, it, "alerts", NULL, now_ms);
+                err = item_finish(n, it, NULL, now_ms);
         }
         i = j;
     }
     free(run);
     return err;
+}
+
+static void pd_settings(const struct rg_notifier_config *nc, struct rg_notify_pagerduty *pd)
+{
+    memset(pd, 0, sizeof(*pd));
+    pd->routing_key = nc->routing_key.data;
+    pd->severity = nc->pd.severity;
+    pd->source = nc->pd.source;
+    pd->component = nc->pd.component;
+    pd->group = nc->pd.group;
+    pd->event_class = nc->pd.event_class;
+    pd->client = nc->pd.client;
+    pd->client_url = nc->pd.client_url;
 }
 
 /* PagerDuty: one event per alert, keyed by its own label set, so that each alert
@@ -1458,9 +1583,9 @@ static int pd_alerts(struct rg_notify *n, size_t ni, const struct rg_notify_aler
                      size_t cnt, int64_t now_ms, struct batch *b)
 {
     const struct rg_notifier_config *nc = &n->cfg.v[ni];
-    struct rg_notify_pagerduty pd = { 0 };
+    struct rg_notify_pagerduty pd;
 
-    pd.routing_key = nc->routing_key.data;
+    pd_settings(nc, &pd);
     for (size_t i = 0; i < cnt; i++) {
         struct rg_notify_group g = { 0 };
         struct item *it = batch_add(b, ni);
@@ -1474,7 +1599,7 @@ static int pd_alerts(struct rg_notify *n, size_t ni, const struct rg_notify_aler
         g.nexternal_labels = n->next;
         g.external_url = n->ext_url;
         if (rg_payload_pagerduty_alerts(&pd, &g, ptrs[i], 1, now_ms, &it->body) ||
-            item_finish(n, it, "alerts", NULL, now_ms))
+            item_finish(n, it, NULL, now_ms))
             return RG_ENOMEM;
     }
     return 0;
@@ -1535,6 +1660,11 @@ int rg_notify_alerts(struct rg_notify *n, const struct rg_notify_alert *alerts, 
     err = build_alerts(n, alerts, count, now_ms, 0, 0, &b);
     if (!err)
         err = batch_emit(n, &b, NULL);
+    /* Only what is durable counts as sent: after a failure the next call tries again.
+     * Without memory for an entry the alert is merely resent earlier. */
+    for (size_t i = 0; !err && i < b.nsent; i++)
+        seen_put(&n->ns[b.sent[i].notifier], b.sent[i].fp, now_ms, b.sent[i].starts_ms,
+                 b.sent[i].resolved);
     batch_cleanup(&b);
     return err;
 }
@@ -1578,7 +1708,7 @@ static int build_event(struct rg_notify *n, const struct rg_notify_deploy_event 
     }
     for (size_t ni = 0; ni < n->cfg.n; ni++) {
         const struct rg_notifier_config *nc = &n->cfg.v[ni];
-        struct rg_notify_pagerduty pd = { 0 };
+        struct rg_notify_pagerduty pd;
         struct item *it;
 
         if (test ? ni != only : (nc->type == RG_NOTIFIER_ALERTMANAGER ||
@@ -1588,7 +1718,7 @@ static int build_event(struct rg_notify *n, const struct rg_notify_deploy_event 
             return RG_ENOMEM;
         switch (nc->type) {
         case RG_NOTIFIER_PAGERDUTY:
-            pd.routing_key = nc->routing_key.data;
+            pd_settings(nc, &pd);
             err = rg_payload_pagerduty_event(&pd, &ev, &it->body);
             break;
         case RG_NOTIFIER_SLACK:
@@ -1599,7 +1729,7 @@ static int build_event(struct rg_notify *n, const struct rg_notify_deploy_event 
             break;
         }
         if (!err)
-            err = item_finish(n, it, "event", ev.dedup_key, rg_now_ms());
+            err = item_finish(n, it, ev.dedup_key, rg_now_ms());
         if (err)
             return err;
     }
@@ -1686,7 +1816,10 @@ void rg_notify_deploy_hook(const struct rg_deploy_event *dev, void *ud)
     ev.previous_verdict = (unsigned)dev->previous < 4 ? verdict_names[dev->previous] : NULL;
     ev.reason = dev->reason;
     ev.at_ms = dev->at_ms;
-    ev.dedup_key = dev->key;
+    /* The payload's dedup key (a SHA-256 over deployment, phase, kind, verdict and the
+     * phase's start) identifies the same decision as the manager's readable key, and is
+     * a safe header value whatever the deployment is called. */
+    ev.dedup_key = NULL;
     ev.traffic_weight = NAN;
     if (v) {
         ev.phase_start_ms = v->phase_start_ms;
@@ -1854,6 +1987,7 @@ int rg_notify_new(const struct rg_notify_opts *o, struct rg_notify_config *nc,
         dn.timeout_ms = c->timeout_ms;
         dn.max_in_flight = c->max_in_flight;
         dn.retry = c->retry;
+        dn.idempotency_header = c->idempotency_header;
         if ((err = rg_dispatch_add_notifier(n->d, &dn))) {
             rg_error("event=notifier_not_registered notifier=%s err=%s",
                      c->name ? c->name : "", rg_err_name(err));
@@ -2141,7 +2275,15 @@ int rg_notify_test_run(const struct rg_config *cfg, const struct rg_notify_test_
         rg_notify_config_cleanup(&nc);
         return RG_ENOENT;
     }
-    snprintf(dir, sizeof(dir), "%s/rollgate-notify-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    {
+        /* mkdtemp() replaces the six trailing 'X' of its template. */
+        int len = snprintf(dir, sizeof(dir) - 7, "%s/rollgate-notify-test-",
+                           tmp && *tmp ? tmp : "/tmp");
+        if (len < 0 || (size_t)len >= sizeof(dir) - 7)
+            len = snprintf(dir, sizeof(dir) - 7, "/tmp/rollgate-notify-test-");
+        memset(dir + len, 'X', 6);
+        dir[len + 6] = 0;
+    }
     if (!mkdtemp(dir)) {
         err = -errno;
         fprintf(out, "cannot create a directory for the test outbox: %s\n", strerror(errno));

@@ -120,6 +120,12 @@ struct rg_notifier_config {
     struct rg_notifier_secret signing_secret;
     char *routing_key_file;        /* pagerduty */
     struct rg_notifier_secret routing_key;
+    struct {                       /* pagerduty: fixed payload fields; NULL = derived */
+        char *severity;            /* critical, error, warning or info */
+        char *source, *component, *group, *event_class, *client, *client_url;
+    } pd;
+    char *idempotency_header;      /* header carrying the key; NULL = "Idempotency-Key",
+                                    * "" = none */
     struct rg_retry_policy retry;  /* defaults: retry.h, alertmanager max_age 4 x
                                     * resend_delay */
     int64_t resend_delay_ms;       /* alertmanager; default 1 m */

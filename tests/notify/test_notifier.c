@@ -45,8 +45,8 @@ static const char *const secrets[] = {
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
-static int load(const char *name, const char *text, struct rg_config *c, struct rg_notify_config *nc,
-                struct rg_buf *err)
+static int load(const char *name, const char *text, struct rg_config *c,
+                struct rg_notify_config *nc, struct rg_buf *err)
 {
     rg_config_default(c);
     assert_int_equal(rg_config_load_text(name, text, strlen(text), c, err), 0);
@@ -108,6 +108,10 @@ static void test_notifier__config_file(void **state)
     assert_string_equal(v[3].send_url, "https://events.pagerduty.com/v2/enqueue");
     assert_string_equal(v[3].routing_key.data, secrets[3]);
     assert_true(v[3].filter.alerts && v[3].filter.deployments);
+    assert_string_equal(v[3].pd.severity, "critical");
+    assert_string_equal(v[3].pd.source, "rollgate-eu");
+    assert_string_equal(v[3].idempotency_header, "X-Dedup-Key");
+    assert_null(v[2].idempotency_header);
     /* Slack: deployments only; its URL counts as a secret. */
     assert_false(v[4].filter.alerts);
     assert_true(v[4].url_secret);
@@ -192,6 +196,15 @@ static void test_notifier__config_errors(void **state)
         { "notifiers:\n  - name: p\n    type: pagerduty\n",
           DATA "t.yml:2:5: notifiers: routing_key_file is required for a pagerduty "
                "notifier\n" },
+        { "notifiers:\n  - name: p\n    type: pagerduty\n    routing_key_file: routing_key\n"
+          "    severity: fatal\n  - name: w\n    type: webhook\n    url: http://x/\n"
+          "    class: deploy\n    idempotency_header: 'X Key'\n",
+          DATA "t.yml:5:15: severity: expected critical, error, warning or info\n"
+          DATA "t.yml:9:12: class: only pagerduty notifiers have this field\n"
+          DATA "t.yml:10:25: idempotency_header: invalid header name \"X Key\"\n" },
+        { "notifiers:\n  - name: a\n    type: alertmanager\n    url: http://am/?x=1\n",
+          DATA "t.yml:4:10: url: an Alertmanager base URL takes no query or fragment "
+               "(/api/v2/alerts is appended to its path)\n" },
         { "notifiers:\n  - name: s\n    type: slack\n    url: http://x/\n"
           "    signing_secret_file: signing_secret\n    resend_delay: 1m\n",
           DATA "t.yml:5:26: signing_secret_file: only webhook notifiers are signed\n"
@@ -480,8 +493,9 @@ static void test_notifier__alerts_fan_out(void **state)
         labels[i][0] = (struct rg_label){ "alertname", "HighErrorRatio" };
         labels[i][1] = (struct rg_label){ "instance", names[i] };
         labels[i][2] = (struct rg_label){ "replica", "b" };   /* the alert's own wins */
-        alerts[i] = (struct rg_notify_alert){ labels[i], 3, ann, 1, t0, ends,
-                                              "http://rollgate.example:9201/graph?g0.expr=up&g0.tab=1" };
+        alerts[i] = (struct rg_notify_alert){
+            labels[i], 3, ann, 1, t0, ends,
+            "http://rollgate.example:9201/graph?g0.expr=up&g0.tab=1" };
     }
     alerts[69].nlabels = 2;   /* lacks replica: the external one is added */
     assert_int_equal(rg_notify_alerts(f->n, alerts, 70, now), 0);
@@ -594,13 +608,10 @@ static void test_notifier__webhook_event_signed(void **state)
                                     rg_now_ms() / 1000, 300), 0);
     assert_int_equal(rg_sign_verify("sign-SECRET-cc34", 16, h->sig, h->body, h->len,
                                     rg_now_ms() / 1000, 300), RG_EINVAL);
-    /* The idempotency key follows from notifier and dedup key only, so it is the same
-     * for every retry and after a restart. */
-    {
-        const char *parts[] = { "hook", "event", ev.dedup_key };
-        assert_int_equal(rg_payload_idempotency_key(parts, 3, key), 0);
-        assert_string_equal(h->key, key);
-    }
+    /* The idempotency key is the event's dedup key, so it is the same for every retry
+     * and after a restart. */
+    assert_string_equal(h->key, ev.dedup_key);
+    snprintf(key, sizeof(key), "%.64s", h->key);
     assert_string_equal(h->auth, "Bearer bearer-TOKEN-aa11");
     /* The same event again yields the same key. */
     assert_int_equal(rg_notify_event(f->n, &ev), 0);
@@ -754,11 +765,20 @@ static void test_notifier__hooks(void **state)
     assert_non_null(strstr(h->body, "p99_latency"));
     assert_non_null(strstr(h->body, "no_data"));
     assert_non_null(strstr(h->body, "http://rollgate.example:9201/api/v1/deployments/check%20out"));
+    /* The key is the payload's dedup key of the converted event, in header and body. */
     {
-        char key[RG_PAYLOAD_KEY_SIZE];
-        const char *parts[] = { "hook", "event", dev.key };
-        assert_int_equal(rg_payload_idempotency_key(parts, 3, key), 0);
+        char key[RG_PAYLOAD_KEY_SIZE], field[100];
+        struct rg_notify_deploy_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = RG_NOTIFY_EVENT_ROLLBACK;
+        ev.deployment = "check out";
+        ev.phase = "canary";
+        ev.verdict = "rollback";
+        ev.phase_start_ms = 500;
+        assert_int_equal(rg_payload_deploy_dedup_key(&ev, key), 0);
         assert_string_equal(h->key, key);
+        snprintf(field, sizeof(field), "\"dedup_key\":\"%s\"", key);
+        assert_non_null(strstr(h->body, field));
     }
     fx_end(f);
 }
