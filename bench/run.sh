@@ -18,8 +18,9 @@
 #   PROMQL_RUNS    timed runs per query and server in section promql (default 20)
 #   PROMQL_WARMUP  untimed runs before them (default 3)
 #   PROMETHEUS     the Prometheus binary for section promql (default prometheus)
+#   DETECT_TRIALS  trials per evaluation interval in section detect (default 20)
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest promql"
+ALL_SECTIONS="micro ingest promql detect"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
@@ -262,6 +263,66 @@ promql_measure() {
     say "promql: $verdict (rollgate <= 1/5 of Prometheus' median for both queries," \
         "answers equal within 1e-9)"
     [ $verdict = PASS ]
+}
+
+# start_rollgate_config CONFIG - start_rollgate with --config CONFIG (sets the same
+# variables, so stop_rollgate stops it).
+start_rollgate_config() {
+    RG_PORT=$(free_port) || return 1
+    RG_URL="http://127.0.0.1:$RG_PORT"
+    rm -rf "$TMP/data"
+    "$BUILD/rollgate" run --config "$1" --listen "127.0.0.1:$RG_PORT" \
+        --data-dir "$TMP/data" --log-level warn >"$TMP/rollgate.log" 2>&1 &
+    RG_PID=$!
+    PIDS="$PIDS $RG_PID"
+    if ! wait_http "$RG_URL/-/ready" 30; then
+        say "rollgate did not become ready on $RG_URL; its log:"
+        tail -20 "$TMP/rollgate.log"
+        return 1
+    fi
+}
+
+# Detection latency: from the POST of the first breaching sample (2% errors, so the
+# bundled trigger error_ratio_instant > 1% trips) to `rollback` in GET
+# /api/v1/deployments/<name>, DETECT_TRIALS trials on fresh discovered deployments, with
+# the bundled production checklist at evaluation intervals of 1 s (the default) and
+# 100 ms. Goals: p99 <= 1.2 s and <= 150 ms. The checklist is copied next to the
+# temporary configurations, since include paths are relative to the including file.
+bench_detect() {
+    for f in "$BUILD/rollgate" "$BUILD/bench/detect_latency"; do
+        [ -x "$f" ] || { say "$f is missing"; return 1; }
+    done
+    cp "$(dirname "$0")/../rules/production-checklist.yaml" "$TMP/" ||
+        { say "cannot copy rules/production-checklist.yaml"; return 1; }
+    drc=0
+    summary=""
+    for run in "1000 1s 1200" "100 100ms 150"; do
+        # shellcheck disable=SC2086
+        set -- $run
+        printf 'global:\n  evaluation_interval: %s\ninclude:\n  - production-checklist.yaml\n%s\n' \
+            "$2" 'discovery: {interval: 100ms}' >"$TMP/detect.yml"
+        start_rollgate_config "$TMP/detect.yml" || return 1
+        say "evaluation_interval $2: rollgate pid $RG_PID on $RG_URL"
+        timeout -k 5 60 "$BUILD/bench/detect_latency" --url "$RG_URL" --interval-ms "$1" \
+            --goal-ms "$3" --trials "${DETECT_TRIALS:-20}" >"$TMP/detect.log"
+        lrc=$?
+        sed 's/^detect_latency: /    /' "$TMP/detect.log"
+        line=$(sed -n 's/^detect_latency: summary //p' "$TMP/detect.log")
+        if [ -z "$line" ]; then
+            say "detect_latency failed (status $lrc)"
+            line="interval_ms=$1 result=FAIL (no figures)"
+            drc=1
+        elif [ $lrc != 0 ]; then
+            drc=1
+        fi
+        summary="$summary
+    $line"
+        stop_rollgate || drc=1
+    done
+    say "detect: breaching sample POST to rollback in the API:$summary"
+    say "detect: goals p99 <= 1200 ms at 1 s and <= 150 ms at 100 ms:" \
+        "$([ $drc = 0 ] && echo PASS || echo FAIL)"
+    return $drc
 }
 
 # ---- Driver -------------------------------------------------------------------------
