@@ -1,0 +1,428 @@
+/* tests/query/test_eval.c - one-shot evaluation and replay with a fake query backend.
+ *
+ * The backend answers from the current case's table: each signal of the test
+ * checklist reads one metric (err, lat, opt, reqs), and the fake looks the metric
+ * name up, so every gate, trigger, no-data and min-requests case can be written as
+ * one row with the exit code and verdict expected. NaN stands for no data, ERR for a
+ * query error and MULTI for an answer with two series.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "query/eval.h"
+#include "rules/checklist.h"
+#include "rules/rulefile.h"
+#include "util/err.h"
+
+static const char config_text[] =
+    "global:\n"
+    "  evaluation_interval: 1s\n"
+    "signals:\n"
+    "  err: {expr: 'err_ratio{<selector>}'}\n"
+    "  lat: {expr: 'lat{<selector>}'}\n"
+    "  opt: {expr: 'opt{<selector>}'}\n"
+    "  request_count: {expr: 'reqs{<selector>}'}\n"
+    "phases:\n"
+    "  - name: canary\n"
+    "    min_observation: 10s\n"
+    "    max_observation: 60s\n"
+    "    min_requests: 100\n"
+    "    no_data_timeout: 20s\n"
+    "    gates:\n"
+    "      - {signal: err, op: \"<\", threshold: 0.01}\n"
+    "      - {signal: lat, op: \"<\", threshold: 0.1}\n"
+    "      - {signal: opt, op: \"<\", threshold: 5, no_data: ok}\n"
+    "    triggers:\n"
+    "      - {name: err_high, signal: err, op: \">\", threshold: 0.05}\n"
+    "      - {name: lat_high, signal: lat, op: \">\", threshold: 0.5, for: 5s}\n"
+    "  - name: full\n"
+    "    min_observation: 20s\n"
+    "    gates:\n"
+    "      - {signal: err, op: \"<\", threshold: 0.001}\n"
+    "deployments:\n"
+    "  - {name: web, selector: 'job=\"web\"'}\n";
+
+#define ND NAN
+#define ERR (-12345.0)
+#define MULTI (-23456.0)
+#define T0 1000000000000LL   /* the evaluation time, ms */
+
+static struct rg_checklist *cl;
+
+/* ---- the fake backend ----------------------------------------------------------- */
+
+/* Values per metric at the evaluation time; lat is the value of `lat` at T and
+ * lat_held says for how long before T it has had that value (before: 0.05). */
+struct fake {
+    double err, lat, opt, reqs;
+    int64_t lat_held_ms;
+    int range_error;
+    /* Replay: metric values as a function of time. */
+    int replay;
+    int64_t breach_ms;         /* err jumps to 0.2 from here on */
+    size_t ninstant, nrange;
+};
+
+static struct fake cur;
+
+static double metric_of(const char *expr, char *name, size_t cap)
+{
+    size_t n = strcspn(expr, "{");
+    snprintf(name, cap, "%.*s", (int)n, expr);
+    if (strcmp(name, "err_ratio") == 0)
+        return cur.err;
+    if (strcmp(name, "lat") == 0)
+        return cur.lat;
+    if (strcmp(name, "opt") == 0)
+        return cur.opt;
+    if (strcmp(name, "reqs") == 0)
+        return cur.reqs;
+    return ND;
+}
+
+/* Builds a genuine result through the response parser from JSON text: @n series of
+ * one point each (vector) or of @npoints points (matrix). */
+static void make_result(struct rg_query_result *out, enum rg_promql_vtype type, size_t n,
+                        const int64_t *t, const double *v, size_t npoints)
+{
+    struct rg_buf j = { 0 };
+
+    rg_buf_printf(&j, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\","
+                      "\"result\":[", type == RG_PROMQL_VT_MATRIX ? "matrix" : "vector");
+    for (size_t i = 0; i < n; i++) {
+        rg_buf_printf(&j, "%s{\"metric\":{\"i\":\"%zu\"},\"%s\":", i ? "," : "", i,
+                      type == RG_PROMQL_VT_MATRIX ? "values" : "value");
+        if (type == RG_PROMQL_VT_MATRIX)
+            rg_buf_putc(&j, '[');
+        for (size_t k = 0; k < npoints; k++)
+            rg_buf_printf(&j, "%s[%.3f,\"%.17g\"]", k ? "," : "", (double)t[k] / 1000.0, v[k]);
+        if (type == RG_PROMQL_VT_MATRIX)
+            rg_buf_putc(&j, ']');
+        rg_buf_putc(&j, '}');
+    }
+    rg_buf_puts(&j, "]}}");
+    memset(out, 0, sizeof(*out));
+    assert_int_equal(rg_query_parse(NULL, j.data, j.len, out, NULL), 0);
+    rg_buf_cleanup(&j);
+}
+
+static double replay_value(const char *name, int64_t t)
+{
+    if (strcmp(name, "err_ratio") == 0)
+        return t >= cur.breach_ms ? 0.2 : 0.001;
+    if (strcmp(name, "lat") == 0)
+        return 0.05;
+    if (strcmp(name, "reqs") == 0)
+        return 1000;
+    if (strcmp(name, "alert_metric") == 0)
+        return t >= cur.breach_ms ? 1 : ND;
+    return ND;
+}
+
+static int fake_instant(void *ud, const char *expr, int64_t t_ms, struct rg_query_result *out,
+                        struct rg_buf *errmsg)
+{
+    char name[64];
+    double v = metric_of(expr, name, sizeof(name));
+
+    (void)ud;
+    cur.ninstant++;
+    if (cur.replay)
+        v = replay_value(name, t_ms);
+    if (v == ERR) {
+        rg_buf_printf(errmsg, "execution: %s failed", name);
+        memset(out, 0, sizeof(*out));
+        return RG_EEXEC;
+    }
+    if (isnan(v)) {
+        make_result(out, RG_PROMQL_VT_VECTOR, 0, NULL, NULL, 0);
+        return 0;
+    }
+    make_result(out, RG_PROMQL_VT_VECTOR, v == MULTI ? 2 : 1, &t_ms, &v, 1);
+    return 0;
+}
+
+static int fake_range(void *ud, const char *expr, int64_t start, int64_t end, int64_t step,
+                      struct rg_query_result *out, struct rg_buf *errmsg)
+{
+    size_t n = (size_t)((end - start) / step) + 1, k = 0;
+    int64_t *t = calloc(n, sizeof(*t));
+    double *v = calloc(n, sizeof(*v));
+    char name[64];
+    double at_t = metric_of(expr, name, sizeof(name));
+
+    (void)ud;
+    cur.nrange++;
+    if (cur.range_error) {
+        free(t);
+        free(v);
+        rg_buf_printf(errmsg, "server said no");
+        memset(out, 0, sizeof(*out));
+        return RG_EIO;
+    }
+    for (int64_t x = start; x <= end; x += step) {
+        double y = cur.replay ? replay_value(name, x)
+                              : (x >= T0 - cur.lat_held_ms ? at_t : 0.05);
+        if (isnan(y))
+            continue;
+        t[k] = x;
+        v[k++] = y;
+    }
+    make_result(out, RG_PROMQL_VT_MATRIX, k ? 1 : 0, t, v, k);
+    free(t);
+    free(v);
+    return 0;
+}
+
+static const struct rg_query_backend backend = { fake_instant, fake_range, NULL };
+
+/* ---- fixtures ------------------------------------------------------------------- */
+
+static struct rg_checklist *parse(const char *text)
+{
+    struct rg_config cfg;
+    struct rg_buf err = { 0 };
+    struct rg_checklist *c = NULL;
+
+    rg_config_default(&cfg);
+    if (rg_config_load_text("eval.yml", text, strlen(text), &cfg, &err))
+        fail_msg("%s", err.data);
+    if (rg_checklist_parse(&cfg, &c, &err))
+        fail_msg("%s", err.data);
+    rg_config_cleanup(&cfg);
+    rg_buf_cleanup(&err);
+    return c;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    cl = parse(config_text);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rg_checklist_free(cl);
+    return 0;
+}
+
+/* ---- one-shot evaluation -------------------------------------------------------- */
+
+struct eval_case {
+    const char *name;
+    double err, lat, opt, reqs;
+    int64_t lat_held_ms;
+    int range_error;
+    int want_exit;
+    enum rg_verdict_kind want;
+    const char *want_reason;       /* a substring of the reason */
+};
+
+static const struct eval_case eval_cases[] = {
+    { "healthy", 0.001, 0.05, ND, 500, 0, 0, 0, RG_VERDICT_PROMOTE, "every gate holds" },
+    { "optional gate with data", 0.001, 0.05, 3, 500, 0, 0, 0, RG_VERDICT_PROMOTE, "500" },
+    { "gate fails", 0.02, 0.05, ND, 500, 0, 0, 2, RG_VERDICT_HOLD, "gate err fails" },
+    { "optional gate fails", 0.001, 0.05, 10, 500, 0, 0, 2, RG_VERDICT_HOLD, "gate opt" },
+    { "trigger without for", 0.06, 0.05, ND, 500, 0, 0, 1, RG_VERDICT_ROLLBACK,
+      "trigger err_high fires" },
+    { "gate without data", ND, 0.05, ND, 500, 0, 0, 2, RG_VERDICT_INCONCLUSIVE,
+      "has no data" },
+    { "too few requests", 0.001, 0.05, ND, 50, 0, 0, 2, RG_VERDICT_INCONCLUSIVE,
+      "too few requests" },
+    { "no request count", 0.001, 0.05, ND, ND, 0, 0, 2, RG_VERDICT_INCONCLUSIVE,
+      "no data on" },
+    { "query error", 0.001, ERR, ND, 500, 0, 0, 3, RG_VERDICT_INCONCLUSIVE,
+      "query failed: execution: lat failed" },
+    { "several series", MULTI, 0.05, ND, 500, 0, 0, 3, RG_VERDICT_INCONCLUSIVE,
+      "returned 2 series" },
+    { "request count error", 0.001, 0.05, ND, ERR, 0, 0, 3, RG_VERDICT_INCONCLUSIVE,
+      "request count" },
+    { "for held throughout", 0.001, 0.6, ND, 500, 10000, 0, 1, RG_VERDICT_ROLLBACK,
+      "trigger lat_high fires" },
+    { "for held exactly", 0.001, 0.6, ND, 500, 5000, 0, 1, RG_VERDICT_ROLLBACK,
+      "held for 5s" },
+    { "for held too briefly", 0.001, 0.6, ND, 500, 3000, 0, 2, RG_VERDICT_HOLD,
+      "gate lat fails" },
+    { "for range error", 0.001, 0.6, ND, 500, 10000, 1, 3, RG_VERDICT_INCONCLUSIVE,
+      "server said no" },
+    { "rollback beats errors", 0.06, 0.05, ERR, 500, 0, 0, 1, RG_VERDICT_ROLLBACK,
+      "err_high" },
+};
+
+static void run_case(const struct eval_case *c, struct rg_query_eval *e)
+{
+    struct rg_query_targets ts;
+    struct rg_buf err = { 0 };
+
+    memset(&cur, 0, sizeof(cur));
+    cur.err = c->err;
+    cur.lat = c->lat;
+    cur.opt = c->opt;
+    cur.reqs = c->reqs;
+    cur.lat_held_ms = c->lat_held_ms;
+    cur.range_error = c->range_error;
+    assert_int_equal(rg_query_targets_build(cl, NULL, &ts, &err), 0);
+    assert_int_equal(ts.n, 1);
+    assert_int_equal(rg_query_eval_run(cl, &ts.v[0], 0, T0, 0, &backend, e), 0);
+    rg_query_targets_cleanup(&ts);
+    rg_buf_cleanup(&err);
+}
+
+static void test_eval__table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
+        const struct eval_case *c = &eval_cases[i];
+        struct rg_query_eval e;
+        run_case(c, &e);
+        if (e.exit_code != c->want_exit || e.verdict != c->want ||
+            !strstr(e.reason, c->want_reason))
+            fail_msg("case \"%s\": exit %d verdict %s reason \"%s\"; want exit %d verdict %s "
+                     "reason with \"%s\"", c->name, e.exit_code, rg_verdict_name(e.verdict),
+                     e.reason, c->want_exit, rg_verdict_name(c->want), c->want_reason);
+        rg_query_eval_cleanup(&e);
+    }
+}
+
+static void test_eval__queries_once_per_signal(void **state)
+{
+    struct rg_query_eval e;
+
+    (void)state;
+    run_case(&eval_cases[0], &e);
+    /* err, lat, opt and reqs: the two triggers reuse the gates' answers, and a
+     * trigger with `for` whose condition is false needs no range query. */
+    assert_int_equal(cur.ninstant, 4);
+    assert_int_equal(cur.nrange, 0);
+    assert_string_equal(e.checks[0].query, "err_ratio{job=\"web\"}");
+    assert_string_equal(e.requests_query, "reqs{job=\"web\"}");
+    rg_query_eval_cleanup(&e);
+    run_case(&eval_cases[11], &e);
+    assert_int_equal(cur.nrange, 1);
+    assert_int_equal(e.checks[4].state, RG_VERDICT_FIRING);
+    /* The range covers `for` (5 s) and no more. */
+    assert_int_equal(e.checks[4].held_ms, 5000);
+    rg_query_eval_cleanup(&e);
+}
+
+static void test_eval__json_and_table(void **state)
+{
+    struct rg_query_eval e;
+    struct rg_buf out = { 0 };
+
+    (void)state;
+    run_case(&eval_cases[4], &e);
+    assert_int_equal(rg_query_eval_json(cl, &e, &out), 0);
+    assert_non_null(strstr(out.data, "\"deployment\":\"web\""));
+    assert_non_null(strstr(out.data, "\"verdict\":\"rollback\""));
+    assert_non_null(strstr(out.data, "\"exit_code\":1"));
+    assert_non_null(strstr(out.data, "{\"name\":\"err_high\",\"kind\":\"trigger\",\"signal\":"
+                                     "\"err\",\"op\":\">\",\"threshold\":0.05,\"baseline\":null,"
+                                     "\"value\":0.06,\"state\":\"firing\""));
+    assert_non_null(strstr(out.data, "\"requests\":500,\"min_requests\":100"));
+    rg_buf_reset(&out);
+    assert_int_equal(rg_query_eval_table(cl, &e, 0, &out), 0);
+    assert_non_null(strstr(out.data, "deployment web (job=\"web\"), phase canary, at "
+                                     "2001-09-09T01:46:40Z"));
+    assert_non_null(strstr(out.data, "verdict: rollback - trigger err_high fires"));
+    assert_null(strchr(out.data, '\033'));
+    rg_buf_reset(&out);
+    assert_int_equal(rg_query_eval_table(cl, &e, 1, &out), 0);
+    assert_non_null(strstr(out.data, "\033[31mfiring\033[0m"));
+    rg_buf_cleanup(&out);
+    rg_query_eval_cleanup(&e);
+}
+
+static void test_eval__targets(void **state)
+{
+    struct rg_query_targets ts;
+    struct rg_buf err = { 0 };
+    struct rg_checklist *disc;
+
+    (void)state;
+    /* An explicit deployment by name. */
+    assert_int_equal(rg_query_targets_build(cl, "web", &ts, &err), 0);
+    assert_int_equal(ts.n, 1);
+    assert_string_equal(ts.v[0].selector, "job=\"web\"");
+    assert_int_equal(ts.v[0].discovered, 0);
+    assert_int_equal(rg_query_target_phase(cl, &ts.v[0], NULL), 0);
+    assert_int_equal(rg_query_target_phase(cl, &ts.v[0], "full"), 1);
+    assert_int_equal(rg_query_target_phase(cl, &ts.v[0], "nope"), -1);
+    rg_query_targets_cleanup(&ts);
+    /* Any other name: the deployment discovery would make. */
+    assert_int_equal(rg_query_targets_build(cl, "pay\"ments", &ts, &err), 0);
+    assert_string_equal(ts.v[0].selector, "job=\"pay\\\"ments\"");
+    assert_int_equal(ts.v[0].discovered, 1);
+    assert_int_equal(ts.v[0].nphases, 2);
+    rg_query_targets_cleanup(&ts);
+    /* Without deployments, a name is needed. */
+    disc = parse("discovery: {label: service}\n");
+    assert_int_equal(rg_query_targets_build(disc, NULL, &ts, &err), RG_ENOENT);
+    assert_non_null(strstr(err.data, "--deployment NAME (selector service=\"NAME\")"));
+    rg_query_targets_cleanup(&ts);
+    assert_int_equal(rg_query_targets_build(disc, "api", &ts, &err), 0);
+    assert_string_equal(ts.v[0].selector, "service=\"api\"");
+    rg_query_targets_cleanup(&ts);
+    rg_checklist_free(disc);
+    disc = parse("discovery: {enabled: false}\n");
+    rg_buf_reset(&err);
+    assert_int_equal(rg_query_targets_build(disc, "api", &ts, &err), RG_ENOENT);
+    assert_non_null(strstr(err.data, "discovery is off"));
+    rg_query_targets_cleanup(&ts);
+    rg_checklist_free(disc);
+    rg_buf_cleanup(&err);
+}
+
+static void test_eval__value_extraction(void **state)
+{
+    struct rg_query_result r;
+    struct rg_verdict_input in;
+    char msg[256];
+    int64_t t = T0;
+    double v = 0.25;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.type = RG_PROMQL_VT_SCALAR;
+    r.scalar = 3;
+    rg_query_value(&r, &in, msg, sizeof(msg));
+    assert_true(in.has_value && in.value == 3 && !in.error);
+    make_result(&r, RG_PROMQL_VT_VECTOR, 1, &t, &v, 1);
+    rg_query_value(&r, &in, msg, sizeof(msg));
+    assert_true(in.has_value && in.value == 0.25 && !in.error);
+    rg_query_result_free(&r);
+    make_result(&r, RG_PROMQL_VT_VECTOR, 0, NULL, NULL, 0);
+    rg_query_value(&r, &in, msg, sizeof(msg));
+    assert_true(!in.has_value && !in.error);
+    rg_query_result_free(&r);
+    make_result(&r, RG_PROMQL_VT_VECTOR, 3, &t, &v, 1);
+    rg_query_value(&r, &in, msg, sizeof(msg));
+    assert_true(!in.has_value && in.error);
+    assert_non_null(strstr(in.error, "returned 3 series"));
+    rg_query_result_free(&r);
+    make_result(&r, RG_PROMQL_VT_MATRIX, 1, &t, &v, 1);
+    rg_query_value(&r, &in, msg, sizeof(msg));
+    assert_non_null(in.error);
+    rg_query_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eval__table),
+        cmocka_unit_test(test_eval__queries_once_per_signal),
+        cmocka_unit_test(test_eval__json_and_table),
+        cmocka_unit_test(test_eval__targets),
+        cmocka_unit_test(test_eval__value_extraction),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
