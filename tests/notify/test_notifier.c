@@ -449,7 +449,8 @@ static void on_closed(void *ud)
     f->closed++;
     rg_curl_uv_close(f->cu, NULL, NULL);
     f->cu = NULL;
-    rg_http_server_stop(f->srv, NULL, NULL);
+    if (f->srv)
+        rg_http_server_stop(f->srv, NULL, NULL);
     f->srv = NULL;
 }
 
@@ -684,6 +685,194 @@ static void test_notifier__filters_route(void **state)
     assert_int_equal(hits_on(f, "/rb"), 1);
     assert_non_null(strstr(hit_on(f, "/rb", 0)->body, "\"checkout\""));
     assert_int_equal(hits_on(f, "/chat"), 3);
+    fx_end(f);
+}
+
+/* ---- every notifier type ------------------------------------------------------------------ */
+
+static void test_notifier__alerts_per_type(void **state)
+{
+    struct fx *f = *state;
+    static const struct rg_label ext[] = { { "cluster", "eu-1" } };
+    struct rg_label a1[] = { { "alertname", "Down" }, { "job", "api" } };
+    struct rg_label a2[] = { { "alertname", "Slow" }, { "job", "api" } };
+    struct rg_label a3[] = { { "alertname", "Down" }, { "job", "db" } };
+    struct rg_notify_alert alerts[3] = {
+        { a1, 2, NULL, 0, 1000, 0, NULL },
+        { a2, 2, NULL, 0, 1000, 0, NULL },
+        { a3, 2, NULL, 0, 1000, 1500, NULL },      /* resolved */
+    };
+    struct rg_label gl = { "alertname", "Down" };
+    struct rg_notify_group g = { "hook", NULL, &gl, 1, ext, 1, "http://rg.example", 0 };
+    struct rg_notify_alert down[2] = { alerts[0], alerts[2] };
+    struct rg_buf want = { 0 };
+    const struct hit *h;
+    (void)state;
+
+    fx_start(f,
+             "notifiers:\n"
+             "  - {name: hook, type: webhook, url: 'http://127.0.0.1:PORT/hook'}\n"
+             "  - {name: pd, type: pagerduty, url: 'http://127.0.0.1:PORT/pd',\n"
+             "     routing_key_file: routing_key}\n"
+             "  - {name: chat, type: slack, url: 'http://127.0.0.1:PORT/chat'}\n",
+             ext, 1, "http://rg.example/");
+    assert_int_equal(rg_notify_alerts(f->n, alerts, 3, 2000), 0);
+    /* Webhook and Slack: one message per alertname (2 each); PagerDuty: one per alert. */
+    f->want = 7;
+    assert_true(run_until(f, want_hits, 3000));
+    run_until(f, NULL, 50);
+    assert_int_equal(hits_on(f, "/hook"), 2);
+    assert_int_equal(hits_on(f, "/chat"), 2);
+    assert_int_equal(hits_on(f, "/pd"), 3);
+
+    /* The "Down" group is Alertmanager's webhook message for those two alerts. */
+    assert_int_equal(rg_payload_webhook_alerts(&g, down, 2, 2000, &want), 0);
+    h = hit_on(f, "/hook", 0);
+    assert_string_equal(h->body, want.data);
+    assert_non_null(strstr(hit_on(f, "/hook", 1)->body,
+                           "\"groupKey\":\"{}:{alertname=\\\"Slow\\\"}\""));
+    /* PagerDuty: the resolved alert resolves its own incident, the others trigger. */
+    {
+        size_t trig = 0, res = 0;
+        for (size_t i = 0; i < 3; i++) {
+            const struct hit *p = hit_on(f, "/pd", i);
+            trig += strstr(p->body, "\"event_action\":\"trigger\"") != NULL;
+            res += strstr(p->body, "\"event_action\":\"resolve\"") != NULL;
+            assert_non_null(strstr(p->body, secrets[3]));
+        }
+        assert_int_equal(trig, 2);
+        assert_int_equal(res, 1);
+    }
+    rg_buf_cleanup(&want);
+    fx_end(f);
+}
+
+static void test_notifier__events_per_type(void **state)
+{
+    struct fx *f = *state;
+    struct rg_notify_deploy_event ev;
+    struct rg_notify_pagerduty pd;
+    struct rg_buf want = { 0 };
+    (void)state;
+
+    fx_start(f,
+             "notifiers:\n"
+             "  - {name: hook, type: webhook, url: 'http://127.0.0.1:PORT/hook'}\n"
+             "  - {name: pd, type: pagerduty, url: 'http://127.0.0.1:PORT/pd',\n"
+             "     routing_key_file: routing_key, source: rollgate-eu}\n"
+             "  - {name: chat, type: slack, url: 'http://127.0.0.1:PORT/chat'}\n"
+             "  - {name: am, type: alertmanager, url: 'http://127.0.0.1:PORT/am'}\n",
+             NULL, 0, NULL);
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = RG_NOTIFY_EVENT_ROLLBACK;
+    ev.deployment = "checkout";
+    ev.phase = "canary";
+    ev.phase_start_ms = 1000;
+    ev.verdict = "rollback";
+    ev.previous_verdict = "hold";
+    ev.reason = "error_ratio > 0.05";
+    ev.at_ms = 9000;
+    ev.traffic_weight = 10;
+    assert_int_equal(rg_notify_event(f->n, &ev), 0);
+    f->want = 3;
+    assert_true(run_until(f, want_hits, 3000));
+    run_until(f, NULL, 50);
+    /* Alertmanager takes alerts only. */
+    assert_int_equal(f->nhits, 3);
+    assert_int_equal(rg_payload_webhook_event(&ev, &want), 0);
+    assert_string_equal(hit_on(f, "/hook", 0)->body, want.data);
+    rg_buf_reset(&want);
+    memset(&pd, 0, sizeof(pd));
+    pd.routing_key = secrets[3];
+    pd.source = "rollgate-eu";
+    assert_int_equal(rg_payload_pagerduty_event(&pd, &ev, &want), 0);
+    assert_string_equal(hit_on(f, "/pd", 0)->body, want.data);
+    assert_non_null(strstr(want.data, "\"event_action\":\"trigger\""));
+    rg_buf_reset(&want);
+    assert_int_equal(rg_payload_slack_event(&ev, &want), 0);
+    assert_string_equal(hit_on(f, "/chat", 0)->body, want.data);
+    /* One dedup key for the event, the same at every receiver. */
+    assert_string_equal(hit_on(f, "/hook", 0)->key, hit_on(f, "/pd", 0)->key);
+    assert_string_equal(hit_on(f, "/hook", 0)->key, hit_on(f, "/chat", 0)->key);
+    rg_buf_cleanup(&want);
+    fx_end(f);
+}
+
+/* ---- a restart resends with the same key -------------------------------------------------- */
+
+static void test_notifier__restart_resends(void **state)
+{
+    struct fx *f = *state;
+    static const char yaml[] =
+        "notifiers:\n"
+        "  - {name: hook, type: webhook, url: 'http://127.0.0.1:PORT/hook',\n"
+        "     signing_secret_file: signing_secret}\n";
+    struct rg_http_server_config sc;
+    struct rg_notify_deploy_event ev;
+    char key[RG_PAYLOAD_KEY_SIZE];
+    int port;
+    (void)state;
+
+    /* First life: the receiver is down (its port refuses), the event stays queued. */
+    fx_start(f, yaml, NULL, 0, NULL);
+    port = f->port;
+    rg_http_server_stop(f->srv, NULL, NULL);
+    f->srv = NULL;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = RG_NOTIFY_EVENT_HUMAN_TRIGGER;
+    ev.deployment = "checkout";
+    ev.phase = "canary";
+    ev.verdict = "rollback";
+    ev.at_ms = 5000;
+    ev.traffic_weight = NAN;
+    assert_int_equal(rg_payload_deploy_dedup_key(&ev, key), 0);
+    assert_int_equal(rg_notify_event(f->n, &ev), 0);
+    run_until(f, NULL, 150);
+    assert_int_equal(f->nhits, 0);
+    fx_end(f);
+    f->closed = 0;
+    rg_metrics_free(f->m);
+    f->m = NULL;
+    rg_config_cleanup(&f->cfg);
+
+    /* Second life on the same data directory, receiver up on the same port. */
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    {
+        struct rg_notify_config nc;
+        struct rg_notify_opts o;
+        struct rg_buf text = { 0 }, err = { 0 };
+        char num[16];
+        const char *q = strstr(yaml, "PORT");
+
+        uv_timer_init(&f->loop, &f->tick);
+        f->tick.data = f;
+        rg_http_server_config_default(&sc);
+        sc.host = "127.0.0.1";
+        sc.port = port;
+        assert_int_equal(rg_http_server_start(&f->loop, &sc, NULL, on_request, f, &f->srv), 0);
+        snprintf(num, sizeof(num), "%d", port);
+        rg_buf_append(&text, yaml, (size_t)(q - yaml));
+        rg_buf_puts(&text, num);
+        rg_buf_puts(&text, q + 4);
+        rg_config_default(&f->cfg);
+        assert_int_equal(rg_config_load_text(DATA "live.yml", text.data, text.len, &f->cfg,
+                                             &err), 0);
+        assert_int_equal(rg_notify_config_parse(&f->cfg, &nc, &err), 0);
+        assert_int_equal(rg_curl_uv_new(&f->loop, &f->cu), 0);
+        memset(&o, 0, sizeof(o));
+        o.loop = &f->loop;
+        o.cu = f->cu;
+        o.data_dir = f->dir;
+        assert_int_equal(rg_notify_new(&o, &nc, &f->n), 0);
+        rg_buf_cleanup(&text);
+        rg_buf_cleanup(&err);
+    }
+    f->want = 1;
+    assert_true(run_until(f, want_hits, 3000));
+    assert_string_equal(f->hits[0].key, key);
+    assert_int_equal(rg_sign_verify("sign-SECRET-cc33", 16, f->hits[0].sig, f->hits[0].body,
+                                    f->hits[0].len, rg_now_ms() / 1000, 300), 0);
+    assert_non_null(strstr(f->hits[0].body, "\"human_trigger\""));
     fx_end(f);
 }
 
@@ -986,6 +1175,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notifier__alerts_fan_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__webhook_event_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__filters_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notifier__alerts_per_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notifier__events_per_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notifier__restart_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__notify_test, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__notify_test_run, setup, teardown),
