@@ -316,9 +316,13 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
     }
     sc->samename = 1;
     for (i = 0; i < sc->n; i++) {
-        size_t nl = rg_series_label_count(sc->series[i]);
-        struct rg_label *l = rg__arena_alloc(&c->arena, (nl ? nl : 1) * sizeof(*l));
+        struct rg_label *l;
+        size_t nl;
 
+        if (i + 8 < sc->n)
+            rg_series_prefetch(sc->series[i + 8]);
+        nl = rg_series_label_count(sc->series[i]);
+        l = rg__arena_alloc(&c->arena, (nl ? nl : 1) * sizeof(*l));
         if (!l) {
             sc->n = 0;
             return oom(c);
@@ -483,6 +487,7 @@ static int selector_grid(struct rg__ctx *c, const struct rg_promql_node *n,
 
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
+        rg__sel_prefetch(sc, i);
         if (rg_series_samples(sc->series[i], mint, last, &c->sbuf, &ns, &c->scap))
             return oom(c);
         for (k = 0; k < c->gn && ns; k++) {
@@ -533,6 +538,7 @@ static int eval_selector(struct rg__ctx *c, const struct rg_promql_node *n, int6
     for (i = 0; i < sc->n; i++) {
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
+        rg__sel_prefetch(sc, i);
         if (!rg_series_sample_at(sc->series[i], mint, ref, &s) || rg_is_stale_nan(s.v))
             continue;
         err = rg__vec_push(c, out, sc->ls[i], s.v, s.t);
@@ -583,6 +589,7 @@ static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, in
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
         off = out->npts;
+        rg__sel_prefetch(sc, i);
         if (rg_series_samples(sc->series[i], mint + 1, ref, &out->pts, &out->npts,
                               &out->cap_pts))
             return oom(c);
@@ -627,6 +634,7 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
         ns = 0;
+        rg__sel_prefetch(sc, i);
         if (rg_series_samples(sc->series[i], mint + 1, ref, &c->sbuf, &ns, &c->scap))
             return oom(c);
         for (j = k = 0; j < ns; j++)

@@ -161,6 +161,17 @@ const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
 /** Resolves (once per query) the series of selector node @n. */
 int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
                       struct rg__selcache **out);
+/** Starts loading, ahead of a loop's use, the header of series @i + 16 of @sc and
+ *  the newest samples of series @i + 8: a selection is in label order, which
+ *  scatters its series over memory, and each series would otherwise cost two cache
+ *  misses in turn. */
+static inline void rg__sel_prefetch(const struct rg__selcache *sc, size_t i)
+{
+    if (i + 16 < sc->n)
+        rg_series_prefetch(sc->series[i + 16]);
+    if (i + 8 < sc->n)
+        rg_series_prefetch_samples(sc->series[i + 8]);
+}
 /** The reference time of a selector or subquery evaluated at @t: the @ time (or
  *  @t) minus the offset, saturated. */
 int64_t rg__ref_time(const struct rg__ctx *c, enum rg_promql_at at, int64_t at_ms,

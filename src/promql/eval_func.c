@@ -358,6 +358,7 @@ static int function_grid(struct rg__ctx *c, const struct rg_promql_node *n,
 
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
+        rg__sel_prefetch(sc, i);
         if (rg_series_samples(sc->series[i], mint + 1, last, &c->sbuf, &ns, &c->scap))
             return nomem(c);
         s = c->sbuf;

@@ -3,7 +3,7 @@
  * The public contract (store.h) hides how labels are interned and indexed; tests
  * still need to prove that strings are shared and released and that postings
  * shrink with the series they list. These functions expose counts only, never
- * pointers into the structures. Loop thread only, like the store itself.
+ * pointers into the structures, and one tuning knob that never changes results. Loop thread only, like the store itself.
  */
 #ifndef RG_STORE_INTROSPECT_H
 #define RG_STORE_INTROSPECT_H
@@ -11,6 +11,11 @@
 #include <stddef.h>
 
 #include "store/store.h"
+
+/** Sorts selections of @n or more series by their label-set rank instead of by
+ *  string comparison (default 64), so that tests can drive the rank bookkeeping
+ *  with small stores. The order of results does not change. */
+void rg__store_set_rank_min(struct rg_store *store, size_t n);
 
 /** Number of distinct interned strings alive. */
 size_t rg__store_symbol_count(const struct rg_store *store);

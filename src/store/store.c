@@ -60,6 +60,7 @@
 #define SERIES_WIDE 0x01u   /* timestamps stored as int64 instead of base + uint32 */
 #define CLS_MIN     0u      /* first sample buffer: 4 samples */
 #define CLS_MAX     116u    /* 2^31 samples */
+#define RANK_MIN_DEFAULT 64 /* smaller selections sort by string comparison */
 
 /* The label names of a series, shared by every series with the same names in the
  * same order (most series of a metric family have the same label names). */
@@ -139,6 +140,14 @@ struct rg_store {
     struct dirty *dirty;             /* GC scratch */
     size_t ndirty, dirty_cap;
     size_t bytes;                    /* series blocks, postings, entry arrays */
+    /* Label-set order, kept lazily for selection (see "Label-set ranks"): rank[id]
+     * is the position of series id among all series by label set, valid for the
+     * live ids below ranked_hi; ranks of removed series are left as holes. */
+    uint32_t *rank;                  /* owned, rank_cap entries; NULL until needed */
+    uint32_t rank_cap;
+    uint32_t ranked_hi;              /* ids below this have a rank */
+    uint32_t rank_n;                 /* ranks handed out by the last ranking (bound) */
+    size_t rank_min;                 /* selections this large are sorted by rank */
     /* Sample rings by timestamp width (narrow, wide) and capacity class. */
     struct rg__slab_class rings[2][CLS_MAX + 1];
 };
@@ -284,20 +293,46 @@ static uint32_t lower_bound(const struct rg_series *s, int64_t t)
     return lo;
 }
 
-/* First logical index whose time is > @t (count when none). */
-static uint32_t upper_bound(const struct rg_series *s, int64_t t)
+/* First logical index below @hi whose time is >= @t (strict 0) or > @t (strict 1),
+ * @hi when none. Query windows are short and end at or near the newest sample, so
+ * the search gallops backwards from @hi, 1, 2, 4, ... samples at a time, before it
+ * bisects what is left: O(log k) reads for an answer k samples from the end, instead
+ * of a bisection over the whole ring. */
+static uint32_t gallop_back(const struct rg_series *s, uint32_t cap, uint32_t hi, int64_t t,
+                            int strict)
 {
-    uint32_t cap = s_cap(s), lo = 0, hi = s->count;
+    uint32_t lo = 0, b = hi, step = 1;
 
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
+    while (b > 0) {
+        uint32_t p = b > step ? b - step : 0;
+        int64_t pt = s_time_p(s, cap, s_phys(s, cap, p));
 
-        if (s_time_p(s, cap, s_phys(s, cap, mid)) <= t)
+        if (strict ? pt <= t : pt < t) {
+            lo = p + 1;
+            break;
+        }
+        b = p;
+        step = step < UINT32_MAX / 2 ? step * 2 : step;
+    }
+    while (lo < b) {
+        uint32_t mid = lo + (b - lo) / 2;
+        int64_t mt = s_time_p(s, cap, s_phys(s, cap, mid));
+
+        if (strict ? mt <= t : mt < t)
             lo = mid + 1;
         else
-            hi = mid;
+            b = mid;
     }
     return lo;
+}
+
+/* First logical index whose time is > @t (count when none). The newest sample is
+ * checked first: a window ending at or after it, the usual case, needs no search. */
+static uint32_t upper_bound(const struct rg_series *s, uint32_t cap, int64_t t)
+{
+    if (!s->count || s_time_p(s, cap, s_phys(s, cap, s->count - 1)) <= t)
+        return s->count;
+    return gallop_back(s, cap, s->count - 1, t, 1);
 }
 
 static inline struct rg__slab_class *ring_class(struct rg_store *st, unsigned cls,
@@ -416,11 +451,13 @@ int rg_series_samples(const struct rg_series *series, int64_t mint, int64_t maxt
                       struct rg_sample **buf, size_t *n, size_t *cap)
 {
     const struct rg_series *s = series;
-    uint32_t lo, hi, scap = s_cap(s);
+    uint32_t lo, hi, scap = s_cap(s), p, run;
+    const double *vals;
+    struct rg_sample *o;
     size_t need;
 
-    lo = lower_bound(s, mint);
-    hi = upper_bound(s, maxt);
+    hi = upper_bound(s, scap, maxt);
+    lo = gallop_back(s, scap, hi, mint, 0);
     if (hi <= lo)
         return 0;
     need = *n + (hi - lo);
@@ -436,13 +473,33 @@ int rg_series_samples(const struct rg_series *series, int64_t mint, int64_t maxt
         *buf = nb;
         *cap = ncap;
     }
-    for (uint32_t i = lo; i < hi; i++) {
-        uint32_t p = s_phys(s, scap, i);
-        struct rg_sample *o = &(*buf)[(*n)++];
+    /* The window is at most two contiguous runs of the ring: copy each with the
+     * timestamp layout decided once, not per sample. */
+    o = *buf + *n;
+    vals = s_vals(s);
+    p = s_phys(s, scap, lo);
+    for (uint32_t left = hi - lo; left; left -= run) {
+        run = scap - p < left ? scap - p : left;
+        if (s->flags & SERIES_WIDE) {
+            const int64_t *ts = (const int64_t *)(const void *)(vals + scap);
 
-        o->t = s_time_p(s, scap, p);
-        memcpy(&o->v, &s_vals(s)[p], sizeof(o->v));
+            for (uint32_t i = 0; i < run; i++) {
+                o[i].t = ts[p + i];
+                memcpy(&o[i].v, &vals[p + i], sizeof(o[i].v));
+            }
+        } else {
+            const uint32_t *dt = (const uint32_t *)(const void *)(vals + scap);
+
+            /* Unsigned arithmetic: base + dt is the true timestamp and fits in int64. */
+            for (uint32_t i = 0; i < run; i++) {
+                o[i].t = (int64_t)((uint64_t)s->base + dt[p + i]);
+                memcpy(&o[i].v, &vals[p + i], sizeof(o[i].v));
+            }
+        }
+        o += run;
+        p = 0;
     }
+    *n += hi - lo;
     return 0;
 }
 
@@ -450,7 +507,7 @@ int rg_series_sample_at(const struct rg_series *series, int64_t mint, int64_t ma
                         struct rg_sample *out)
 {
     const struct rg_series *s = series;
-    uint32_t hi = upper_bound(s, maxt), cap = s_cap(s), p;
+    uint32_t cap = s_cap(s), hi = upper_bound(s, cap, maxt), p;
     int64_t t;
 
     if (!hi)
@@ -462,6 +519,28 @@ int rg_series_sample_at(const struct rg_series *series, int64_t mint, int64_t ma
     out->t = t;
     memcpy(&out->v, &s_vals(s)[p], sizeof(out->v));
     return 1;
+}
+
+void rg_series_prefetch(const struct rg_series *series)
+{
+    __builtin_prefetch(series);
+}
+
+void rg_series_prefetch_samples(const struct rg_series *s)
+{
+    uint32_t cap = s_cap(s), p;
+    const double *v = s->buf;
+
+    if (!s->count)
+        return;
+    p = s_phys(s, cap, s->count - 1);
+    /* The newest values and timestamps, and the values a few samples before. */
+    __builtin_prefetch(&v[p]);
+    __builtin_prefetch(&v[p >= 7 ? p - 7 : 0]);
+    if (s->flags & SERIES_WIDE)
+        __builtin_prefetch((const int64_t *)(const void *)(v + cap) + p);
+    else
+        __builtin_prefetch((const uint32_t *)(const void *)(v + cap) + p);
 }
 
 int64_t rg_series_max_time(const struct rg_series *series)
@@ -931,6 +1010,7 @@ int rg_store_new(const struct rg_store_config *cfg, struct rg_store **out)
     if (!st)
         return RG_ENOMEM;
     st->cfg = *cfg;
+    st->rank_min = RANK_MIN_DEFAULT;
     st->ln_free = NONE;
     st->sh_free = NONE;
     for (unsigned w = 0; w < 2; w++)
@@ -965,6 +1045,7 @@ void rg_store_free(struct rg_store *store)
         free(s);
     }
     free(store->by_id);
+    free(store->rank);
     for (int w = 0; w < 2; w++)
         for (unsigned cls = 0; cls <= CLS_MAX; cls++)
             rg__slab_cleanup(&store->rings[w][cls]);
@@ -1141,7 +1222,7 @@ static uint32_t new_id(const void *ctx, uint32_t id)
  * monotonic, every postings list stays sorted and is rewritten in place. */
 static void compact_ids(struct rg_store *st)
 {
-    uint32_t w = 0;
+    uint32_t w = 0, hi = 0;
 
     for (uint32_t id = 0; id < st->next_id; id++)
         if (st->by_id[id])
@@ -1162,9 +1243,18 @@ static void compact_ids(struct rg_store *st)
             slot->id = st->by_id[slot->id]->id;
     }
     w = 0;
-    for (uint32_t id = 0; id < st->next_id; id++)
-        if (st->by_id[id])
-            st->by_id[w++] = st->by_id[id];
+    for (uint32_t id = 0; id < st->next_id; id++) {
+        if (!st->by_id[id])
+            continue;
+        /* Ranks follow their series (w <= id: nothing unread is overwritten), and
+         * the ranked ids stay the lowest ones. */
+        if (id < st->ranked_hi) {
+            st->rank[w] = st->rank[id];
+            hi = w + 1;
+        }
+        st->by_id[w++] = st->by_id[id];
+    }
+    st->ranked_hi = hi;
     st->next_id = w;
     if (st->id_cap > 1024 && (size_t)w * 4 < st->id_cap) {
         size_t cap = (size_t)w * 2 > 64 ? (size_t)w * 2 : 64;
@@ -1173,6 +1263,14 @@ static void compact_ids(struct rg_store *st)
         if (a) {
             st->by_id = a;
             st->id_cap = (uint32_t)cap;
+        }
+    }
+    if (st->rank && st->rank_cap > st->id_cap) {
+        uint32_t *r = realloc(st->rank, (size_t)st->id_cap * sizeof(*r));
+
+        if (r) {
+            st->rank = r;
+            st->rank_cap = st->id_cap;
         }
     }
 }
@@ -1229,6 +1327,187 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
     return removed;
 }
 
+/* ---- Label-set ranks ------------------------------------------------------ */
+
+/* Selections hand out series ordered by label set, and comparing label sets means
+ * comparing strings: sorting a selection of 100,000 series that way cost more than
+ * the rest of a query. So the store keeps the position of every series in the
+ * label-set order of all series, its rank, and sorts a selection by rank with a
+ * radix sort. Ranks are made lazily, by a large selection that meets many series
+ * created since the last ranking: the new series are sorted among themselves with
+ * the string comparison and merged into the ranked ones (a binary search each),
+ * and all series are renumbered in one pass. Removing series leaves holes in the
+ * ranks, which keeps the others in order; compact_ids() moves ranks with the ids.
+ * A selection with only a few new series sorts those by string comparison and
+ * merges them into the ranked rest instead. Without memory for ranks selection
+ * falls back to sorting by string comparison, so results never depend on them. */
+
+/* Ranks every series created since the last ranking. Returns 0 or RG_ENOMEM (the
+ * ranks are then unchanged). */
+static int rank_update(struct rg_store *st)
+{
+    struct rg_series **fresh;
+    uint32_t *order, *inv = NULL;
+    size_t nold = 0, nnew = 0, w = 0, i = 0;
+    int err = RG_ENOMEM;
+
+    if (st->ranked_hi == st->next_id)
+        return 0;
+    if (st->rank_cap < st->id_cap) {
+        uint32_t *r = realloc(st->rank, (size_t)st->id_cap * sizeof(*r));
+
+        if (!r)
+            return RG_ENOMEM;
+        st->rank = r;
+        st->rank_cap = st->id_cap;
+    }
+    for (uint32_t id = st->ranked_hi; id < st->next_id; id++)
+        nnew += st->by_id[id] != NULL;
+    fresh = malloc((nnew ? nnew : 1) * sizeof(*fresh));
+    if (!fresh)
+        goto fail_fresh;
+    order = malloc((st->nseries ? st->nseries : 1) * sizeof(*order));
+    if (!order)
+        goto fail_order;
+    if (st->rank_n) {
+        inv = malloc((size_t)st->rank_n * sizeof(*inv));
+        if (!inv)
+            goto fail_inv;
+    }
+    /* The ranked series in rank order: invert their ranks, then close the holes
+     * that removed series left. */
+    for (uint32_t r = 0; r < st->rank_n; r++)
+        inv[r] = NONE;
+    for (uint32_t id = 0; id < st->ranked_hi; id++)
+        if (st->by_id[id])
+            inv[st->rank[id]] = id;
+    for (uint32_t r = 0; r < st->rank_n; r++)
+        if (inv[r] != NONE)
+            inv[nold++] = inv[r];
+    nnew = 0;
+    for (uint32_t id = st->ranked_hi; id < st->next_id; id++)
+        if (st->by_id[id])
+            fresh[nnew++] = st->by_id[id];
+    qsort(fresh, nnew, sizeof(*fresh), cmp_series);
+    for (size_t j = 0; j < nnew; j++) {
+        size_t lo = i, hi = nold;
+
+        /* The first ranked series after the new one; those before it go first. */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (cmp_series(&st->by_id[inv[mid]], &fresh[j]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        while (i < lo)
+            order[w++] = inv[i++];
+        order[w++] = fresh[j]->id;
+    }
+    while (i < nold)
+        order[w++] = inv[i++];
+    for (size_t r = 0; r < w; r++)
+        st->rank[order[r]] = (uint32_t)r;
+    st->rank_n = (uint32_t)w;
+    st->ranked_hi = st->next_id;
+    err = 0;
+    free(inv);
+fail_inv:
+    free(order);
+fail_order:
+    free(fresh);
+fail_fresh:
+    return err;
+}
+
+/* Sorts the ranked @ids by rank: an LSD radix sort of (rank, id) pairs over the
+ * bytes that ranks below rank_n use. Returns 0 or RG_ENOMEM (@ids unchanged). */
+static int sort_by_rank(const struct rg_store *st, uint32_t *ids, size_t n)
+{
+    uint64_t *a = malloc(2 * n * sizeof(*a)), *b, *t;
+
+    if (!a)
+        return RG_ENOMEM;
+    b = a + n;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (uint64_t)st->rank[ids[i]] << 32 | ids[i];
+    for (unsigned shift = 32; shift < 64 && ((uint64_t)st->rank_n - 1) >> (shift - 32);
+         shift += 8) {
+        size_t count[257] = { 0 };
+
+        for (size_t i = 0; i < n; i++)
+            count[((a[i] >> shift) & 0xff) + 1]++;
+        for (size_t k = 1; k < 257; k++)
+            count[k] += count[k - 1];
+        for (size_t i = 0; i < n; i++)
+            b[count[(a[i] >> shift) & 0xff]++] = a[i];
+        t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (uint32_t)a[i];
+    free(a < b ? a : b);
+    return 0;
+}
+
+/* Fills @res with the series of the ascending ids @ids[0..n) in label-set order,
+ * by rank where ranks allow it. @st is the store behind a const selection: ranks
+ * are a cache that selection keeps up to date, invisible to every caller. */
+static void order_series(struct rg_store *st, uint32_t *ids, size_t n, struct rg_series **res)
+{
+    struct rg_series **fresh = NULL;
+    size_t k = n, lo = 0, nb, i = 0, w = 0;
+
+    if (n >= st->rank_min) {
+        /* Ids at or above ranked_hi have no rank yet; they are the last ones. */
+        while (lo < k) {
+            size_t mid = lo + (k - lo) / 2;
+
+            if (ids[mid] < st->ranked_hi)
+                lo = mid + 1;
+            else
+                k = mid;
+        }
+        if ((n - k) * 16 > n && rank_update(st) == 0)
+            k = n;
+    }
+    nb = n - k;
+    if (n < st->rank_min || k == 0 || (nb && !(fresh = malloc(nb * sizeof(*fresh)))) ||
+        sort_by_rank(st, ids, k)) {
+        free(fresh);
+        for (size_t j = 0; j < n; j++)
+            res[j] = st->by_id[ids[j]];
+        qsort(res, n, sizeof(*res), cmp_series);
+        return;
+    }
+    /* The few unranked series: sorted by string comparison, then each placed after
+     * the ranked ones that sort before it (a binary search each). */
+    for (size_t j = 0; j < nb; j++)
+        fresh[j] = st->by_id[ids[k + j]];
+    if (nb)
+        qsort(fresh, nb, sizeof(*fresh), cmp_series);
+    for (size_t j = 0; j < nb; j++) {
+        size_t a = i, b = k;
+
+        while (a < b) {
+            size_t mid = a + (b - a) / 2;
+
+            if (cmp_series(&st->by_id[ids[mid]], &fresh[j]) < 0)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        while (i < a)
+            res[w++] = st->by_id[ids[i++]];
+        res[w++] = fresh[j];
+    }
+    while (i < k)
+        res[w++] = st->by_id[ids[i++]];
+    free(fresh);
+}
+
 /* ---- Selection ---------------------------------------------------------- */
 
 struct idvec {
@@ -1236,13 +1515,13 @@ struct idvec {
     size_t n, cap;
 };
 
-static int idvec_add(struct idvec *v, const uint32_t *ids, size_t n)
+static int idvec_reserve(struct idvec *v, size_t n)
 {
-    if (v->n + n > v->cap) {
+    if (n > v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
         uint32_t *a;
 
-        while (cap < v->n + n)
+        while (cap < n)
             cap *= 2;
         a = realloc(v->ids, cap * sizeof(*a));
         if (!a)
@@ -1250,6 +1529,13 @@ static int idvec_add(struct idvec *v, const uint32_t *ids, size_t n)
         v->ids = a;
         v->cap = cap;
     }
+    return 0;
+}
+
+static int idvec_add(struct idvec *v, const uint32_t *ids, size_t n)
+{
+    if (idvec_reserve(v, v->n + n))
+        return RG_ENOMEM;
     if (n)
         memcpy(v->ids + v->n, ids, n * sizeof(*ids));
     v->n += n;
@@ -1271,10 +1557,34 @@ static int matches(const struct rg_matcher *m, const char *s, size_t len)
     return 0;
 }
 
+/* Borrowed postings lists whose union is a set of series. The lists are disjoint
+ * when they come from one label name (one value per name per series). */
+struct lists {
+    const struct rg__postings **p;   /* owned array of borrowed lists */
+    size_t n, cap;
+    size_t total;                    /* ids over all lists */
+};
+
+static int lists_add(struct lists *l, const struct rg__postings *p)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        const struct rg__postings **a = realloc(l->p, cap * sizeof(*a));
+
+        if (!a)
+            return RG_ENOMEM;
+        l->p = a;
+        l->cap = cap;
+    }
+    l->p[l->n++] = p;
+    l->total += p->n;
+    return 0;
+}
+
 /* Adds to @out the postings of every value of @m's label for which matches() equals
- * @want; the lists are disjoint (one value per name per series), unsorted overall. */
-static int collect(const struct rg_store *st, const struct rg_matcher *m, int want,
-                   struct idvec *out)
+ * @want. */
+static int gather(const struct rg_store *st, const struct rg_matcher *m, int want,
+                  struct lists *out)
 {
     const struct lname *ln;
     uint32_t nsym, li;
@@ -1294,22 +1604,119 @@ static int collect(const struct rg_store *st, const struct rg_matcher *m, int wa
         ei = entry_find(ln, vsym);
         if (ei == NONE)
             return 0;
-        return idvec_add(out, rg__postings_ids(&ln->entries[ei]), ln->entries[ei].n);
+        return lists_add(out, &ln->entries[ei]);
     }
     for (uint32_t ei = 0; ei < ln->eused; ei++) {
         const struct rg__postings *e = &ln->entries[ei];
         const struct rg__sym *v;
-        int err;
 
         if (e->key == NONE)
             continue;
         v = rg__intern_sym(&st->syms, e->key & KEY_VALUE);
         if (!matches(m, v->str, v->len) != !want)
             continue;
-        err = idvec_add(out, rg__postings_ids(e), e->n);
-        if (err)
-            return err;
+        if (lists_add(out, e))
+            return RG_ENOMEM;
     }
+    return 0;
+}
+
+/* 1 when the union of @l is better built as a bitmap over the id range than by
+ * sorting the concatenated lists: the bitmap costs a bit per id handed out, the
+ * radix sort four passes over every listed id. */
+static int lists_dense(const struct rg_store *st, const struct lists *l)
+{
+    return l->total * 32 >= st->next_id;
+}
+
+/* A bitmap of the union of @l over ids 0..next_id-1 (caller frees), or NULL. */
+static uint64_t *lists_bitmap(const struct rg_store *st, const struct lists *l)
+{
+    uint64_t *bits = calloc(((size_t)st->next_id + 63) / 64 + 1, sizeof(*bits));
+
+    if (!bits)
+        return NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        const uint32_t *ids = rg__postings_ids(l->p[i]);
+
+        for (uint32_t k = 0; k < l->p[i]->n; k++)
+            bits[ids[k] >> 6] |= UINT64_C(1) << (ids[k] & 63);
+    }
+    return bits;
+}
+
+/* Replaces @out by the union of @l, ascending. Returns 0 or RG_ENOMEM. */
+static int lists_union(const struct rg_store *st, const struct lists *l, struct idvec *out)
+{
+    size_t cnt;
+
+    out->n = 0;
+    if (l->n == 1)
+        return idvec_add(out, rg__postings_ids(l->p[0]), l->p[0]->n);
+    if (lists_dense(st, l)) {
+        uint64_t *bits = lists_bitmap(st, l);
+
+        if (!bits || idvec_reserve(out, l->total)) {
+            free(bits);
+            return RG_ENOMEM;
+        }
+        for (size_t wd = 0; wd <= (size_t)st->next_id / 64; wd++) {
+            for (uint64_t b = bits[wd]; b; b &= b - 1)
+                out->ids[out->n++] = (uint32_t)(wd * 64 + (size_t)__builtin_ctzll(b));
+        }
+        free(bits);
+        return 0;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        if (idvec_add(out, rg__postings_ids(l->p[i]), l->p[i]->n))
+            return RG_ENOMEM;
+    cnt = rg__ids_sort_unique(out->ids, out->n);
+    if (cnt == (size_t)-1)
+        return RG_ENOMEM;
+    out->n = cnt;
+    return 0;
+}
+
+/* Keeps the ids of the ascending @cur that are in the union of @l (@keep 1) or
+ * that are not (@keep 0); @tmp is scratch. Returns 0 or RG_ENOMEM. */
+static int lists_filter(const struct rg_store *st, const struct lists *l, int keep,
+                        struct idvec *cur, struct idvec *tmp)
+{
+    const uint32_t *ids;
+    size_t n;
+
+    if (!l->n) {
+        if (keep)
+            cur->n = 0;
+        return 0;
+    }
+    if (l->n > 1 && lists_dense(st, l)) {
+        uint64_t *bits = lists_bitmap(st, l);
+        size_t w = 0;
+
+        if (!bits)
+            return RG_ENOMEM;
+        for (size_t i = 0; i < cur->n; i++) {
+            uint32_t id = cur->ids[i];
+
+            if (!(bits[id >> 6] >> (id & 63) & 1) == !keep)
+                cur->ids[w++] = id;
+        }
+        cur->n = w;
+        free(bits);
+        return 0;
+    }
+    if (l->n == 1) {
+        ids = rg__postings_ids(l->p[0]);
+        n = l->p[0]->n;
+    } else {
+        if (lists_union(st, l, tmp))
+            return RG_ENOMEM;
+        ids = tmp->ids;
+        n = tmp->n;
+    }
+    cur->n = keep ? rg__ids_intersect(cur->ids, cur->n, ids, n, cur->ids)
+                  : rg__ids_subtract(cur->ids, cur->n, ids, n, cur->ids);
     return 0;
 }
 
@@ -1317,10 +1724,10 @@ int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, si
                     struct rg_series ***out, size_t *n)
 {
     const struct rg_store *st = store;
-    struct idvec cur = { 0 }, set = { 0 }, neg = { 0 };
-    struct rg_series **res = NULL;
+    struct idvec cur = { 0 }, tmp = { 0 };
+    struct lists l = { 0 };
+    struct rg_series **res;
     int have_cur = 0, err = 0;
-    size_t cnt;
 
     *out = NULL;
     *n = 0;
@@ -1332,72 +1739,51 @@ int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, si
     }
     if (!nm)
         return 0;
-    for (size_t i = 0; i < nm; i++) {
-        int empty_ok = matches(&m[i], "", 0);
-
-        if (empty_ok) {
-            /* Series lacking the label count as "", which matches: subtract only
-             * the series whose value does not match. */
-            err = collect(st, &m[i], 0, &neg);
-            if (err)
+    /* Matchers that do not match "" narrow the set down: the "=" ones first (one
+     * sorted list each, usually the shortest), then the others. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nm; i++) {
+            if ((m[i].op == RG_MATCH_EQ) != (pass == 0) || matches(&m[i], "", 0))
+                continue;
+            l.n = l.total = 0;
+            if ((err = gather(st, &m[i], 1, &l)))
                 goto out;
-            continue;
-        }
-        set.n = 0;
-        err = collect(st, &m[i], 1, &set);
-        if (err)
-            goto out;
-        cnt = rg__ids_sort_unique(set.ids, set.n);
-        if (cnt == (size_t)-1) {
-            err = RG_ENOMEM;
-            goto out;
-        }
-        set.n = cnt;
-        if (!have_cur) {
-            struct idvec t = cur;
-
-            cur = set;
-            set = t;
+            if (!have_cur)
+                err = lists_union(st, &l, &cur);
+            else
+                err = lists_filter(st, &l, 1, &cur, &tmp);
             have_cur = 1;
-        } else {
-            cur.n = rg__ids_intersect(cur.ids, cur.n, set.ids, set.n, cur.ids);
+            if (err || !cur.n)
+                goto out;
         }
-        if (!cur.n)
-            goto out;
     }
+    /* Series lacking the label count as "", which those that match "" accept:
+     * they only remove the series whose value does not match. */
+    l.n = l.total = 0;
+    for (size_t i = 0; i < nm; i++)
+        if (matches(&m[i], "", 0) && (err = gather(st, &m[i], 0, &l)))
+            goto out;
     if (!have_cur) {
-        for (uint32_t id = 0; id < st->next_id; id++) {
-            if (st->by_id[id]) {
-                err = idvec_add(&cur, &id, 1);
-                if (err)
-                    goto out;
-            }
-        }
-    }
-    if (neg.n) {
-        cnt = rg__ids_sort_unique(neg.ids, neg.n);
-        if (cnt == (size_t)-1) {
-            err = RG_ENOMEM;
+        if ((err = idvec_reserve(&cur, st->nseries)))
             goto out;
-        }
-        cur.n = rg__ids_subtract(cur.ids, cur.n, neg.ids, cnt, cur.ids);
+        for (uint32_t id = 0; id < st->next_id; id++)
+            if (st->by_id[id])
+                cur.ids[cur.n++] = id;
     }
-    if (!cur.n)
+    if ((err = lists_filter(st, &l, 0, &cur, &tmp)) || !cur.n)
         goto out;
     res = malloc(cur.n * sizeof(*res));
     if (!res) {
         err = RG_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < cur.n; i++)
-        res[i] = st->by_id[cur.ids[i]];
-    qsort(res, cur.n, sizeof(*res), cmp_series);
+    order_series((struct rg_store *)st, cur.ids, cur.n, res);
     *out = res;
     *n = cur.n;
 out:
     free(cur.ids);
-    free(set.ids);
-    free(neg.ids);
+    free(tmp.ids);
+    free(l.p);
     return err;
 }
 
@@ -1573,6 +1959,7 @@ size_t rg_store_bytes(const struct rg_store *store)
                rg__htab_bytes(&store->series_idx) + rg__htab_bytes(&store->names) +
                rg__htab_bytes(&store->shape_idx) + (size_t)store->sh_cap * sizeof(*store->shapes) +
                (size_t)store->id_cap * sizeof(*store->by_id) +
+               (size_t)store->rank_cap * sizeof(*store->rank) +
                store->dirty_cap * sizeof(*store->dirty) + store->meta_cap * sizeof(*store->meta);
 
     for (uint32_t i = 0; i < store->ln_used; i++)
@@ -1585,6 +1972,11 @@ size_t rg_store_bytes(const struct rg_store *store)
         b += strlen(store->meta[i].family) + strlen(store->meta[i].help) +
              strlen(store->meta[i].unit) + 3;
     return b;
+}
+
+void rg__store_set_rank_min(struct rg_store *store, size_t n)
+{
+    store->rank_min = n;
 }
 
 size_t rg__store_symbol_count(const struct rg_store *store)
@@ -1751,6 +2143,8 @@ void rg__store_mem(const struct rg_store *store, struct rg__store_mem_use *out,
         }
     }
     mem_add(&out[RG__MEM_OTHER], store, sizeof(*store), sizeof(*store));
+    mem_add(&out[RG__MEM_OTHER], store->rank, (size_t)store->nseries * sizeof(*store->rank),
+            (size_t)store->rank_cap * sizeof(*store->rank));
     mem_add(&out[RG__MEM_OTHER], store->dirty, store->ndirty * sizeof(*store->dirty),
             store->dirty_cap * sizeof(*store->dirty));
     mem_add(&out[RG__MEM_OTHER], store->meta, store->nmeta * sizeof(*store->meta),

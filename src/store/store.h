@@ -133,6 +133,13 @@ int rg_series_samples(const struct rg_series *series, int64_t mint, int64_t maxt
 /** The newest sample with mint <= t <= maxt into @out. Returns 1 found, 0 none. */
 int rg_series_sample_at(const struct rg_series *series, int64_t mint, int64_t maxt,
                         struct rg_sample *out);
+/** Starts loading @series' header, which every accessor above reads first, into the
+ *  processor's cache, and returns at once: a hint for loops over many series, which
+ *  call it a few series ahead of the one they read. No effect on any result. */
+void rg_series_prefetch(const struct rg_series *series);
+/** Likewise for the newest samples of @series, where query windows end (reads the
+ *  header, so call it after rg_series_prefetch() had time to load it). */
+void rg_series_prefetch_samples(const struct rg_series *series);
 /** Newest sample's timestamp, or INT64_MIN when empty. */
 int64_t rg_series_max_time(const struct rg_series *series);
 /** Oldest sample's timestamp, or INT64_MAX when empty. */

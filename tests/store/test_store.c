@@ -1029,7 +1029,10 @@ static void m_check_samples(struct m_series *ms)
     free(buf);
 }
 
-static void test_store__random_against_model(void **state)
+/* Random operations checked against a plain model; @rank_min 0 sorts every
+ * selection by the store's label-set ranks, so that ranking, merging new series
+ * into the ranks, holes left by collection and renumbering are all exercised. */
+static void random_against_model(size_t rank_min)
 {
     static const uint64_t vals[] = {
         0x3ff0000000000000, 0x4000000000000000, 0x7ff0000000000002, 0x7ff8000000000000,
@@ -1038,7 +1041,9 @@ static void test_store__random_against_model(void **state)
     struct rg_store *st = new_store(retention, 24);
     struct model *md = calloc(1, sizeof(*md));
     int64_t now = 0;
-    (void)state;
+
+    if (rank_min != (size_t)-1)
+        rg__store_set_rank_min(st, rank_min);
 
     assert_non_null(md);
     for (int op = 0; op < 20000; op++) {
@@ -1162,6 +1167,87 @@ static void test_store__random_against_model(void **state)
     rg_store_free(st);
 }
 
+static void test_store__random_against_model(void **state)
+{
+    (void)state;
+    random_against_model((size_t)-1);
+}
+
+static void test_store__random_against_model_ranked(void **state)
+{
+    (void)state;
+    random_against_model(0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Checks that selecting every series of @st gives the @n specs of @want, sorted
+ * (with one label name per spec, byte order of the specs is label-set order). */
+static void check_all_sorted(struct rg_store *st, const char **want, size_t n)
+{
+    struct t_matchers ms;
+    struct rg_series **res;
+    size_t got;
+    char buf[64];
+
+    qsort(want, n, sizeof(*want), cmp_str);
+    assert_int_equal(t_matchers(&ms, "v=~.+"), 0);
+    assert_int_equal(rg_store_select(st, ms.m, ms.n, &res, &got), 0);
+    assert_int_equal(got, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(t_render(res[i], buf, sizeof(buf)), want[i]);
+    free(res);
+    t_matchers_free(&ms);
+}
+
+static void test_select__ranks_follow_new_and_removed_series(void **state)
+{
+    /* Created in a scrambled order, so that ids and label order differ. */
+    static char specs[6000][16];
+    const char *want[6000];
+    struct rg_store *st = new_store(100, 10000);
+    size_t n = 0, live = 0;
+    (void)state;
+
+    for (size_t i = 0; i < 6000; i++)
+        snprintf(specs[i], sizeof(specs[i]), "v=%05zu", (i * 3301) % 6000);
+    /* 4000 series rank at the first selection. */
+    for (; n < 4000; n++)
+        assert_int_equal(rg_store_append(st, must_get(st, specs[n]), 50, 1), 0);
+    for (size_t i = 0; i < n; i++)
+        want[i] = specs[i];
+    check_all_sorted(st, want, n);
+    /* A few more are merged into the ranked ones without ranking again... */
+    for (; n < 4100; n++)
+        assert_int_equal(rg_store_append(st, must_get(st, specs[n]), 100, 1), 0);
+    for (size_t i = 0; i < n; i++)
+        want[i] = specs[i];
+    check_all_sorted(st, want, n);
+    /* ... many more make the store rank them all. */
+    for (; n < 5000; n++)
+        assert_int_equal(rg_store_append(st, must_get(st, specs[n]), 100, 1), 0);
+    for (size_t i = 0; i < n; i++)
+        want[i] = specs[i];
+    check_all_sorted(st, want, n);
+    /* Collecting the first 4000 renumbers the survivors; ranks move with them. */
+    assert_int_equal(rg_store_gc(st, 151), 4000);
+    for (; n < 5050; n++)
+        assert_int_equal(rg_store_append(st, must_get(st, specs[n]), 160, 1), 0);
+    for (size_t i = 4000; i < n; i++)
+        want[live++] = specs[i];
+    check_all_sorted(st, want, live);
+    for (; n < 6000; n++)
+        assert_int_equal(rg_store_append(st, must_get(st, specs[n]), 160, 1), 0);
+    live = 0;
+    for (size_t i = 4000; i < n; i++)
+        want[live++] = specs[i];
+    check_all_sorted(st, want, live);
+    rg_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1190,6 +1276,8 @@ int main(void)
         cmocka_unit_test(test_metadata__set_replace_sorted),
         cmocka_unit_test(test_store__bytes_track_contents),
         cmocka_unit_test(test_store__random_against_model),
+        cmocka_unit_test(test_store__random_against_model_ranked),
+        cmocka_unit_test(test_select__ranks_follow_new_and_removed_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
