@@ -31,26 +31,44 @@
  * wait for the next evaluation), and after_tick_ms, from the tick to the answer that
  * showed it (the tick's own cost plus the polling delay).
  *
+ * With --webhook-port the run also measures the end-to-end latency to a notification:
+ * a receiver thread listens on 127.0.0.1:PORT (the daemon's configuration must name a
+ * webhook notifier there for rollback events), and each trial also waits for the
+ * rollback deployment event of its deployment; webhook_ms runs from the same POST to
+ * the moment that request's body was completely received.
+ *
  * Usage:
  *   detect_latency --url http://127.0.0.1:PORT [--interval-ms 1000] [--trials 20]
  *                  [--goal-ms 1200] [--poll-ms 5] [--feed-ms 100] [--settle-ms 300]
  *                  [--rate 1000] [--prefix trial-] [--seed 1] [--timeout-ms T]
+ *                  [--webhook-port PORT] [--webhook-goal-ms 1500]
  * Output, one key=value line per trial and a summary (p99 is the nearest-rank 99th
  * percentile, which is the maximum for fewer than 100 trials):
  *   detect_latency: trial=N job=J latency_ms=.. tick_wait_ms=.. after_tick_ms=..
- *                   post_ms=.. polls=..
+ *                   post_ms=.. polls=.. [webhook_ms=..]
  *   detect_latency: summary interval_ms=.. trials=.. min_ms=.. p50_ms=.. p99_ms=..
  *                   max_ms=.. mean_ms=.. goal_p99_ms=.. result=PASS|FAIL
- * Exit status: 0 the goal was met, 1 it was missed or a trial failed, 2 bad usage.
+ * and with --webhook-port the same line named webhook_summary, and the receiver's
+ * counts of requests and matched rollback events. --timeout-ms bounds each wait
+ * (discovery, the rollback, the webhook; default ten intervals, at least 10 s).
+ * Exit status: 0 every goal was met, 1 one was missed or a trial failed, 2 bad usage.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <yajl/yajl_tree.h>
 
 #include "ingest/rw_encode.h"
@@ -86,6 +104,8 @@ struct opts {
     long timeout_ms;
     unsigned long seed;
     const char *prefix;
+    long webhook_port;          /* 0: no webhook receiver */
+    long webhook_goal_ms;
 };
 
 /* One HTTP client: a libcurl easy handle keeps its connection alive between calls. */
@@ -340,6 +360,299 @@ static int get_verdict(struct client *api, int *found, char *verdict, size_t cap
     return 0;
 }
 
+/* ---- Webhook receiver ------------------------------------------------------------ */
+
+/* A minimal HTTP/1.1 server on a thread of its own, for --webhook-port: it reads
+ * requests with a Content-Length body on keep-alive connections (answering an
+ * "Expect: 100-continue" as a real server would, so a client that sends one is not
+ * timed waiting for it), answers every one with 200, and records for each trial the
+ * monotonic time the first deployment event with kind "rollback" for its deployment
+ * was completely received. Chunked bodies are refused with 411. */
+
+#define MAX_CONNS 32
+#define MAX_HEAD 65536
+#define MAX_REQUEST ((size_t)4 << 20)
+
+struct conn {
+    int fd;                     /* -1 when the slot is free */
+    struct rg_buf in;           /* owned; bytes read and not yet consumed */
+    int continued;              /* 100 Continue sent for the current request */
+};
+
+struct receiver {
+    int lfd;                    /* listening socket, -1 when not listening */
+    int stop[2];                /* a byte written to stop[1] ends the thread */
+    pthread_t thread;
+    pthread_mutex_t mu;         /* guards at_ms and the counters */
+    const char *prefix;         /* borrowed; deployments are <prefix><trial> */
+    long ntrials;
+    double *at_ms;              /* owned; per trial, NAN until its rollback arrived */
+    long requests;              /* requests answered */
+    long rollbacks;             /* rollback events matched to a trial */
+    struct conn conns[MAX_CONNS];
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->continued = 0;
+    rg_buf_cleanup(&c->in);
+}
+
+/* The value of header @name (with its colon, lower case) in @head, or NULL. */
+static const char *header_value(const char *head, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+
+    for (const char *p = head; p && p < head + len;) {
+        const char *eol = memmem(p, (size_t)(head + len - p), "\r\n", 2);
+        if ((size_t)((eol ? eol : head + len) - p) > nl && strncasecmp(p, name, nl) == 0) {
+            p += nl;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            return p;
+        }
+        p = eol ? eol + 2 : NULL;
+    }
+    return NULL;
+}
+
+/* Records a rollback event of @body (@len bytes) against its trial. */
+static void receiver_event(struct receiver *rx, const char *body, size_t len, double at)
+{
+    const char *kpath[] = { "kind", NULL };
+    const char *dpath[] = { "deployment", NULL };
+    size_t plen = strlen(rx->prefix);
+    char *text = malloc(len + 1);
+    yajl_val root, k, d;
+    const char *kind, *name;
+    char *end;
+    long n;
+
+    if (!text)
+        return;
+    memcpy(text, body, len);
+    text[len] = '\0';
+    root = yajl_tree_parse(text, NULL, 0);
+    free(text);
+    k = root ? yajl_tree_get(root, kpath, yajl_t_string) : NULL;
+    d = root ? yajl_tree_get(root, dpath, yajl_t_string) : NULL;
+    kind = k ? YAJL_GET_STRING(k) : NULL;
+    name = d ? YAJL_GET_STRING(d) : NULL;
+    if (kind && name && strcmp(kind, "rollback") == 0 &&
+        strncmp(name, rx->prefix, plen) == 0) {
+        errno = 0;
+        n = strtol(name + plen, &end, 10);
+        if (!errno && end != name + plen && !*end && n >= 1 && n <= rx->ntrials) {
+            pthread_mutex_lock(&rx->mu);
+            if (isnan(rx->at_ms[n - 1])) {
+                rx->at_ms[n - 1] = at;
+                rx->rollbacks++;
+            }
+            pthread_mutex_unlock(&rx->mu);
+        }
+    }
+    yajl_tree_free(root);
+}
+
+/* Handles every complete request buffered on @c. Returns 0, or -1 to close it. */
+static int conn_process(struct receiver *rx, struct conn *c)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    static const char chunked[] = "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n";
+
+    while (c->in.len > 0) {
+        const char *end = memmem(c->in.data, c->in.len, "\r\n\r\n", 4);
+        const char *v;
+        size_t head, body = 0;
+
+        if (!end)
+            return c->in.len > MAX_HEAD ? -1 : 0;
+        head = (size_t)(end - c->in.data) + 4;
+        if (header_value(c->in.data, head, "transfer-encoding:")) {
+            write_all(c->fd, chunked, sizeof(chunked) - 1);
+            return -1;
+        }
+        if ((v = header_value(c->in.data, head, "content-length:"))) {
+            char *e;
+            unsigned long long n;
+
+            errno = 0;
+            n = strtoull(v, &e, 10);
+            if (errno || e == v || n > MAX_REQUEST)
+                return -1;
+            body = (size_t)n;
+        }
+        if (c->in.len < head + body) {
+            v = header_value(c->in.data, head, "expect:");
+            if (v && strncasecmp(v, "100-continue", 12) == 0 && !c->continued) {
+                if (write_all(c->fd, cont, sizeof(cont) - 1))
+                    return -1;
+                c->continued = 1;
+            }
+            return 0;
+        }
+        receiver_event(rx, c->in.data + head, body, mono_ms());
+        pthread_mutex_lock(&rx->mu);
+        rx->requests++;
+        pthread_mutex_unlock(&rx->mu);
+        if (write_all(c->fd, ok, sizeof(ok) - 1))
+            return -1;
+        memmove(c->in.data, c->in.data + head + body, c->in.len - head - body);
+        c->in.len -= head + body;
+        c->continued = 0;
+    }
+    return 0;
+}
+
+static void *receiver_main(void *ud)
+{
+    struct receiver *rx = ud;
+    struct pollfd p[2 + MAX_CONNS];
+    int slot[2 + MAX_CONNS];
+    char chunk[65536];
+
+    for (;;) {
+        nfds_t n = 2;
+
+        p[0] = (struct pollfd){ .fd = rx->stop[0], .events = POLLIN };
+        p[1] = (struct pollfd){ .fd = rx->lfd, .events = POLLIN };
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (rx->conns[i].fd >= 0) {
+                slot[n] = i;
+                p[n++] = (struct pollfd){ .fd = rx->conns[i].fd, .events = POLLIN };
+            }
+        if (poll(p, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[0].revents)
+            break;
+        for (nfds_t k = 2; k < n; k++) {
+            struct conn *c = &rx->conns[slot[k]];
+            ssize_t got;
+
+            if (!p[k].revents)
+                continue;
+            got = recv(c->fd, chunk, sizeof(chunk), 0);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0 || c->in.len + (size_t)got > MAX_HEAD + MAX_REQUEST ||
+                rg_buf_append(&c->in, chunk, (size_t)got) || conn_process(rx, c))
+                conn_close(c);
+        }
+        if (p[1].revents & POLLIN) {
+            int fd = accept4(rx->lfd, NULL, NULL, SOCK_CLOEXEC);
+            int i = 0;
+
+            while (fd >= 0 && i < MAX_CONNS && rx->conns[i].fd >= 0)
+                i++;
+            if (fd >= 0 && i == MAX_CONNS)
+                close(fd);
+            else if (fd >= 0)
+                rx->conns[i].fd = fd;
+        }
+    }
+    return NULL;
+}
+
+/* Listens on 127.0.0.1:@port and starts the thread. Returns 0 or -1 (printed). */
+static int receiver_start(struct receiver *rx, long port, const char *prefix, long ntrials)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int one = 1;
+
+    rx->prefix = prefix;
+    rx->ntrials = ntrials;
+    if (!(rx->at_ms = malloc((size_t)ntrials * sizeof(*rx->at_ms))))
+        goto fail_alloc;
+    for (long i = 0; i < ntrials; i++)
+        rx->at_ms[i] = NAN;
+    for (int i = 0; i < MAX_CONNS; i++)
+        rx->conns[i].fd = -1;
+    if ((rx->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        goto fail_socket;
+    setsockopt(rx->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(rx->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(rx->lfd, 64))
+        goto fail_listen;
+    if (pipe2(rx->stop, O_CLOEXEC))
+        goto fail_listen;
+    /* pthread calls return their error instead of setting errno. */
+    if ((errno = pthread_mutex_init(&rx->mu, NULL)))
+        goto fail_mutex;
+    if ((errno = pthread_create(&rx->thread, NULL, receiver_main, rx)))
+        goto fail_thread;
+    return 0;
+
+fail_thread:
+    pthread_mutex_destroy(&rx->mu);
+fail_mutex:
+    close(rx->stop[0]);
+    close(rx->stop[1]);
+fail_listen:
+    fprintf(stderr, "detect_latency: webhook receiver on 127.0.0.1:%ld: %s\n", port,
+            strerror(errno));
+    close(rx->lfd);
+fail_socket:
+    rx->lfd = -1;
+    free(rx->at_ms);
+    rx->at_ms = NULL;
+fail_alloc:
+    return -1;
+}
+
+/* Stops the thread and frees everything; a receiver that never started is a no-op. */
+static void receiver_stop(struct receiver *rx)
+{
+    char byte = 0;
+
+    if (rx->lfd < 0)
+        return;
+    while (write(rx->stop[1], &byte, 1) < 0 && errno == EINTR)
+        ;
+    pthread_join(rx->thread, NULL);
+    for (int i = 0; i < MAX_CONNS; i++)
+        conn_close(&rx->conns[i]);
+    pthread_mutex_destroy(&rx->mu);
+    close(rx->stop[0]);
+    close(rx->stop[1]);
+    close(rx->lfd);
+    rx->lfd = -1;
+    free(rx->at_ms);
+    rx->at_ms = NULL;
+}
+
+/* The arrival time of trial @n's rollback event, NAN while it has not arrived. */
+static double receiver_arrival(struct receiver *rx, long n)
+{
+    double at;
+
+    pthread_mutex_lock(&rx->mu);
+    at = rx->at_ms[n - 1];
+    pthread_mutex_unlock(&rx->mu);
+    return at;
+}
+
 /* ---- One trial ------------------------------------------------------------------- */
 
 struct bench {
@@ -350,6 +663,7 @@ struct bench {
     struct rg_buf url;
     char base[1024];            /* --url without a trailing slash */
     uint64_t rnd;
+    struct receiver rx;         /* listening only with --webhook-port */
 };
 
 struct result {
@@ -358,6 +672,7 @@ struct result {
     double after_tick_ms;
     double post_ms;
     long polls;
+    double webhook_ms;          /* POST to the webhook's arrival (--webhook-port) */
 };
 
 /* Feeds @s every --feed-ms while waiting until @until (monotonic ms). */
@@ -502,8 +817,24 @@ static int run_trial(struct bench *b, long n, struct result *r)
     r->tick_wait_ms = since - t0.wall;
     r->after_tick_ms = seen_wall - since;
     printf("detect_latency: trial=%ld job=%s latency_ms=%.1f tick_wait_ms=%.1f "
-           "after_tick_ms=%.1f post_ms=%.2f polls=%ld\n",
+           "after_tick_ms=%.1f post_ms=%.2f polls=%ld",
            n, s.job, r->latency_ms, r->tick_wait_ms, r->after_tick_ms, r->post_ms, r->polls);
+    if (o->webhook_port) {
+        double at;
+
+        while (isnan(at = receiver_arrival(&b->rx, n))) {
+            if (mono_ms() > deadline) {
+                printf("\n");
+                fprintf(stderr, "detect_latency: %s: no rollback event on the webhook "
+                        "within %ld ms\n", s.job, o->timeout_ms);
+                return -1;
+            }
+            sleep_ms(1);
+        }
+        r->webhook_ms = at - t0.mono;
+        printf(" webhook_ms=%.1f", r->webhook_ms);
+    }
+    printf("\n");
     fflush(stdout);
     return 0;
 }
@@ -530,7 +861,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: detect_latency --url BASE [--interval-ms 1000] [--trials 20]\n"
                "                      [--goal-ms 1200] [--poll-ms 5] [--feed-ms 100]\n"
                "                      [--settle-ms 300] [--rate 1000] [--prefix trial-]\n"
-               "                      [--seed 1] [--timeout-ms T]\n");
+               "                      [--seed 1] [--timeout-ms T]\n"
+               "                      [--webhook-port PORT] [--webhook-goal-ms 1500]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -551,7 +883,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     long seed = 1;
 
     *o = (struct opts){ .interval_ms = 1000, .trials = 20, .goal_ms = 1200, .poll_ms = 5,
-                        .feed_ms = 100, .settle_ms = 300, .rate = 1000, .prefix = "trial-" };
+                        .feed_ms = 100, .settle_ms = 300, .rate = 1000, .prefix = "trial-",
+                        .webhook_goal_ms = 1500 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -587,6 +920,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             bad = parse_long(val, 1, 100000000, &o->rate);
         else if (strcmp(a, "--timeout-ms") == 0)
             bad = parse_long(val, 1, 3600000, &o->timeout_ms);
+        else if (strcmp(a, "--webhook-port") == 0)
+            bad = parse_long(val, 1, 65535, &o->webhook_port);
+        else if (strcmp(a, "--webhook-goal-ms") == 0)
+            bad = parse_long(val, 1, 3600000, &o->webhook_goal_ms);
         else if (strcmp(a, "--seed") == 0)
             bad = parse_long(val, 0, 0x7fffffffL, &seed);
         else {
@@ -608,14 +945,41 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/* Sorts @v[0..n) and prints its summary line; returns 1 when the p99 meets @goal. */
+static int summary(const char *name, double *v, long n, const struct opts *o, long goal)
+{
+    double sum = 0, p99;
+
+    qsort(v, (size_t)n, sizeof(*v), dbl_cmp);
+    for (long i = 0; i < n; i++)
+        sum += v[i];
+    p99 = percentile(v, (size_t)n, 0.99);
+    printf("detect_latency: %s interval_ms=%ld trials=%ld min_ms=%.1f p50_ms=%.1f "
+           "p99_ms=%.1f max_ms=%.1f mean_ms=%.1f goal_p99_ms=%ld result=%s\n",
+           name, o->interval_ms, n, v[0], percentile(v, (size_t)n, 0.5), p99, v[n - 1],
+           sum / (double)n, goal, p99 <= (double)goal ? "PASS" : "FAIL");
+    return p99 <= (double)goal;
+}
+
+/* Appends @line to *@list; 0, or -1 with the list intact when out of memory. */
+static int add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+
+    if (!l)
+        return -1;
+    *list = l;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
     struct bench b;
-    double *lat = NULL, sum = 0;
+    double *lat = NULL, *hook = NULL;
     long done = 0;
     size_t blen;
-    int rc = 1;
+    int rc = 1, ok;
 
     if (parse_opts(argc, argv, &o)) {
         usage(stderr);
@@ -623,6 +987,7 @@ int main(int argc, char **argv)
     }
     memset(&b, 0, sizeof(b));
     b.o = &o;
+    b.rx.lfd = -1;
     /* xorshift must not start at zero. */
     b.rnd = ((uint64_t)o.seed << 1) | 1;
     blen = strlen(o.url);
@@ -637,30 +1002,37 @@ int main(int argc, char **argv)
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
-    if (!(lat = calloc((size_t)o.trials, sizeof(*lat))))
+    lat = calloc((size_t)o.trials, sizeof(*lat));
+    hook = calloc((size_t)o.trials, sizeof(*hook));
+    if (!lat || !hook)
         goto fail_alloc;
     if (client_init(&b.write, 10000))
-        goto fail_write;
+        goto fail_alloc;
     if (client_init(&b.poll, 10000))
         goto fail_poll;
     if (client_init(&b.ctl, 10000))
         goto fail_ctl;
-    b.write.hdrs = curl_slist_append(NULL, "Content-Encoding: snappy");
-    b.write.hdrs = curl_slist_append(b.write.hdrs, "Content-Type: application/x-protobuf");
-    b.write.hdrs = curl_slist_append(b.write.hdrs, "X-Prometheus-Remote-Write-Version: 0.1.0");
-    b.ctl.hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    if (!b.write.hdrs || !b.ctl.hdrs)
-        goto fail_hdrs;
+    if (add_header(&b.write.hdrs, "Content-Encoding: snappy") ||
+        add_header(&b.write.hdrs, "Content-Type: application/x-protobuf") ||
+        add_header(&b.write.hdrs, "X-Prometheus-Remote-Write-Version: 0.1.0") ||
+        add_header(&b.ctl.hdrs, "Content-Type: application/json"))
+        goto fail_setup;
     curl_easy_setopt(b.write.curl, CURLOPT_HTTPHEADER, b.write.hdrs);
     curl_easy_setopt(b.ctl.curl, CURLOPT_HTTPHEADER, b.ctl.hdrs);
     rg_buf_printf(&b.url, "%s/api/v1/write", b.base);
     if (!b.url.data)
-        goto fail_hdrs;
+        goto fail_setup;
     curl_easy_setopt(b.write.curl, CURLOPT_URL, b.url.data);
+    if (o.webhook_port && receiver_start(&b.rx, o.webhook_port, o.prefix, o.trials))
+        goto fail_setup;
 
     printf("detect_latency: url=%s interval_ms=%ld trials=%ld poll_ms=%ld feed_ms=%ld "
-           "goal_p99_ms=%ld\n", b.base, o.interval_ms, o.trials, o.poll_ms, o.feed_ms,
+           "goal_p99_ms=%ld", b.base, o.interval_ms, o.trials, o.poll_ms, o.feed_ms,
            o.goal_ms);
+    if (o.webhook_port)
+        printf(" webhook=127.0.0.1:%ld webhook_goal_p99_ms=%ld", o.webhook_port,
+               o.webhook_goal_ms);
+    printf("\n");
     fflush(stdout);
     for (long n = 1; n <= o.trials; n++) {
         struct result r;
@@ -669,31 +1041,28 @@ int main(int argc, char **argv)
             fprintf(stderr, "detect_latency: trial %ld failed\n", n);
             goto out;
         }
-        lat[done++] = r.latency_ms;
-        sum += r.latency_ms;
+        lat[done] = r.latency_ms;
+        hook[done++] = r.webhook_ms;
     }
-    qsort(lat, (size_t)done, sizeof(*lat), dbl_cmp);
-    {
-        double p99 = percentile(lat, (size_t)done, 0.99);
-
-        printf("detect_latency: summary interval_ms=%ld trials=%ld min_ms=%.1f p50_ms=%.1f "
-               "p99_ms=%.1f max_ms=%.1f mean_ms=%.1f goal_p99_ms=%ld result=%s\n",
-               o.interval_ms, done, lat[0], percentile(lat, (size_t)done, 0.5), p99,
-               lat[done - 1], sum / (double)done, o.goal_ms,
-               p99 <= (double)o.goal_ms ? "PASS" : "FAIL");
-        rc = p99 <= (double)o.goal_ms ? 0 : 1;
+    ok = summary("summary", lat, done, &o, o.goal_ms);
+    if (o.webhook_port) {
+        ok &= summary("webhook_summary", hook, done, &o, o.webhook_goal_ms);
+        printf("detect_latency: webhook requests=%ld rollback_events=%ld\n", b.rx.requests,
+               b.rx.rollbacks);
     }
+    rc = ok ? 0 : 1;
 
 out:
-fail_hdrs:
+    receiver_stop(&b.rx);
+fail_setup:
     client_cleanup(&b.ctl);
 fail_ctl:
     client_cleanup(&b.poll);
 fail_poll:
     client_cleanup(&b.write);
-fail_write:
-    free(lat);
 fail_alloc:
+    free(hook);
+    free(lat);
     rg_buf_cleanup(&b.url);
     rg_buf_cleanup(&b.snappy);
     rg_rw_encoder_cleanup(&b.enc);
