@@ -289,6 +289,23 @@ static const char *const pd_keys[] = {
 
 /* ---- configuration: one entry ---------------------------------------------------------- */
 
+/* True (after reporting it) when the key at item @i of @map was already given. */
+static int dup_key(struct pctx *c, const struct rg_yaml_node *map, size_t i, const char *section)
+{
+    const struct rg_yaml_node *k = map->items[i];
+
+    if (k->kind != RG_YAML_SCALAR)
+        return 0;
+    for (size_t j = 0; j < i; j += 2) {
+        const struct rg_yaml_node *o = map->items[j];
+        if (o->kind == RG_YAML_SCALAR && !strcmp(o->scalar, k->scalar)) {
+            problem(c, k, "%s: duplicate key \"%s\"", section, k->scalar);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int parse_event_kind(const char *s, unsigned *bit)
 {
     for (int k = 0; k < RG_NOTIFY_EVENT__COUNT; k++) {
@@ -313,7 +330,7 @@ static int parse_verdict(const char *s, unsigned *bit)
     return -1;
 }
 
-/* Items of a sequence of strings (a single string counts as a one-item list). */
+/* The items of a sequence (none for any other node). */
 static size_t seq_items(const struct rg_yaml_node *v, const struct rg_yaml_node *const **items)
 {
     if (v->kind == RG_YAML_SEQ) {
@@ -364,7 +381,8 @@ static void parse_match(struct pctx *c, const struct rg_yaml_node *v,
             continue;
         }
         if (err || node->kind != RG_PROMQL_SELECTOR || node->u.sel.name ||
-            node->u.sel.nmatchers < 2) {
+            node->u.sel.nmatchers < 2 || node->u.sel.offset_ms ||
+            node->u.sel.at != RG_PROMQL_AT_NONE) {
             /* The parser's column refers to the wrapped text; the message without it
              * is still precise about what is wrong. */
             const char *m = err ? strstr(msg, "parse error: ") : NULL;
@@ -438,6 +456,8 @@ static void parse_events(struct pctx *c, const struct rg_yaml_node *v,
             const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
             const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
+            if (dup_key(c, v, i, "events"))
+                continue;
             if (!strcmp(key, "alerts")) {
                 want_bool(c, x, "events.alerts", &f->alerts);
                 alerts_at = x;
@@ -486,6 +506,8 @@ static void parse_tls(struct pctx *c, const struct rg_yaml_node *v,
         const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
         const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
+        if (dup_key(c, v, i, "tls"))
+            continue;
         if (!strcmp(key, "ca_file"))
             nc->ca_file = want_file(c, x, "tls.ca_file");
         else if (!strcmp(key, "cert_file"))
@@ -516,6 +538,8 @@ static void parse_basic_auth(struct pctx *c, const struct rg_yaml_node *v,
         const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
         const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
+        if (dup_key(c, v, i, "basic_auth"))
+            continue;
         if (!strcmp(key, "username")) {
             const char *s = want_string(c, x, "basic_auth.username");
             if (s && strchr(s, ':'))
@@ -612,6 +636,8 @@ static void parse_retry(struct pctx *c, const struct rg_yaml_node *v,
         const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
         const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
+        if (dup_key(c, v, i, "retry"))
+            continue;
         if (!strcmp(key, "min_backoff"))
             want_duration(c, x, "retry.min_backoff", 1, &nc->retry.min_backoff_ms);
         else if (!strcmp(key, "max_backoff"))
@@ -739,9 +765,7 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
             known |= !strcmp(entry_keys[j], key);
         if (!known)
             problem(c, k, "notifiers: unknown key \"%s\"", key);
-        for (size_t j = 0; j + 1 < i; j += 2)
-            if (e->items[j]->kind == RG_YAML_SCALAR && !strcmp(e->items[j]->scalar, key))
-                problem(c, k, "notifiers: duplicate key \"%s\"", key);
+        dup_key(c, e, i, "notifiers");
     }
 
     if (!(v = entry_get(e, "name")))

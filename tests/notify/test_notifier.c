@@ -220,6 +220,14 @@ static void test_notifier__config_errors(void **state)
           DATA "t.yml:5:15: headers: \"Content-Type\" is set by rollgate itself\n"
           DATA "t.yml:5:41: headers: invalid header name \"Bad Name\"\n" },
         { "notifiers:\n  - name: a\n    type: webhook\n    url: http://x/\n"
+          "    tls: {ca_file: password, ca_file: password}\n"
+          "    events: {match: 'a=\"b\"} offset 5m', deployment_names: [x],\n"
+          "             deployment_names: [y]}\n",
+          DATA "t.yml:6:21: events.match: invalid label matcher \"a=\"b\"} offset 5m\": "
+               "unexpected right brace '}'\n"
+          DATA "t.yml:7:14: events: duplicate key \"deployment_names\"\n"
+          DATA "t.yml:5:30: tls: duplicate key \"ca_file\"\n" },
+        { "notifiers:\n  - name: a\n    type: webhook\n    url: http://x/\n"
           "    retry: {min_backoff: 10s, max_backoff: 1s}\n",
           DATA "t.yml:5:12: retry: max_backoff must not be below min_backoff\n" },
         { "notifiers:\n  - name: a\n    type: webhook\n    url: http://x/\n"
