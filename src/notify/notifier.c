@@ -2030,6 +2030,7 @@ int rg_notify_new(const struct rg_notify_opts *o, struct rg_notify_config *nc,
 fail_dispatch:
     /* The dispatcher owns timers: it is freed from its close callbacks, which only
      * need the loop to run; nothing of @n is referenced by then. */
+    rg_dispatch_on_result(n->d, NULL, NULL);
     rg_dispatch_close(n->d, NULL, NULL);
 fail_args:
     notify_free(n);

@@ -191,7 +191,8 @@ struct rg_notify_opts {
  *  every notifier of @nc and starts delivery. Takes ownership of what @nc holds (it is
  *  left empty, also on error). Returns 0, RG_EINVAL (no loop, client or data dir),
  *  RG_ENOMEM or an error of rg_dispatch_new() (RG_EEXIST: another process holds the
- *  outbox). */
+ *  outbox). After an error the loop must still run once before uv_loop_close(), to
+ *  release handles the dispatcher had opened. */
 int rg_notify_new(const struct rg_notify_opts *o, struct rg_notify_config *nc,
                   struct rg_notify **out);
 
