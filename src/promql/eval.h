@@ -71,7 +71,16 @@ struct rg__selcache {
     struct rg__lset *ls;                 /* arena */
     size_t n;
     int samename;
+    uint32_t *visit;   /* owned: indexes of series in memory order; NULL: in order */
 };
+
+/** Index of the @j-th series of @sc to read when reading all of them: series in
+ *  the order of their memory, not of their labels, so that a loop over a large
+ *  selection walks memory forwards instead of jumping around it. */
+static inline size_t rg__sel_visit(const struct rg__selcache *sc, size_t j)
+{
+    return sc->visit ? sc->visit[j] : j;
+}
 
 /** A range query's precomputed per-step values of one node ("grid"): reading each
  *  series once for all steps instead of once per step. Items of a step are in
@@ -161,11 +170,19 @@ const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
 /** Resolves (once per query) the series of selector node @n. */
 int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
                       struct rg__selcache **out);
-/** Starts loading, ahead of a loop's use, the header of series @i + 16 of @sc and
- *  the newest samples of series @i + 8: a selection is in label order, which
- *  scatters its series over memory, and each series would otherwise cost two cache
- *  misses in turn. */
+/** Starts loading, ahead of a loop's use, the header of the series visited @i + 16th
+ *  (rg__sel_visit) and the newest samples of the one visited @i + 8th, so that the
+ *  cache misses of many series overlap instead of coming one after the other. */
 static inline void rg__sel_prefetch(const struct rg__selcache *sc, size_t i)
+{
+    if (i + 16 < sc->n)
+        rg_series_prefetch(sc->series[rg__sel_visit(sc, i + 16)]);
+    if (i + 8 < sc->n)
+        rg_series_prefetch_samples(sc->series[rg__sel_visit(sc, i + 8)]);
+}
+
+/** The same for loops that read the series in label order (index @i). */
+static inline void rg__sel_prefetch_labels(const struct rg__selcache *sc, size_t i)
 {
     if (i + 16 < sc->n)
         rg_series_prefetch(sc->series[i + 16]);
@@ -195,14 +212,16 @@ int rg__grid_add(struct rg__ctx *c, struct rg__grid *g, size_t k, uint32_t idx, 
  *  evaluates directly), 0, or a negative error. */
 int rg__grid_take(struct rg__ctx *c, struct rg__grid *g, size_t k, struct rg__vec *out);
 
-/** Reads the range selector @n at @t one series at a time (stale markers removed)
- *  and calls @cb with each non-empty series; @meta receives the window bounds and
- *  the name flag. The samples are valid during the call only. */
+/** Reads the range selector @n at @t one series at a time (stale markers removed),
+ *  in memory order (rg__sel_visit), and calls @fn with each non-empty series; when
+ *  @fn returns 1 with a value in *@v, that value is appended to @out with the
+ *  series' labels and time @t, in the selection's (label) order whatever the order
+ *  of reading. @fn returns 0 for no value or a negative error. @meta receives the
+ *  window bounds and the name flag. The samples are valid during the call only. */
 int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
-                      int (*cb)(struct rg__ctx *c, struct rg__lset ls,
-                                const struct rg_sample *s, size_t ns,
-                                const struct rg__mat *meta, void *ud),
-                      void *ud, struct rg__mat *meta);
+                      int (*fn)(struct rg__ctx *c, const struct rg_sample *s, size_t ns,
+                                const struct rg__mat *meta, void *ud, double *v),
+                      void *ud, struct rg__mat *meta, struct rg__vec *out);
 
 /* eval_binop.c */
 int rg__eval_binary(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,

@@ -294,20 +294,14 @@ struct stream_ud {
     enum rg_promql_func_id id;
     int64_t t;
     double param;
-    struct rg__vec *out;
 };
 
-static int stream_cb(struct rg__ctx *c, struct rg__lset ls, const struct rg_sample *s, size_t n,
-                     const struct rg__mat *meta, void *arg)
+static int stream_cb(struct rg__ctx *c, const struct rg_sample *s, size_t n,
+                     const struct rg__mat *meta, void *arg, double *v)
 {
     struct stream_ud *u = arg;
-    double v;
-    int ok = series_value(c, u->id, s, n, meta->range_start, meta->range_end, u->t, u->param,
-                          &v);
 
-    if (ok <= 0)
-        return ok;
-    return rg__vec_push(c, u->out, ls, v, u->t);
+    return series_value(c, u->id, s, n, meta->range_start, meta->range_end, u->t, u->param, v);
 }
 
 /* True when every argument but the range vector is a number literal, so that the
@@ -358,7 +352,7 @@ static int function_grid(struct rg__ctx *c, const struct rg_promql_node *n,
 
         if ((i & 4095) == 4095 && (err = rg__check_time(c)))
             return err;
-        rg__sel_prefetch(sc, i);
+        rg__sel_prefetch_labels(sc, i);
         if (rg_series_samples(sc->series[i], mint + 1, last, &c->sbuf, &ns, &c->scap))
             return nomem(c);
         s = c->sbuf;
@@ -429,10 +423,11 @@ static int range_func(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     if (id != RG_FN_ABSENT_OVER_TIME && rg__unparen(marg)->kind == RG_PROMQL_MATRIX) {
         /* A range selector is read one series at a time into a reused buffer:
          * the samples of all series are never held at once. */
-        struct stream_ud u = { id, t, param, &out->vec };
+        struct stream_ud u = { id, t, param };
         struct rg__mat meta = { 0 };
 
-        if ((err = rg__matrix_stream(c, rg__unparen(marg), t, stream_cb, &u, &meta)))
+        if ((err = rg__matrix_stream(c, rg__unparen(marg), t, stream_cb, &u, &meta,
+                                     &out->vec)))
             return err;
         out->vec.uniq = 1;
         out->vec.samename = meta.samename;

@@ -3,7 +3,7 @@
  * The public contract (store.h) hides how labels are interned and indexed; tests
  * still need to prove that strings are shared and released and that postings
  * shrink with the series they list. These functions expose counts only, never
- * pointers into the structures, and one tuning knob that never changes results. Loop thread only, like the store itself.
+ * pointers into the structures, and one knob for tests that never changes results.
  */
 #ifndef RG_STORE_INTROSPECT_H
 #define RG_STORE_INTROSPECT_H
