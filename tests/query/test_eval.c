@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "query/eval.h"
+#include "query/replay.h"
 #include "rules/checklist.h"
 #include "rules/rulefile.h"
 #include "util/err.h"
@@ -74,7 +75,7 @@ static struct fake cur;
 
 static double metric_of(const char *expr, char *name, size_t cap)
 {
-    size_t n = strcspn(expr, "{");
+    size_t n = strcspn(expr, "{ ");
     snprintf(name, cap, "%.*s", (int)n, expr);
     if (strcmp(name, "err_ratio") == 0)
         return cur.err;
@@ -116,7 +117,7 @@ static void make_result(struct rg_query_result *out, enum rg_promql_vtype type, 
 static double replay_value(const char *name, int64_t t)
 {
     if (strcmp(name, "err_ratio") == 0)
-        return t >= cur.breach_ms ? 0.2 : 0.001;
+        return t >= cur.breach_ms ? 0.2 : 0.0005;
     if (strcmp(name, "lat") == 0)
         return 0.05;
     if (strcmp(name, "reqs") == 0)
@@ -415,6 +416,175 @@ static void test_eval__value_extraction(void **state)
     rg_query_result_free(&r);
 }
 
+/* ---- replay --------------------------------------------------------------------- */
+
+static const char rules_text[] =
+    "groups:\n"
+    "  - name: g\n"
+    "    rules:\n"
+    "      - alert: Breach\n"
+    "        expr: alert_metric > 0\n"
+    "        for: 10s\n"
+    "        labels: {severity: critical}\n";
+
+static void replay(const struct rg_query_phase_at *pa, size_t npa, int with_rules,
+                   struct rg_query_replay *r)
+{
+    struct rg_query_replay_opts o = { 0 };
+    struct rg_query_targets ts;
+    struct rg_rulefile *rf = NULL;
+    const struct rg_rulefile *files[1];
+    struct rg_buf err = { 0 };
+
+    memset(&cur, 0, sizeof(cur));
+    cur.replay = 1;
+    cur.breach_ms = T0 + 23000;
+    o.from_ms = T0;
+    o.to_ms = T0 + 60000;
+    o.step_ms = 5000;
+    o.phase_at = pa;
+    o.nphase_at = npa;
+    assert_int_equal(rg_query_targets_build(cl, NULL, &ts, &err), 0);
+    if (with_rules) {
+        if (rg_rulefile_parse("alerts.yml", rules_text, sizeof(rules_text) - 1, &rf, &err))
+            fail_msg("%s", err.data);
+        files[0] = rf;
+    }
+    if (rg_query_replay_run(cl, &ts, files, with_rules ? 1 : 0, NULL, &backend, &o, r, &err))
+        fail_msg("%s", err.data);
+    rg_rulefile_free(rf);
+    rg_query_targets_cleanup(&ts);
+    rg_buf_cleanup(&err);
+}
+
+static const struct rg_query_event *find_event(const struct rg_query_replay *r,
+                                               enum rg_query_event_kind kind, const char *name,
+                                               const char *to)
+{
+    for (size_t i = 0; i < r->nevents; i++)
+        if (r->events[i].kind == kind && strcmp(r->events[i].name, name) == 0 &&
+            strcmp(r->events[i].to, to) == 0)
+            return &r->events[i];
+    return NULL;
+}
+
+static void test_replay__finds_breach_at_the_right_step(void **state)
+{
+    struct rg_query_replay r;
+    const struct rg_query_event *e;
+    struct rg_buf out = { 0 };
+
+    (void)state;
+    replay(NULL, 0, 1, &r);
+    assert_int_equal(r.nsteps, 13);
+    assert_int_equal(r.ntargets, 1);
+    assert_int_equal(r.first_rollback, 0);
+    /* The breach starts at +23s: the first evaluation that sees it is +25s. */
+    assert_int_equal(r.targets[0].rolled_back, 1);
+    assert_int_equal(r.targets[0].rollback_ms, T0 + 25000);
+    assert_non_null(strstr(r.targets[0].rollback_reason, "trigger err_high fired"));
+    assert_int_equal(r.targets[0].final_verdict, RG_VERDICT_ROLLBACK);
+    /* The gates held from the first evaluation; 10s of minimum observation. */
+    e = find_event(&r, RG_QUERY_EVENT_VERDICT, "verdict", "promote");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 10000);
+    e = find_event(&r, RG_QUERY_EVENT_CHECK, "err", "failing");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 25000);
+    assert_true(e->value == 0.2);
+    /* The alert: pending at the first point, firing `for` (10s) later. */
+    assert_int_equal(r.nrules, 1);
+    e = find_event(&r, RG_QUERY_EVENT_ALERT, "Breach", "pending");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 25000);
+    assert_string_equal(e->subject, "{i=\"0\", severity=\"critical\"}");
+    e = find_event(&r, RG_QUERY_EVENT_ALERT, "Breach", "firing");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 35000);
+    assert_int_equal(r.alerts_fired, 1);
+    /* One range query per distinct signal (err, lat, opt, reqs) and one per rule. */
+    assert_int_equal(r.nqueries, 5);
+    assert_int_equal(r.nerrors, 0);
+    for (size_t i = 1; i < r.nevents; i++)
+        assert_true(r.events[i - 1].t_ms <= r.events[i].t_ms);
+
+    assert_int_equal(rg_query_replay_text(cl, &r, 0, &out), 0);
+    assert_non_null(strstr(out.data, "2001-09-09T01:47:05Z  web: verdict promote -> rollback: "
+                                     "trigger err_high fired"));
+    assert_non_null(strstr(out.data, "2001-09-09T01:47:15Z  alert Breach{i=\"0\", severity="
+                                     "\"critical\"} pending -> firing (1)"));
+    assert_non_null(strstr(out.data, "web: would have rolled back at 2001-09-09T01:47:05Z "
+                                     "(phase canary, 25s after it started)"));
+    rg_buf_reset(&out);
+    assert_int_equal(rg_query_replay_json(cl, &r, &out), 0);
+    assert_non_null(strstr(out.data, "\"first_rollback\":{\"deployment\":\"web\","
+                                     "\"time\":1000000025.000,\"phase\":\"canary\""));
+    assert_non_null(strstr(out.data, "{\"time\":1000000035.000,\"kind\":\"alert\","
+                                     "\"subject\":\"{i=\\\"0\\\", severity=\\\"critical\\\"}\","
+                                     "\"name\":\"Breach\",\"from\":\"pending\","
+                                     "\"to\":\"firing\",\"value\":1"));
+    rg_buf_cleanup(&out);
+    rg_query_replay_cleanup(&r);
+}
+
+static void test_replay__phase_at(void **state)
+{
+    const struct rg_query_phase_at pa[] = { { T0 + 8000, "full" } };
+    struct rg_query_replay r;
+    const struct rg_query_event *e;
+
+    (void)state;
+    replay(pa, 1, 0, &r);
+    /* "full" starts at +8s, effective from the evaluation at +10s; it has no
+     * trigger, so the breach only fails its gate: hold, never rollback. */
+    e = find_event(&r, RG_QUERY_EVENT_PHASE, "full", "");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 8000);
+    assert_int_equal(r.targets[0].rolled_back, 0);
+    assert_int_equal(r.first_rollback, -1);
+    assert_int_equal(r.targets[0].final_phase, 1);
+    assert_int_equal(r.targets[0].final_verdict, RG_VERDICT_HOLD);
+    /* Neither phase lasts its minimum observation with the gates holding. */
+    assert_null(find_event(&r, RG_QUERY_EVENT_VERDICT, "verdict", "promote"));
+    e = find_event(&r, RG_QUERY_EVENT_CHECK, "err", "failing");
+    assert_non_null(e);
+    assert_int_equal(e->t_ms, T0 + 25000);
+    rg_query_replay_cleanup(&r);
+}
+
+static void test_replay__bad_input(void **state)
+{
+    const struct rg_query_phase_at pa[] = { { T0, "nope" } };
+    struct rg_query_replay_opts o = { 0 };
+    struct rg_query_targets ts;
+    struct rg_query_replay r;
+    struct rg_buf err = { 0 };
+
+    (void)state;
+    assert_int_equal(rg_query_targets_build(cl, NULL, &ts, &err), 0);
+    o.from_ms = T0;
+    o.to_ms = T0 + 1000;
+    o.step_ms = 1000;
+    o.phase_at = pa;
+    o.nphase_at = 1;
+    assert_int_equal(rg_query_replay_run(cl, &ts, NULL, 0, NULL, &backend, &o, &r, &err),
+                     RG_EINVAL);
+    assert_non_null(strstr(err.data, "does not go through phase \"nope\""));
+    rg_query_replay_cleanup(&r);
+    o.nphase_at = 0;
+    o.to_ms = T0 - 1;
+    assert_int_equal(rg_query_replay_run(cl, &ts, NULL, 0, NULL, &backend, &o, &r, &err),
+                     RG_EINVAL);
+    rg_query_replay_cleanup(&r);
+    o.to_ms = T0 + 100000000;
+    o.max_steps = 1000;
+    assert_int_equal(rg_query_replay_run(cl, &ts, NULL, 0, NULL, &backend, &o, &r, &err),
+                     RG_EINVAL);
+    rg_query_replay_cleanup(&r);
+    rg_query_targets_cleanup(&ts);
+    rg_buf_cleanup(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +593,9 @@ int main(void)
         cmocka_unit_test(test_eval__json_and_table),
         cmocka_unit_test(test_eval__targets),
         cmocka_unit_test(test_eval__value_extraction),
+        cmocka_unit_test(test_replay__finds_breach_at_the_right_step),
+        cmocka_unit_test(test_replay__phase_at),
+        cmocka_unit_test(test_replay__bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
