@@ -2,6 +2,7 @@
  *
  *   rollgate run [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]
  *   rollgate check [--dump] FILE...
+ *   rollgate notify-test [--config FILE]
  *   rollgate version
  *   rollgate --help
  *
@@ -24,6 +25,8 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "notify/curl_uv.h"
+#include "notify/notifier.h"
 #include "rules/check.h"
 #include "rules/deploy.h"
 #include "rules/manager.h"
@@ -49,6 +52,9 @@ struct daemon {
     struct rg_api api;
     struct rg_deploy *deploy;
     struct rg_rules *rules;
+    struct rg_curl_uv *cu;
+    struct rg_notify *notify;
+    int pending_stops;             /* parts still closing: HTTP server, notifications */
     char deploy_state[1100];
     char rules_state[1100];
     int stopping;
@@ -62,6 +68,7 @@ static void usage(FILE *out)
             "commands:\n"
             "  run       receive remote-write, keep rolling windows, serve the API\n"
             "  check     validate configuration and Prometheus rule files (--dump: canonical form)\n"
+            "  notify-test  send a test event through every notifier and report each result\n"
             "  version   print the version and exit\n"
             "\n"
             "run options:\n"
@@ -104,15 +111,25 @@ static void on_rules_timer(uv_timer_t *t)
                        next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
-static void on_http_stopped(void *ud)
+/* Called when one part (HTTP server, notifications) has closed all its handles;
+ * once both have, the daemon closes its own and uv_run returns. */
+static void on_part_stopped(void *ud)
 {
     struct daemon *d = ud;
-    /* The server has closed all its handles; close ours and let uv_run return. */
+
+    if (--d->pending_stops > 0)
+        return;
     uv_close((uv_handle_t *)&d->gc_timer, NULL);
     uv_close((uv_handle_t *)&d->deploy_timer, NULL);
     uv_close((uv_handle_t *)&d->rules_timer, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_notify_closed(void *ud)
+{
+    struct daemon *d = ud;
+    rg_curl_uv_close(d->cu, on_part_stopped, d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -129,7 +146,12 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_stop(&d->gc_timer);
     uv_timer_stop(&d->deploy_timer);
     uv_timer_stop(&d->rules_timer);
-    rg_http_server_stop(d->http, on_http_stopped, d);
+    d->pending_stops = 2;
+    rg_http_server_stop(d->http, on_part_stopped, d);
+    /* No new events from here on; what is in the outbox stays there for the next start. */
+    rg_rules_set_notify(d->rules, NULL, NULL);
+    rg_deploy_set_event_cb(d->deploy, NULL, NULL);
+    rg_notify_close(d->notify, on_notify_closed, d);
 }
 
 /* Finds the bundled configuration: in the working directory (make run), else
@@ -281,6 +303,37 @@ static int cmd_run(int argc, char **argv)
     hcfg.max_body_bytes = d.cfg.server.max_body_bytes;
     hcfg.header_timeout_ms = (uint64_t)d.cfg.server.header_timeout_ms;
     hcfg.idle_timeout_ms = (uint64_t)d.cfg.server.idle_timeout_ms;
+    rc = rg_curl_uv_new(&d.loop, &d.cu);
+    if (rc)
+        goto fail_curl;
+    {
+        const struct rg_rules_global *g = rg_rules_global_get(d.rules);
+        struct rg_notify_config nc;
+        struct rg_notify_opts no;
+
+        rc = rg_notify_config_parse(&d.cfg, &nc, &err);
+        if (rc) {
+            fprintf(stderr, "%s", err.data ? err.data : "");
+            goto fail_notify;
+        }
+        memset(&no, 0, sizeof(no));
+        no.loop = &d.loop;
+        no.cu = d.cu;
+        no.metrics = d.metrics;
+        no.data_dir = data_dir;
+        no.external_labels = g->external_labels;
+        no.nexternal = g->nexternal;
+        no.external_url = g->external_url;
+        rc = rg_notify_new(&no, &nc, &d.notify);
+        if (rc) {
+            rg_error("event=notify_failed err=%s msg=\"%s\"", rg_err_name(rc),
+                     rc == RG_EEXIST ? "another process holds the outbox in --data-dir"
+                                     : rg_strerror(rc));
+            goto fail_notify;
+        }
+        rg_rules_set_notify(d.rules, rg_notify_rules_hook, d.notify);
+        rg_deploy_set_event_cb(d.deploy, rg_notify_deploy_hook, d.notify);
+    }
     rc = rg_http_server_start(&d.loop, &hcfg, rg_api_on_headers, rg_api_handle, &d.api, &d.http);
     if (rc) {
         rg_error("event=listen_failed addr=%s err=%s msg=\"%s\"", d.cfg.server.listen,
@@ -327,7 +380,13 @@ static int cmd_run(int argc, char **argv)
     return rc ? 1 : 0;
 
 fail_http:
-    uv_run(&d.loop, UV_RUN_DEFAULT);   /* let the server's close callbacks run */
+    rg_rules_set_notify(d.rules, NULL, NULL);
+    rg_deploy_set_event_cb(d.deploy, NULL, NULL);
+    rg_notify_close(d.notify, NULL, NULL);
+fail_notify:
+    rg_curl_uv_close(d.cu, NULL, NULL);
+fail_curl:
+    uv_run(&d.loop, UV_RUN_DEFAULT);   /* let the close callbacks run */
     uv_loop_close(&d.loop);
 fail_loop:
     rg_deploy_free(d.deploy);
@@ -392,6 +451,44 @@ static int cmd_check(int argc, char **argv)
     return bad;
 }
 
+/* rollgate notify-test [--config FILE]: one test event through every notifier. */
+static int cmd_notify_test(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    struct rg_notify_test_run_opts o;
+    struct rg_config cfg;
+    struct rg_buf err = { 0 };
+    char bundled[1100];
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_path = argv[i] + 9;
+        } else {
+            fprintf(stderr, "usage: rollgate notify-test [--config FILE]\n");
+            return 2;
+        }
+    }
+    if (!config_path && find_bundled_config(bundled, sizeof(bundled)) == 0)
+        config_path = bundled;
+    rg_config_default(&cfg);
+    if (config_path && rg_config_load_file(config_path, &cfg, &err)) {
+        fputs(err.data ? err.data : "", stdout);
+        rg_config_cleanup(&cfg);
+        rg_buf_cleanup(&err);
+        return 1;
+    }
+    memset(&o, 0, sizeof(o));
+    rc = rg_notify_test_run(&cfg, &o, stdout);
+    if (rc == RG_ENOENT)
+        printf("no notifiers configured in %s\n", config_path ? config_path : "the defaults");
+    rg_config_cleanup(&cfg);
+    rg_buf_cleanup(&err);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -402,6 +499,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "notify-test") == 0)
+        return cmd_notify_test(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("rollgate %s (revision %s)\n", RG_VERSION, RG_GIT_SHA);
         return 0;

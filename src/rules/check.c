@@ -2,6 +2,7 @@
 #include "rules/check.h"
 #include "config/config.h"
 #include "config/yaml.h"
+#include "notify/notifier.h"
 #include "rules/checklist.h"
 #include "rules/manager.h"
 #include "rules/rulefile.h"
@@ -114,12 +115,26 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
     if (rc == RG_ENOMEM)
         goto out;
     bad |= rc != 0;
+    /* Notifiers, secrets included: a missing secret file is a problem here too. */
+    rc = rg_notify_config_check(&cfg, problems);
+    if (rc == RG_ENOMEM)
+        goto out;
+    bad |= rc != 0;
     if (!bad && summary)
         rg_buf_printf(summary, "%s: %zu signals, %zu phases, %zu deployments, %d rule files "
                       "with %d rules", path, cl->nsignals, cl->nphases, cl->ndeployments,
                       w.files, w.rules);
     if (!bad && dump) {
-        if ((rc = rg_checklist_dump(cl, dump_out)) ||
+        struct rg_notify_config nc;
+        struct rg_buf ignored = { 0 };
+        if ((rc = rg_checklist_dump(cl, dump_out)))
+            goto out;
+        if (rg_notify_config_parse(&cfg, &nc, &ignored) == 0) {
+            rc = rg_notify_config_dump(&nc, dump_out);
+            rg_notify_config_cleanup(&nc);
+        }
+        rg_buf_cleanup(&ignored);
+        if (rc ||
             (rc = rg_buf_append(dump_out, rules_dump.data ? rules_dump.data : "", rules_dump.len)))
             goto out;
     }
