@@ -135,7 +135,7 @@ static void pump(struct rg_query_client *c, struct src_state *st);
 static void query_fail(struct query *q, int err, enum reason why, const char *msg,
                        struct rg_query_result *res);
 
-/* ---- small helpers --------------------------------------------------------------------- */
+/* ---- small helpers ---------------------------------------------------------------------- */
 
 static void wipe_free(char *p)
 {
@@ -194,7 +194,7 @@ static enum reason reason_of(int err)
     }
 }
 
-/* ---- client and per-source state --------------------------------------------------------- */
+/* ---- client and per-source state -------------------------------------------------------- */
 
 int rg_query_client_new(uv_loop_t *loop, struct rg_curl_uv *cu, struct rg_metrics *metrics,
                         struct rg_query_client **out)
@@ -277,7 +277,7 @@ static void count_error(struct rg_query_client *c, struct src_state *st, enum re
         st->errors[why]->value += 1;
 }
 
-/* ---- queries ------------------------------------------------------------------------------ */
+/* ---- queries ---------------------------------------------------------------------------- */
 
 static void query_free(struct query *q)
 {
@@ -452,7 +452,7 @@ static void query_fail(struct query *q, int err, enum reason why, const char *ms
     query_complete(q, err, why, msg, res);
 }
 
-/* ---- merging chunk results ------------------------------------------------------------------ */
+/* ---- merging chunk results -------------------------------------------------------------- */
 
 static uint64_t labels_hash(const struct rg_promql_series *s)
 {
@@ -698,7 +698,7 @@ out:
     return err;
 }
 
-/* ---- chunks ---------------------------------------------------------------------------------- */
+/* ---- chunks ----------------------------------------------------------------------------- */
 
 static void on_http_done(const struct rg_http_result *hr, void *ud);
 
@@ -952,7 +952,7 @@ static void on_http_done(const struct rg_http_result *hr, void *ud)
         client_release(c);
 }
 
-/* ---- public API ----------------------------------------------------------------------------- */
+/* ---- public API ------------------------------------------------------------------------- */
 
 /* Submits a new query; on a synchronous failure nothing is reported to @cb. */
 static int query_go(struct query *q)
@@ -1075,7 +1075,7 @@ void rg_query_client_free(struct rg_query_client *c)
         client_release(c);
 }
 
-/* ---- blocking helpers --------------------------------------------------------------------- */
+/* ---- blocking helpers ------------------------------------------------------------------- */
 
 struct sync_state {
     int done;

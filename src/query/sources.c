@@ -167,13 +167,16 @@ int rg_query_sources_add_url(struct rg_query_sources *s, const char *url,
 {
     const struct rg_query_source *have;
     struct rg_query_source *src;
+    char name[1024];
 
     if (out)
         *out = NULL;
-    if (!s || !url || !url_ok(url))
+    if (!s || !url || !url_ok(url) || strlen(url) >= sizeof(name))
         return RG_EINVAL;
+    /* The name labels metrics and messages: never with the URL's user info. */
+    rg_http_redact_url(url, name, sizeof(name));
     /* The same URL twice is the same source: no second entry, no move. */
-    if ((have = rg_query_sources_find(s, url))) {
+    if ((have = rg_query_sources_find(s, name)) && !strncmp(have->url, url, strlen(have->url))) {
         if (out)
             *out = have;
         return 0;
@@ -182,7 +185,7 @@ int rg_query_sources_add_url(struct rg_query_sources *s, const char *url,
         return RG_ENOMEM;
     src = &s->v[s->n];
     source_defaults(src);
-    src->name = strdup(url);
+    src->name = strdup(name);
     src->url = base_url(url);
     if (!src->name || !src->url) {
         source_cleanup(src);
@@ -363,7 +366,7 @@ static int token_char(unsigned char ch)
            (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-/* ---- parsing: one source ------------------------------------------------------------------ */
+/* ---- parsing: one source ---------------------------------------------------------------- */
 
 static void parse_tls(struct pctx *c, const struct rg_yaml_node *v, struct rg_query_source *src)
 {

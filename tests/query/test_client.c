@@ -41,7 +41,7 @@
 #define MAX_PEND 16
 #define MAX_SEEN 64
 
-/* ---- the fake server ------------------------------------------------------------------ */
+/* ---- the fake server -------------------------------------------------------------------- */
 
 struct fake;
 
@@ -301,7 +301,7 @@ static void fake_stop(struct fake *fk)
     fk->srv = NULL;
 }
 
-/* ---- the streaming writer: an endless JSON vector, as fast as it is read --------------- */
+/* ---- the streaming writer: an endless JSON vector, as fast as it is read ---------------- */
 
 struct streamer {
     uv_tcp_t listener;
@@ -313,7 +313,7 @@ struct streamer {
     unsigned next_series;
     char chunk[65536 + 64];
     uv_write_t wr;
-    uv_buf_t buf;
+    size_t len;                        /* bytes of the write in progress */
     char head[256];
 };
 
@@ -342,7 +342,7 @@ static void st_written(uv_write_t *w, int status)
         st_finish(s);
         return;
     }
-    s->written += s->buf.len;
+    s->written += s->len;
     st_write_next(s);
 }
 
@@ -350,7 +350,8 @@ static void st_written(uv_write_t *w, int status)
 static void st_write_next(struct streamer *s)
 {
     char body[65536];
-    size_t n = 0;
+    size_t n = 0, len;
+    uv_buf_t buf;
 
     if (s->done)
         return;
@@ -367,15 +368,16 @@ static void st_write_next(struct streamer *s)
                               s->next_series ? "," : "", s->next_series);
         s->next_series++;
     }
-    s->buf.len = (size_t)snprintf(s->chunk, sizeof(s->chunk), "%zx\r\n", n);
-    memcpy(s->chunk + s->buf.len, body, n);
-    s->buf.len += n;
-    memcpy(s->chunk + s->buf.len, "\r\n", 2);
-    s->buf.len += 2;
-    s->buf.base = s->chunk;
+    len = (size_t)snprintf(s->chunk, sizeof(s->chunk), "%zx\r\n", n);
+    memcpy(s->chunk + len, body, n);
+    len += n;
+    memcpy(s->chunk + len, "\r\n", 2);
+    len += 2;
+    s->len = len;
+    buf = uv_buf_init(s->chunk, (unsigned)len);
     s->wr.data = s;
     s->writing = 1;
-    if (uv_write(&s->wr, (uv_stream_t *)&s->conn, &s->buf, 1, st_written) != 0) {
+    if (uv_write(&s->wr, (uv_stream_t *)&s->conn, &buf, 1, st_written) != 0) {
         s->writing = 0;
         st_finish(s);
     }
@@ -413,13 +415,13 @@ static void st_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     /* The request is small and arrives in one read; answer once. */
     if (nread > 0 && !s->writing && !s->written && !s->next_series && !s->done) {
-        s->buf.base = s->head;
-        s->buf.len = (size_t)snprintf(s->head, sizeof(s->head),
-                                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                      "Transfer-Encoding: chunked\r\n\r\n");
+        int n = snprintf(s->head, sizeof(s->head),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n");
+        uv_buf_t hb = uv_buf_init(s->head, (unsigned)n);
         s->wr.data = s;
         s->writing = 1;
-        if (uv_write(&s->wr, h, &s->buf, 1, st_head_written) != 0)
+        if (uv_write(&s->wr, h, &hb, 1, st_head_written) != 0)
             st_finish(s);
     }
 }
@@ -566,6 +568,17 @@ static int metric_has(struct env *e, const char *line)
     return found;
 }
 
+static int metric_has_quiet(struct env *e, const char *line)
+{
+    struct rg_buf b = { 0 };
+    int found;
+
+    assert_int_equal(rg_metrics_render(e->m, &b), 0);
+    found = b.data && strstr(b.data, line) != NULL;
+    rg_buf_cleanup(&b);
+    return found;
+}
+
 static void dump_eq(const struct rg_query_result *res, const char *want)
 {
     struct rg_buf b = { 0 };
@@ -577,7 +590,7 @@ static void dump_eq(const struct rg_query_result *res, const char *want)
     rg_buf_cleanup(&b);
 }
 
-/* ---- sources ------------------------------------------------------------------------------ */
+/* ---- sources ---------------------------------------------------------------------------- */
 
 static void test_sources__parse_file(void **state)
 {
@@ -633,6 +646,11 @@ static void test_sources__parse_file(void **state)
     assert_ptr_equal(adhoc, again);
     assert_ptr_equal(p, rg_query_sources_find(s, "prometheus"));
     assert_int_equal(s->n, 3);
+    /* User info in an ad-hoc URL is sent (libcurl reads it) but kept out of the name,
+     * which labels metrics. */
+    assert_int_equal(rg_query_sources_add_url(s, "http://u:pw@10.0.0.1:9090/prom", &again), 0);
+    assert_string_equal(again->name, "http://10.0.0.1:9090/prom");
+    assert_string_equal(again->url, "http://u:pw@10.0.0.1:9090/prom");
     assert_int_equal(rg_query_sources_add_url(s, "ftp://x", &again), RG_EINVAL);
     assert_int_equal(rg_query_sources_add_url(s, "http://x/?q=1", &again), RG_EINVAL);
 
@@ -752,7 +770,7 @@ static void test_sources__errors(void **state)
     }
 }
 
-/* ---- instant queries --------------------------------------------------------------------- */
+/* ---- instant queries -------------------------------------------------------------------- */
 
 static void test_instant__result_types(void **state)
 {
@@ -787,7 +805,15 @@ static void test_instant__result_types(void **state)
     assert_string_equal(e.fk.seen[0].query, "up");
     assert_string_equal(e.fk.seen[0].time, "1700000000.123");
     assert_string_equal(e.fk.seen[0].timeout, "30");
-    assert_true(metric_has(&e, "rollgate_queries_total{source=\"http://127.0.0.1"));
+    {
+        char line[160];
+        snprintf(line, sizeof(line), "rollgate_queries_total{source=\"%s/ok\"} 3\n", e.base);
+        assert_true(metric_has(&e, line));
+        snprintf(line, sizeof(line), "rollgate_query_duration_seconds_count{source=\"%s/ok\"} 3\n",
+                 e.base);
+        assert_true(metric_has(&e, line));
+        assert_false(metric_has_quiet(&e, "rollgate_query_errors_total{"));
+    }
     env_done(&e);
 }
 
@@ -840,7 +866,7 @@ static void test_instant__headers_auth_offset(void **state)
     env_done(&e);
 }
 
-/* ---- range queries ----------------------------------------------------------------------- */
+/* ---- range queries ---------------------------------------------------------------------- */
 
 /* One point line as rg_query_result_dump() writes it (shortest round-trip %g). */
 static void point_line(struct rg_buf *b, int k)
@@ -982,7 +1008,7 @@ static void test_range__bad_arguments(void **state)
     env_done(&e);
 }
 
-/* ---- failures ------------------------------------------------------------------------------ */
+/* ---- failures --------------------------------------------------------------------------- */
 
 static void test_failures__table(void **state)
 {
@@ -1123,14 +1149,14 @@ static void test_failures__large_response_cut_at_bound(void **state)
     env_done(&e);
 }
 
-/* ---- concurrency and cancellation ---------------------------------------------------------- */
+/* ---- concurrency and cancellation ------------------------------------------------------- */
 
 static void test_client__concurrency_limit_fifo(void **state)
 {
     struct env e;
     struct rg_query_source *src;
     struct got g[6];
-    char expr[8];
+    char expr[16];
     (void)state;
 
     memset(g, 0, sizeof(g));
@@ -1228,7 +1254,7 @@ static void test_client__cancel_on_free(void **state)
     env_done(&e);
 }
 
-/* ---- blocking helpers -------------------------------------------------------------------------- */
+/* ---- blocking helpers ------------------------------------------------------------------- */
 
 struct thread_fake {
     uv_thread_t tid;
