@@ -674,14 +674,25 @@ static const char *verdict_color(enum rg_verdict_kind k)
     }
 }
 
-/* Appends @s padded with spaces to @w columns (never truncated). */
+/* Appends @s padded with spaces to @w columns; never truncated, and followed by at
+ * least one space. */
 static void cell(struct rg_buf *out, const char *s, int w)
 {
     int n = (int)strlen(s);
 
     rg_buf_puts(out, s);
-    for (; n < w; n++)
+    do
         rg_buf_putc(out, ' ');
+    while (++n < w);
+}
+
+/* A value for the table: six significant digits are enough to read. */
+static void short_value(struct rg_buf *out, double v)
+{
+    if (isnan(v) || isinf(v))
+        rg_query_format_value(v, out);
+    else
+        rg_buf_printf(out, "%.6g", v);
 }
 
 int rg_query_eval_table(const struct rg_checklist *cl, const struct rg_query_eval *e,
@@ -716,7 +727,7 @@ int rg_query_eval_table(const struct rg_checklist *cl, const struct rg_query_eva
         cell(out, s->name, wname + 2);
         cell(out, s->signal, wsig + 2);
         if (k->has_value)
-            rg_query_format_value(k->value, &tmp);
+            short_value(&tmp, k->value);
         else
             rg_buf_puts(&tmp, k->error[0] ? "error" : "-");
         cell(out, tmp.data ? tmp.data : "", 14);
@@ -735,6 +746,8 @@ int rg_query_eval_table(const struct rg_checklist *cl, const struct rg_query_eva
         rg_buf_puts(out, rg_verdict_state_name(k->state));
         if (color)
             rg_buf_puts(out, C_RESET);
+        if (!k->has_value && !k->error[0] && k->state == RG_VERDICT_OK)
+            rg_buf_puts(out, " (no data accepted)");
         if (s->kind == RG_CHECKLIST_TRIGGER && s->for_ms > 0) {
             char d[64], h[64];
             fmt_dur(d, sizeof(d), s->for_ms);
@@ -747,7 +760,7 @@ int rg_query_eval_table(const struct rg_checklist *cl, const struct rg_query_eva
         }
         if (k->has_baseline) {
             rg_buf_reset(&tmp);
-            rg_query_format_value(k->baseline, &tmp);
+            short_value(&tmp, k->baseline);
             rg_buf_printf(out, " (baseline %s)", tmp.data ? tmp.data : "");
         }
         if (k->error[0])
