@@ -27,6 +27,7 @@
 #include "http/server.h"
 #include "notify/curl_uv.h"
 #include "notify/notifier.h"
+#include "query/cli.h"
 #include "rules/check.h"
 #include "rules/deploy.h"
 #include "rules/manager.h"
@@ -67,7 +68,10 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  run       receive remote-write, keep rolling windows, serve the API\n"
-            "  check     validate configuration and Prometheus rule files (--dump: canonical form)\n"
+            "  check     validate configuration and Prometheus rule files (--dump: canonical form;\n"
+            "            --source URL: also run every signal against a Prometheus-compatible server)\n"
+            "  eval      evaluate the gates and triggers once against a Prometheus-compatible server\n"
+            "  replay    run the verdict and alert machines over history from a server\n"
             "  notify-test  send a test event through every notifier and report each result\n"
             "  version   print the version and exit\n"
             "\n"
@@ -412,6 +416,8 @@ static int cmd_check(int argc, char **argv)
 {
     int dump = 0, bad = 0, files = 0;
 
+    if (rg_query_cli_wants_check(argc, argv))
+        return rg_query_cli_check(argc, argv);
     for (int i = 1; i < argc; i++) {
         struct rg_buf problems = { 0 }, out = { 0 }, summary = { 0 };
         int rc;
@@ -499,6 +505,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0)
+        return rg_query_cli_eval(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0)
+        return rg_query_cli_replay(argc - 1, argv + 1);
     if (strcmp(argv[1], "notify-test") == 0)
         return cmd_notify_test(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
