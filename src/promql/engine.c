@@ -307,6 +307,51 @@ static void visit_order(struct rg__selcache *sc)
     free(a < b ? a : b);
 }
 
+/* Fills sc->ls with the label arrays of the selected series. The arrays are laid
+ * out in label order in one block, so that evaluation, which goes through a
+ * selection's label sets in label order, reads the block front to back; the series
+ * are read in memory order (sc->visit) in two passes, counting then copying. */
+static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
+{
+    struct rg_label *block, *start;
+    uint32_t *nls;
+    size_t i, j, total = 0;
+
+    if (!sc->n)
+        return 0;
+    nls = malloc(sc->n * sizeof(*nls));
+    if (!nls)
+        return oom(c);
+    for (j = 0; j < sc->n; j++) {
+        i = rg__sel_visit(sc, j);
+        if (j + 8 < sc->n)
+            rg_series_prefetch(sc->series[rg__sel_visit(sc, j + 8)]);
+        nls[i] = (uint32_t)rg_series_label_count(sc->series[i]);
+        total += nls[i];
+    }
+    if (total > ((size_t)-1 / 2) / sizeof(*block) ||
+        !(block = rg__arena_alloc(&c->arena, (total ? total : 1) * sizeof(*block)))) {
+        free(nls);
+        return oom(c);
+    }
+    /* nls[i] becomes the offset of series i's labels in the block. */
+    start = block;
+    for (i = 0; i < sc->n; i++) {
+        uint32_t nl = nls[i];
+
+        sc->ls[i].l = block;
+        sc->ls[i].n = nl;
+        nls[i] = (uint32_t)(block - start);
+        block += nl;
+    }
+    for (j = 0; j < sc->n; j++) {
+        i = rg__sel_visit(sc, j);
+        (void)rg_series_labels(sc->series[i], start + nls[i], sc->ls[i].n);
+    }
+    free(nls);
+    return 0;
+}
+
 int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
                       struct rg__selcache **out)
 {
@@ -364,21 +409,9 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
         return oom(c);
     }
     visit_order(sc);
-    for (size_t j = 0; j < sc->n; j++) {
-        struct rg_label *l;
-        size_t nl;
-
-        i = rg__sel_visit(sc, j);
-        if (j + 8 < sc->n)
-            rg_series_prefetch(sc->series[rg__sel_visit(sc, j + 8)]);
-        nl = rg_series_label_count(sc->series[i]);
-        l = rg__arena_alloc(&c->arena, (nl ? nl : 1) * sizeof(*l));
-        if (!l) {
-            sc->n = 0;
-            return oom(c);
-        }
-        sc->ls[i].l = l;
-        sc->ls[i].n = rg_series_labels(sc->series[i], l, nl);
+    if ((err = label_arrays(c, sc))) {
+        sc->n = 0;
+        return err;
     }
     sc->samename = 1;
     for (i = 1; i < sc->n && sc->samename; i++) {

@@ -205,15 +205,40 @@ static int new_group(struct rg__ctx *c, struct groups *gs, struct rg__lset ls)
     return 0;
 }
 
-/* Assigns every element of @v to a group; groups are numbered by first appearance. */
+/* The value of label @name in @ls, or NULL. *@known remembers the address of the
+ * name string last found: label names from the store are interned, so most label
+ * sets carry that very string and are searched without comparing bytes. */
+static const char *value_of(struct rg__lset ls, const char *name, const char **known)
+{
+    size_t k;
+
+    for (k = 0; k < ls.n; k++)
+        if (ls.l[k].name == *known)
+            return ls.l[k].value;
+    for (k = 0; k < ls.n; k++) {
+        if (strcmp(ls.l[k].name, name) == 0) {
+            *known = ls.l[k].name;
+            return ls.l[k].value;
+        }
+    }
+    return NULL;
+}
+
+/* Assigns every element of @v to a group; groups are numbered by first appearance.
+ * With `by` one label the group of an element follows from the address of its
+ * value string, which equal values from the store share (interned): each distinct
+ * address is hashed once and remembered, and addresses of equal strings that are
+ * not shared still meet in the group of their hash. */
 static int assign_groups(struct rg__ctx *c, const struct rg_promql_node *n,
                          const struct rg__vec *v, struct groups *gs)
 {
-    struct rg__hmap map = { 0 };
+    struct rg__hmap map = { 0 }, byval = { 0 };
     struct rg__aggcache *ac = NULL;
+    const char *known = NULL;
     size_t i;
     int err = 0;
     int single = !n->u.agg.without && n->u.agg.ngrouping == 0;
+    int one = !n->u.agg.without && n->u.agg.ngrouping == 1;
 
     gs->of = malloc((v->n ? v->n : 1) * sizeof(*gs->of));
     if (!gs->of)
@@ -242,12 +267,25 @@ static int assign_groups(struct rg__ctx *c, const struct rg_promql_node *n,
             }
             gs->of[i] = ac->slot[id];
         } else {
+            uint64_t vk = 0;
+
+            if (one) {
+                /* fmix64 is a bijection: distinct addresses, distinct keys. */
+                vk = fmix64((uint64_t)(uintptr_t)value_of(v->e[i].ls, n->u.agg.grouping[0],
+                                                          &known));
+                idx = rg__hmap_get(&byval, vk);
+                if (idx != UINT32_MAX) {
+                    gs->of[i] = idx;
+                    continue;
+                }
+            }
             key = group_key(c, n, v->e[i].ls);
-            if (rg__hmap_put(&map, key, (uint32_t)gs->n, &idx, &found)) {
+            if (rg__hmap_put(&map, key, (uint32_t)gs->n, &idx, &found) ||
+                (one && rg__hmap_put(&byval, vk, idx, &id, &found))) {
                 err = rg__fail(c, RG_ENOMEM, "out of memory");
                 break;
             }
-            if (!found) {
+            if (idx == gs->n) {
                 if (group_labels(c, n, v->e[i].ls, &ls)) {
                     err = rg__fail(c, RG_ENOMEM, "out of memory");
                     break;
@@ -258,6 +296,7 @@ static int assign_groups(struct rg__ctx *c, const struct rg_promql_node *n,
         }
     }
     rg__hmap_free(&map);
+    rg__hmap_free(&byval);
     return err;
 }
 
