@@ -135,7 +135,7 @@ static void pump(struct rg_query_client *c, struct src_state *st);
 static void query_fail(struct query *q, int err, enum reason why, const char *msg,
                        struct rg_query_result *res);
 
-/* ---- small helpers ---------------------------------------------------------------------- */
+/* ---- small functions -------------------------------------------------------------------- */
 
 static void wipe_free(char *p)
 {
@@ -1075,7 +1075,7 @@ void rg_query_client_free(struct rg_query_client *c)
         client_release(c);
 }
 
-/* ---- blocking helpers ------------------------------------------------------------------- */
+/* ---- blocking calls --------------------------------------------------------------------- */
 
 struct sync_state {
     int done;
