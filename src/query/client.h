@@ -38,7 +38,7 @@ struct rg_query_source {
     size_t nheaders;
     struct rg_http_tls tls;     /* strings owned */
     int64_t timeout_ms;         /* per query; default 30 s */
-    int64_t query_offset_ms;    /* subtracted from every evaluation time; default 0 */
+    int64_t query_offset_ms;    /* subtracted from instant-query times; default 0 */
     int max_concurrency;        /* queries in flight; default 4 */
     size_t max_response_bytes;  /* default 64 MiB */
     int64_t max_points;         /* points per series per range request; default 11,000 */
@@ -59,7 +59,8 @@ int rg_query_sources_parse(const struct rg_config *cfg, struct rg_query_sources 
 int rg_query_sources_add_url(struct rg_query_sources *s, const char *url,
                              const struct rg_query_source **out);
 
-/** Finds a source by name; NULL when unknown. */
+/** Finds a source by name; NULL when unknown. Pointers into the set stay valid until
+ *  an rg_query_sources_add_url() grows it past 8, 16, 32... entries. */
 const struct rg_query_source *rg_query_sources_find(const struct rg_query_sources *s,
                                                     const char *name);
 
@@ -80,8 +81,8 @@ void rg_query_client_free(struct rg_query_client *c);
 
 /** Completion of a query. @err is 0 or an RG_E* code: RG_ETIMEDOUT, RG_EEXEC (the
  *  server answered status "error"; its errorType and error are in @res), RG_EBADMSG
- *  (malformed, truncated or wrongly typed JSON), RG_ETOOBIG, RG_EIO (HTTP status
- *  other than 2xx/4xx with a Prometheus error body), a negated errno (connection).
+ *  (malformed, truncated or wrongly typed JSON), RG_ETOOBIG, RG_EIO (any non-2xx
+ *  status without a Prometheus error body), a negated errno (connection).
  *  @msg is a one-line human-readable reason. @res is owned by the client and valid
  *  during the callback only (steal it by copying the struct and zeroing the original). */
 typedef void (*rg_query_cb)(void *ud, int err, const char *msg, struct rg_query_result *res);
