@@ -310,12 +310,13 @@ static void visit_order(struct rg__selcache *sc)
 /* Fills sc->ls with the label arrays of the selected series. The arrays are laid
  * out in label order in one block, so that evaluation, which goes through a
  * selection's label sets in label order, reads the block front to back; the series
- * are read in memory order (sc->visit) in two passes, counting then copying. */
+ * are read in memory order (sc->visit) in two passes, counting then copying. The
+ * block is malloc'd into sc->labels when sc->ls is (ls_heap), else in the arena. */
 static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
 {
     struct rg_label *block, *start;
     uint32_t *nls;
-    size_t i, j, total = 0;
+    size_t i, j, total = 0, bytes;
 
     if (!sc->n)
         return 0;
@@ -329,8 +330,11 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
         nls[i] = (uint32_t)rg_series_label_count(sc->series[i]);
         total += nls[i];
     }
-    if (total > ((size_t)-1 / 2) / sizeof(*block) ||
-        !(block = rg__arena_alloc(&c->arena, (total ? total : 1) * sizeof(*block)))) {
+    bytes = (total ? total : 1) * sizeof(*block);
+    block = NULL;
+    if (total <= ((size_t)-1 / 2) / sizeof(*block))
+        block = sc->ls_heap ? (sc->labels = malloc(bytes)) : rg__arena_alloc(&c->arena, bytes);
+    if (!block) {
         free(nls);
         return oom(c);
     }
@@ -352,12 +356,161 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
     return 0;
 }
 
+/* Large selections are kept between queries in the store's readers' cache
+ * (rg_store_cache_set), keyed by their matchers: the deployments manager runs the
+ * same selectors every second, and making a selection of 100,000 series (postings,
+ * order, label arrays) costs more than reading their samples. The store drops the
+ * cache whenever its set of series changes, so an entry is exactly what selecting
+ * again would give. Entries are evicted least recently used first, never one the
+ * running query uses, and hold at most twice the store's series in all. */
+#define SELCACHE_MAX 16    /* selections kept */
+#define SELCACHE_MIN 256   /* smaller selections are cheap to make again */
+
+struct selentry {
+    char *key;                 /* owned: the matchers, see sel_key() */
+    size_t keylen;
+    struct rg_series **series; /* owned */
+    uint32_t *visit;           /* owned, NULL: in order */
+    struct rg__lset *ls;       /* owned */
+    struct rg_label *labels;   /* owned: the block ls points into */
+    size_t n;
+    int samename;
+    uint64_t used;             /* stamp of the last query that used it */
+};
+
+struct selstore {
+    struct selentry e[SELCACHE_MAX];
+    size_t n;
+    size_t nseries;            /* series over all entries */
+    uint64_t clock;            /* last query stamp handed out */
+};
+
+static void selentry_free(struct selentry *e)
+{
+    free(e->key);
+    free(e->series);
+    free(e->visit);
+    free(e->ls);
+    free(e->labels);
+}
+
+static void selstore_free(void *p)
+{
+    struct selstore *cs = p;
+
+    for (size_t i = 0; cs && i < cs->n; i++)
+        selentry_free(&cs->e[i]);
+    free(cs);
+}
+
+/* The cache key of @n's matchers: op, name, NUL, value, NUL for each. NULL when
+ * out of memory (the selection is then simply not cached). */
+static char *sel_key(const struct rg_promql_node *n, size_t *len)
+{
+    size_t i, w = 0, total = 1;
+    char *k;
+
+    for (i = 0; i < n->u.sel.nmatchers; i++)
+        total += 3 + strlen(n->u.sel.matchers[i].name) + strlen(n->u.sel.matchers[i].value);
+    k = malloc(total);
+    if (!k)
+        return NULL;
+    for (i = 0; i < n->u.sel.nmatchers; i++) {
+        const struct rg_promql_matcher *pm = &n->u.sel.matchers[i];
+        size_t nl = strlen(pm->name) + 1, vl = strlen(pm->value) + 1;
+
+        k[w++] = (char)('0' + (int)pm->op);
+        memcpy(k + w, pm->name, nl);
+        w += nl;
+        memcpy(k + w, pm->value, vl);
+        w += vl;
+    }
+    *len = w;
+    return k;
+}
+
+/* This query's stamp in @cs. */
+static uint64_t sel_stamp(struct rg__ctx *c, struct selstore *cs)
+{
+    if (!c->selclock)
+        c->selclock = ++cs->clock;
+    return c->selclock;
+}
+
+/* Fills @sc from the cached selection of key @key, if any. Returns 1 on a hit. */
+static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *key, size_t len)
+{
+    struct selstore *cs = rg_store_cache(c->store, selstore_free);
+
+    for (size_t i = 0; cs && key && i < cs->n; i++) {
+        struct selentry *e = &cs->e[i];
+
+        if (e->keylen != len || memcmp(e->key, key, len) != 0)
+            continue;
+        e->used = sel_stamp(c, cs);
+        sc->series = e->series;
+        sc->visit = e->visit;
+        sc->ls = e->ls;
+        sc->labels = e->labels;
+        sc->n = e->n;
+        sc->samename = e->samename;
+        sc->borrowed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Hands the heap-built selection @sc over to the store's cache under @key (taken
+ * over as well), when there is room. */
+static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, size_t len)
+{
+    struct selstore *cs = rg_store_cache(c->store, selstore_free);
+    size_t budget = 2 * rg_store_series_count(c->store);
+    struct selentry *e;
+
+    if (!cs) {
+        if (!(cs = calloc(1, sizeof(*cs)))) {
+            free(key);
+            return;
+        }
+        rg_store_cache_set(c->store, cs, selstore_free);
+    }
+    while (cs->n == SELCACHE_MAX || cs->nseries + sc->n > budget) {
+        size_t victim = cs->n;
+
+        for (size_t i = 0; i < cs->n; i++)
+            if (cs->e[i].used != sel_stamp(c, cs) &&
+                (victim == cs->n || cs->e[i].used < cs->e[victim].used))
+                victim = i;
+        if (victim == cs->n) {
+            free(key);
+            return;
+        }
+        cs->nseries -= cs->e[victim].n;
+        selentry_free(&cs->e[victim]);
+        cs->e[victim] = cs->e[--cs->n];
+    }
+    e = &cs->e[cs->n++];
+    e->key = key;
+    e->keylen = len;
+    e->series = sc->series;
+    e->visit = sc->visit;
+    e->ls = sc->ls;
+    e->labels = sc->labels;
+    e->n = sc->n;
+    e->samename = sc->samename;
+    e->used = sel_stamp(c, cs);
+    cs->nseries += sc->n;
+    sc->borrowed = 1;
+}
+
 int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
                       struct rg__selcache **out)
 {
     struct rg__selcache *sc;
     struct rg_matcher *m = NULL;
-    size_t i, nm = n->u.sel.nmatchers;
+    size_t i, nm = n->u.sel.nmatchers, keylen = 0;
+    char *key;
     int err;
 
     for (i = 0; i < c->nsel; i++) {
@@ -380,6 +533,12 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
         return oom(c);
     c->sel[c->nsel++] = sc;
     sc->node = n;
+    key = nm ? sel_key(n, &keylen) : NULL;
+    if (sel_lookup(c, sc, key, keylen)) {
+        free(key);
+        *out = sc;
+        return 0;
+    }
     if (nm) {
         m = calloc(nm, sizeof(*m));
         if (!m)
@@ -399,17 +558,26 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
     err = rg_store_select(c->store, m, nm, &sc->series, &sc->n);
     free(m);
     if (err) {
+        free(key);
         sc->series = NULL;
         sc->n = 0;
         return oom(c);
     }
-    sc->ls = rg__arena_alloc(&c->arena, (sc->n ? sc->n : 1) * sizeof(*sc->ls));
+    if (!key || sc->n < SELCACHE_MIN) {
+        free(key);
+        key = NULL;
+    }
+    sc->ls_heap = key != NULL;
+    sc->ls = key ? malloc(sc->n * sizeof(*sc->ls))
+                 : rg__arena_alloc(&c->arena, (sc->n ? sc->n : 1) * sizeof(*sc->ls));
     if (!sc->ls) {
+        free(key);
         sc->n = 0;
         return oom(c);
     }
     visit_order(sc);
     if ((err = label_arrays(c, sc))) {
+        free(key);
         sc->n = 0;
         return err;
     }
@@ -422,6 +590,8 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
         if (a != b && ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0)))
             sc->samename = 0;
     }
+    if (key)
+        sel_insert(c, sc, key, keylen);
     *out = sc;
     return 0;
 }
@@ -1006,9 +1176,16 @@ static void ctx_cleanup(struct rg__ctx *c)
     size_t i;
 
     for (i = 0; i < c->nsel; i++) {
-        free(c->sel[i]->visit);
-        free(c->sel[i]->series);
-        free(c->sel[i]);
+        struct rg__selcache *sc = c->sel[i];
+
+        if (!sc->borrowed) {
+            free(sc->visit);
+            free(sc->series);
+            free(sc->labels);
+            if (sc->ls_heap)
+                free(sc->ls);
+        }
+        free(sc);
     }
     free(c->sel);
     grids_free(c);

@@ -72,6 +72,9 @@ struct rg__selcache {
     size_t n;
     int samename;
     uint32_t *visit;   /* owned: indexes of series in memory order; NULL: in order */
+    struct rg_label *labels;   /* owned block behind ls when not in the arena, or NULL */
+    int ls_heap;       /* 1: ls is malloc'd (owned) instead of in the arena */
+    int borrowed;      /* 1: series, visit, ls and labels belong to the store's cache */
 };
 
 /** Index of the @j-th series of @sc to read when reading all of them: series in
@@ -120,6 +123,7 @@ struct rg__ctx {
     struct rg_buf tmp;          /* string scratch */
     struct rg__hmap hm;         /* scratch table (not reentrant: use inside one op only) */
     struct rg__selcache **sel;  /* selector cache, one per selector node (owned) */
+    uint64_t selclock;          /* this query's stamp in the store's selection cache */
     size_t nsel;
     size_t capsel;
     char **warnings;

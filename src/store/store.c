@@ -148,9 +148,13 @@ struct rg_store {
     uint32_t ranked_hi;              /* ids below this have a rank */
     uint32_t rank_n;                 /* ranks handed out by the last ranking (bound) */
     size_t rank_min;                 /* selections this large are sorted by rank */
+    void *rcache;                    /* readers' cache (rg_store_cache_set), owned */
+    void (*rcache_free)(void *);
     /* Sample rings by timestamp width (narrow, wide) and capacity class. */
     struct rg__slab_class rings[2][CLS_MAX + 1];
 };
+
+static void rcache_drop(struct rg_store *st);
 
 /* ---- Small helpers ------------------------------------------------------ */
 
@@ -1044,6 +1048,7 @@ void rg_store_free(struct rg_store *store)
 
         free(s);
     }
+    rcache_drop(store);
     free(store->by_id);
     free(store->rank);
     for (int w = 0; w < 2; w++)
@@ -1146,6 +1151,8 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
     st->by_id[st->next_id++] = s;
     st->nseries++;
     st->bytes += sizeof(*s) + sizeof(uint32_t) * n;
+    if (st->rcache_free)
+        rcache_drop(st);
     if (created)
         *created = 1;
     *out = s;
@@ -1324,6 +1331,8 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
     }
     if (st->next_id > 1024 && (size_t)(st->next_id - st->nseries) * 2 > st->next_id)
         compact_ids(st);
+    if (removed && st->rcache_free)
+        rcache_drop(st);
     return removed;
 }
 
@@ -1949,6 +1958,36 @@ int rg_store_metadata_each(const struct rg_store *store,
             return rc;
     }
     return 0;
+}
+
+/* ---- Readers' cache ------------------------------------------------------ */
+
+/* Frees the readers' cache: the set of series changed. */
+static void rcache_drop(struct rg_store *st)
+{
+    void *data = st->rcache;
+    void (*fn)(void *) = st->rcache_free;
+
+    st->rcache = NULL;
+    st->rcache_free = NULL;
+    if (fn)
+        fn(data);
+}
+
+void rg_store_cache_set(const struct rg_store *store, void *data, void (*free_fn)(void *))
+{
+    /* The cache is outside the store's contents: readers holding the store const
+     * may replace it. */
+    struct rg_store *st = (struct rg_store *)store;
+
+    rcache_drop(st);
+    st->rcache = data;
+    st->rcache_free = free_fn;
+}
+
+void *rg_store_cache(const struct rg_store *store, void (*free_fn)(void *))
+{
+    return store->rcache_free == free_fn ? store->rcache : NULL;
 }
 
 /* ---- Accounting and introspection --------------------------------------- */

@@ -176,6 +176,23 @@ int rg_store_metadata_each(const struct rg_store *store,
                                      const char *help, const char *unit, void *ud),
                            void *ud);
 
+/* ---- Readers' cache ------------------------------------------------------ */
+
+/** Attaches @data, a cache of what a reader derived from the store's series (the
+ *  PromQL engine keeps its large selections there between queries), replacing and
+ *  freeing with its own function the one attached before. The store calls
+ *  @free_fn(@data) as soon as the set of series changes: when a series is created,
+ *  when rg_store_gc() removes any, and in rg_store_free(). Appending samples keeps
+ *  it. So a reader finds it only while every series pointer and label string it
+ *  holds is valid and every selection it made would select the same series.
+ *  @store is const because readers hold it so; the cache is not part of its
+ *  contents. */
+void rg_store_cache_set(const struct rg_store *store, void *data, void (*free_fn)(void *));
+
+/** The data attached by rg_store_cache_set() with @free_fn, or NULL (nothing
+ *  attached, attached with another function, or dropped since). */
+void *rg_store_cache(const struct rg_store *store, void (*free_fn)(void *));
+
 /** Approximate bytes of memory held by the store (for /metrics). */
 size_t rg_store_bytes(const struct rg_store *store);
 

@@ -1409,6 +1409,101 @@ static void test_engine__scale(void **state)
     rg_store_free(st);
 }
 
+/* Finds or adds series m{g=<g>,i=<i>}, appending samples 0, 1, ... every 15 s up to
+ * @last_ms (none when negative). */
+static struct rg_series *add_m(struct rg_store *st, const char *g, const char *i,
+                               int64_t last_ms)
+{
+    struct rg_series *s;
+    struct rg_label_ref l[3];
+    int64_t t;
+
+    l[0] = (struct rg_label_ref){ RG_SLICE_LIT("__name__"), RG_SLICE_LIT("m") };
+    l[1] = (struct rg_label_ref){ RG_SLICE_LIT("g"), { g, strlen(g) } };
+    l[2] = (struct rg_label_ref){ RG_SLICE_LIT("i"), { i, strlen(i) } };
+    assert_int_equal(rg_store_series_get(st, l, 3, &s, NULL), 0);
+    for (t = 0; t <= last_ms; t += 15000)
+        assert_int_equal(rg_store_append(st, s, t, (double)(t / 15000)), 0);
+    return s;
+}
+
+/* The value of the one-element vector or scalar @q at @t. */
+static double eval1(struct rg_store *st, const char *q, int64_t t)
+{
+    struct rg_promql_node *e = parse(q);
+    struct rg_promql_result res;
+    struct rg_buf err = { 0 };
+    double v;
+
+    assert_int_equal(rg_promql_eval_instant(st, e, t, NULL, &res, &err), 0);
+    if (res.type == RG_PROMQL_VT_SCALAR) {
+        v = res.scalar;
+    } else {
+        assert_int_equal(res.nseries, 1);
+        v = res.series[0].points[0].v;
+    }
+    rg_promql_result_free(&res);
+    rg_promql_node_free(e);
+    rg_buf_cleanup(&err);
+    return v;
+}
+
+/* Large selections are kept in the store's cache between queries: answers must
+ * follow new series, appended samples and collected series exactly, and queries
+ * with more large selectors than the cache holds must still be right. */
+static void test_engine__selection_cache(void **state)
+{
+    struct rg_store_config cfg;
+    struct rg_store *st;
+    struct rg_series *s;
+    char i_s[16];
+    size_t i;
+
+    (void)state;
+    rg_store_config_default(&cfg);
+    cfg.retention_ms = 10 * MIN;
+    assert_int_equal(rg_store_new(&cfg, &st), 0);
+    for (i = 0; i < 600; i++) {
+        snprintf(i_s, sizeof(i_s), "%03zu", i);
+        add_m(st, i % 3 ? "a" : "b", i_s, 5 * MIN);
+    }
+    for (int round = 0; round < 2; round++) {
+        assert_true(vals_equal(eval1(st, "count(m)", 5 * MIN), 600));
+        assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 5 * MIN), 400));
+        assert_true(vals_equal(eval1(st, "sum(m)", 5 * MIN), 600 * 20));
+        assert_true(vals_equal(eval1(st, "sum(rate(m[1m]))", 5 * MIN), 600 / 15.0));
+        assert_true(vals_equal(eval1(st, "count(sum by (i) (m))", 5 * MIN), 600));
+    }
+    /* A new series is seen at once. */
+    s = add_m(st, "a", "new", 5 * MIN);
+    assert_true(vals_equal(eval1(st, "count(m)", 5 * MIN), 601));
+    assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 5 * MIN), 401));
+    /* Appended samples are read, though the selection stays cached. */
+    assert_true(vals_equal(eval1(st, "sum(m)", 5 * MIN + 15000), 601 * 20));
+    assert_int_equal(rg_store_append(st, s, 5 * MIN + 15000, 100), 0);
+    assert_true(vals_equal(eval1(st, "sum(m)", 5 * MIN + 15000), 600 * 20 + 100));
+    /* Several large selectors in one query, more than the cache's budget. */
+    assert_true(vals_equal(eval1(st, "count(m{i!=\"x\"}) + count(m{i!=\"y\"}) + "
+                                     "count(m{i!=\"z\"}) + count(m{i!=\"w\"})",
+                                 5 * MIN), 4 * 601));
+    for (int k = 0; k < 40; k++) {
+        char q[64];
+
+        snprintf(q, sizeof(q), "count(m{i!=\"%03d\"})", k);
+        assert_true(vals_equal(eval1(st, q, 5 * MIN), 600));
+    }
+    /* Collecting series drops them from the answers. */
+    for (i = 0; i < 300; i++) {
+        snprintf(i_s, sizeof(i_s), "%03zu", i);
+        s = add_m(st, i % 3 ? "a" : "b", i_s, -1);
+        assert_int_equal(rg_store_append(st, s, 20 * MIN, 1), 0);
+    }
+    assert_int_equal(rg_store_gc(st, 20 * MIN), 301);
+    assert_true(vals_equal(eval1(st, "count(m)", 20 * MIN), 300));
+    assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 20 * MIN), 200));
+    rg_store_free(st);
+}
+
 /* le values are parsed with Go's strconv.ParseFloat rules. */
 static void test_engine__parse_float(void **state)
 {
@@ -1480,6 +1575,7 @@ int main(void)
         cmocka_unit_test(test_engine__limit_at_every_point),
         cmocka_unit_test(test_engine__json),
         cmocka_unit_test(test_engine__scale),
+        cmocka_unit_test(test_engine__selection_cache),
         cmocka_unit_test(test_engine__xxh64),
         cmocka_unit_test(test_engine__parse_float),
     };

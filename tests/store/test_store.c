@@ -1179,6 +1179,59 @@ static void test_store__random_against_model_ranked(void **state)
     random_against_model(0);
 }
 
+static int cache_frees;
+
+static void cache_free(void *p)
+{
+    cache_frees++;
+    free(p);
+}
+
+static void other_free(void *p)
+{
+    free(p);
+}
+
+static void test_cache__dropped_when_series_change(void **state)
+{
+    struct rg_store *st = new_store(100, 100);
+    struct rg_series *a, *b;
+    (void)state;
+
+    cache_frees = 0;
+    assert_null(rg_store_cache(st, cache_free));
+    a = must_get(st, "__name__=a");
+    rg_store_cache_set(st, malloc(8), cache_free);
+    assert_non_null(rg_store_cache(st, cache_free));
+    /* Only the function it was attached with finds it. */
+    assert_null(rg_store_cache(st, other_free));
+    /* Appends and finding existing series keep it. */
+    assert_int_equal(rg_store_append(st, a, 10, 1), 0);
+    assert_ptr_equal(must_get(st, "__name__=a"), a);
+    assert_int_equal(rg_store_gc(st, 50), 0);
+    assert_non_null(rg_store_cache(st, cache_free));
+    assert_int_equal(cache_frees, 0);
+    /* A new series drops it. */
+    b = must_get(st, "__name__=b");
+    assert_null(rg_store_cache(st, cache_free));
+    assert_int_equal(cache_frees, 1);
+    /* So does a collection that removes series, and replacing it. */
+    assert_int_equal(rg_store_append(st, b, 200, 1), 0);
+    rg_store_cache_set(st, malloc(8), cache_free);
+    assert_int_equal(rg_store_gc(st, 200), 1);
+    assert_null(rg_store_cache(st, cache_free));
+    assert_int_equal(cache_frees, 2);
+    rg_store_cache_set(st, malloc(8), cache_free);
+    rg_store_cache_set(st, malloc(8), other_free);
+    assert_int_equal(cache_frees, 3);
+    assert_null(rg_store_cache(st, cache_free));
+    assert_non_null(rg_store_cache(st, other_free));
+    rg_store_cache_set(st, malloc(8), cache_free);
+    /* And freeing the store. */
+    rg_store_free(st);
+    assert_int_equal(cache_frees, 4);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1278,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_store__random_against_model),
         cmocka_unit_test(test_store__random_against_model_ranked),
         cmocka_unit_test(test_select__ranks_follow_new_and_removed_series),
+        cmocka_unit_test(test_cache__dropped_when_series_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
