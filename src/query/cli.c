@@ -18,6 +18,7 @@
 #include "rules/manager.h"
 #include "rules/rulefile.h"
 #include "util/err.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -277,14 +278,8 @@ int rg_query_cli_eval(int argc, char **argv)
     be = backend_of(&s);
     if (json) {
         rg_buf_puts(&out, "{\"source\":");
-        rg_buf_putc(&out, '"');
-        for (const char *p = s.src->name; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                rg_buf_putc(&out, '\\');
-            if ((unsigned char)*p >= 0x20)
-                rg_buf_putc(&out, *p);
-        }
-        rg_buf_printf(&out, "\",\"time\":%.3f,\"deployments\":[", (double)t_ms / 1000.0);
+        rg_json_cstr(&out, s.src->name);
+        rg_buf_printf(&out, ",\"time\":%.3f,\"deployments\":[", (double)t_ms / 1000.0);
     }
     for (size_t i = 0; i < ts.n; i++) {
         struct rg_query_eval e;

@@ -1,4 +1,5 @@
-/* tests/query/test_eval.c - one-shot evaluation and replay with a fake query backend.
+/* tests/query/test_eval.c - one-shot evaluation and replay with a fake query backend,
+ * and the command line's time and duration parsing.
  *
  * The backend answers from the current case's table: each signal of the test
  * checklist reads one metric (err, lat, opt, reqs), and the fake looks the metric
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "query/cli.h"
 #include "query/eval.h"
 #include "query/replay.h"
 #include "rules/checklist.h"
@@ -585,6 +587,58 @@ static void test_replay__bad_input(void **state)
     rg_buf_cleanup(&err);
 }
 
+/* ---- command-line times and durations ---------------------------------------------- */
+
+static void test_cli__parse_time(void **state)
+{
+    static const struct {
+        const char *in;
+        int ok;
+        int64_t ms;
+    } cases[] = {
+        { "1700000000", 1, 1700000000000LL },
+        { "1700000000.25", 1, 1700000000250LL },
+        { "2023-11-14T22:13:20Z", 1, 1700000000000LL },
+        { "2023-11-14T22:13:20.5Z", 1, 1700000000500LL },
+        { "2023-11-14T22:13:20.123456Z", 1, 1700000000123LL },
+        { "2023-11-15T00:13:20+02:00", 1, 1700000000000LL },
+        { "2023-11-14T21:13:20-01:00", 1, 1700000000000LL },
+        { "2023-11-14T22:13:20", 0, 0 },
+        { "2023-13-14T22:13:20Z", 0, 0 },
+        { "2023-11-14T22:13:20.Z", 0, 0 },
+        { "yesterday", 0, 0 },
+        { "", 0, 0 },
+        { "1e300", 0, 0 },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -1;
+        int rc = rg_query_cli_parse_time(cases[i].in, &ms);
+        if (cases[i].ok ? rc != 0 || ms != cases[i].ms : rc == 0)
+            fail_msg("\"%s\": rc %d ms %lld", cases[i].in, rc, (long long)ms);
+    }
+}
+
+static void test_cli__parse_duration(void **state)
+{
+    static const struct {
+        const char *in;
+        int ok;
+        int64_t ms;
+    } cases[] = {
+        { "15s", 1, 15000 }, { "1m30s", 1, 90000 }, { "500ms", 1, 500 }, { "1d", 1, 86400000 },
+        { "15", 1, 15000 }, { "0.5", 1, 500 }, { "0", 0, 0 }, { "0s", 0, 0 }, { "-1", 0, 0 },
+        { "abc", 0, 0 }, { "", 0, 0 },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -1;
+        int rc = rg_query_cli_parse_duration(cases[i].in, &ms);
+        if (cases[i].ok ? rc != 0 || ms != cases[i].ms : rc == 0)
+            fail_msg("\"%s\": rc %d ms %lld", cases[i].in, rc, (long long)ms);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +650,8 @@ int main(void)
         cmocka_unit_test(test_replay__finds_breach_at_the_right_step),
         cmocka_unit_test(test_replay__phase_at),
         cmocka_unit_test(test_replay__bad_input),
+        cmocka_unit_test(test_cli__parse_time),
+        cmocka_unit_test(test_cli__parse_duration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
