@@ -331,11 +331,15 @@ static void replay_usage(FILE *f)
                "exit status: 0 no rollback would have happened, 1 one would have, 3 an error\n");
 }
 
+/* Redraws the bar on stderr; repeated reports of the same count draw nothing. */
 static void progress_bar(void *ud, size_t done, size_t total)
 {
+    size_t *last = ud;
     int width = 40, fill = total ? (int)((double)done / (double)total * width) : width;
 
-    (void)ud;
+    if (done == *last)
+        return;
+    *last = done;
     fprintf(stderr, "\r[");
     for (int i = 0; i < width; i++)
         fputc(i < fill ? '#' : '.', stderr);
@@ -403,7 +407,7 @@ int rg_query_cli_replay(int argc, char **argv)
     const char *config = NULL, *source = NULL, *dep = NULL, *output = "text";
     struct rg_query_phase_at pa[MAX_PHASE_AT];
     char pa_names[MAX_PHASE_AT][128];
-    size_t npa = 0;
+    size_t npa = 0, progress_last = 0;
     int64_t from = 0, to = 0, step = 0;
     int has_from = 0, has_to = 0, set_interval = 0, c, json, rc;
     int exit_code = RG_QUERY_EXIT_ERROR;
@@ -497,8 +501,10 @@ int rg_query_cli_replay(int argc, char **argv)
     o.step_ms = step;
     o.phase_at = pa;
     o.nphase_at = npa;
-    if (isatty(STDERR_FILENO))
+    if (isatty(STDERR_FILENO)) {
         o.progress = progress_bar;
+        o.progress_ud = &progress_last;
+    }
     be = backend_of(&s);
     rc = rg_query_replay_run(s.cl, &ts, (const struct rg_rulefile *const *)rf.v, rf.n, &global,
                              &be, &o, &r, &err);
