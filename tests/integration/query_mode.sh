@@ -41,7 +41,9 @@ groups:
     interval: 15s
     rules:
       - alert: ErrorRatioHigh
-        expr: sum by (job) (rate(http_requests_total{code=~"5.."}[1m])) / sum by (job) (rate(http_requests_total[1m])) > 0.01
+        expr: >-
+          sum by (job) (rate(http_requests_total{code=~"5.."}[1m]))
+            / sum by (job) (rate(http_requests_total[1m])) > 0.01
         for: 30s
         labels:
           severity: warning
@@ -162,7 +164,7 @@ for job in ("healthy", "failing", "breaching"):
             assert abs(p[k] - r[k]) <= 1e-9 * max(1, abs(p[k])), (job, k, p[k], r[k])
     print(job, daemon["verdict"], dstate)
 PY
-ok "same verdicts and check states in query mode (prometheus, victoria-metrics, rollgate) as the daemon"
+ok "query mode (prometheus, victoria-metrics, rollgate) gives the daemon's verdicts and states"
 
 # --- replay --------------------------------------------------------------------------
 # irate sees the breach once a sample after T_b exists: the first evaluation at or
@@ -173,7 +175,8 @@ for src in "$PROM" "$VM" "$RG_URL"; do
         --from $R0 --to $end_s --step 15s --output json >"$TMP/replay.json" 2>"$TMP/replay.err"
     rc=$?
     [ $rc = 1 ] || fail "replay against $src: exit $rc: $(cat "$TMP/replay.err")"
-    python3 - "$TMP/replay.json" $want $TB <<'PY' || fail "replay against $src: $(head -c 2000 "$TMP/replay.json")"
+    python3 - "$TMP/replay.json" $want $TB <<'PY' ||
+        fail "replay against $src: $(head -c 2000 "$TMP/replay.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 want, tb = int(sys.argv[2]), int(sys.argv[3])
