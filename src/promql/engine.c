@@ -282,7 +282,12 @@ static void visit_order(struct rg__selcache *sc)
     if (span > UINT32_MAX || !(a = malloc(2 * n * sizeof(*a))))
         return;
     sc->visit = malloc(n * sizeof(*sc->visit));
-    if (!sc->visit) {
+    sc->vseries = malloc(n * sizeof(*sc->vseries));
+    if (!sc->visit || !sc->vseries) {
+        free(sc->visit);
+        free(sc->vseries);
+        sc->visit = NULL;
+        sc->vseries = NULL;
         free(a);
         return;
     }
@@ -302,8 +307,10 @@ static void visit_order(struct rg__selcache *sc)
         a = b;
         b = t;
     }
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         sc->visit[i] = (uint32_t)a[i];
+        sc->vseries[i] = sc->series[sc->visit[i]];
+    }
     free(a < b ? a : b);
 }
 
@@ -326,8 +333,8 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
     for (j = 0; j < sc->n; j++) {
         i = rg__sel_visit(sc, j);
         if (j + 8 < sc->n)
-            rg_series_prefetch(sc->series[rg__sel_visit(sc, j + 8)]);
-        nls[i] = (uint32_t)rg_series_label_count(sc->series[i]);
+            rg_series_prefetch(rg__sel_vseries(sc, j + 8));
+        nls[i] = (uint32_t)rg_series_label_count(rg__sel_vseries(sc, j));
         total += nls[i];
     }
     bytes = (total ? total : 1) * sizeof(*block);
@@ -350,7 +357,7 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
     }
     for (j = 0; j < sc->n; j++) {
         i = rg__sel_visit(sc, j);
-        (void)rg_series_labels(sc->series[i], start + nls[i], sc->ls[i].n);
+        (void)rg_series_labels(rg__sel_vseries(sc, j), start + nls[i], sc->ls[i].n);
     }
     free(nls);
     return 0;
@@ -371,6 +378,7 @@ struct selentry {
     size_t keylen;
     struct rg_series **series; /* owned */
     uint32_t *visit;           /* owned, NULL: in order */
+    struct rg_series **vseries;   /* owned, with visit */
     struct rg__lset *ls;       /* owned */
     struct rg_label *labels;   /* owned: the block ls points into */
     size_t n;
@@ -390,6 +398,7 @@ static void selentry_free(struct selentry *e)
     free(e->key);
     free(e->series);
     free(e->visit);
+    free(e->vseries);
     free(e->ls);
     free(e->labels);
 }
@@ -450,6 +459,7 @@ static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *ke
         e->used = sel_stamp(c, cs);
         sc->series = e->series;
         sc->visit = e->visit;
+        sc->vseries = e->vseries;
         sc->ls = e->ls;
         sc->labels = e->labels;
         sc->n = e->n;
@@ -495,6 +505,7 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
     e->keylen = len;
     e->series = sc->series;
     e->visit = sc->visit;
+    e->vseries = sc->vseries;
     e->ls = sc->ls;
     e->labels = sc->labels;
     e->n = sc->n;
@@ -850,7 +861,7 @@ static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, in
             return oom(c);
         /* Stale markers only end a series; they never enter a range vector. */
         for (j = k = off; j < out->npts; j++)
-            if (!rg_is_stale_nan(out->pts[j].v))
+            if (!rg__is_stale(out->pts[j].v))
                 out->pts[k++] = out->pts[j];
         out->npts = k;
         if (k == off)
@@ -873,7 +884,7 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     int64_t ref, mint;
     size_t i, j, k, ns, produced = 0;
     double *vals = NULL, v;
-    unsigned char *has = NULL;
+    uint64_t *has = NULL;   /* bit i: vals[i] is set */
     int err = rg__select_series(c, n, &sc);
 
     if (err)
@@ -889,7 +900,7 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     /* Read in memory order, the values wait here to be appended in label order. */
     if (sc->visit) {
         vals = malloc(sc->n * sizeof(*vals));
-        has = calloc(sc->n, 1);
+        has = calloc(sc->n / 64 + 1, sizeof(*has));
         if (!vals || !has) {
             err = oom(c);
             goto done;
@@ -901,12 +912,13 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         i = rg__sel_visit(sc, j);
         ns = 0;
         rg__sel_prefetch(sc, j);
-        if (rg_series_samples(sc->series[i], mint + 1, ref, &c->sbuf, &ns, &c->scap)) {
+        if (rg_series_samples(rg__sel_vseries(sc, j), mint + 1, ref, &c->sbuf, &ns,
+                              &c->scap)) {
             err = oom(c);
             goto done;
         }
         for (size_t r = k = 0; r < ns; r++)
-            if (!rg_is_stale_nan(c->sbuf[r].v))
+            if (!rg__is_stale(c->sbuf[r].v))
                 c->sbuf[k++] = c->sbuf[r];
         if (k == 0)
             continue;
@@ -928,7 +940,7 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         /* Charged as the element it becomes, so that the limit trips at the same
          * point as when elements are appended as they come. */
         vals[i] = v;
-        has[i] = 1;
+        has[i / 64] |= UINT64_C(1) << (i % 64);
         produced++;
         if ((err = charge(c, 1)))
             goto done;
@@ -939,7 +951,7 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
         err = rg__vec_reserve(c, out, produced);
         produced = 0;
         for (i = 0; !err && i < sc->n; i++)
-            if (has[i])
+            if (has[i / 64] >> (i % 64) & 1)
                 err = rg__vec_push(c, out, sc->ls[i], vals[i], t);
     }
 done:
@@ -1180,6 +1192,7 @@ static void ctx_cleanup(struct rg__ctx *c)
 
         if (!sc->borrowed) {
             free(sc->visit);
+            free(sc->vseries);
             free(sc->series);
             free(sc->labels);
             if (sc->ls_heap)

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "promql/ast.h"
 #include "promql/engine.h"
@@ -72,6 +73,7 @@ struct rg__selcache {
     size_t n;
     int samename;
     uint32_t *visit;   /* owned: indexes of series in memory order; NULL: in order */
+    struct rg_series **vseries;   /* owned with visit: the series in that order */
     struct rg_label *labels;   /* owned block behind ls when not in the arena, or NULL */
     int ls_heap;       /* 1: ls is malloc'd (owned) instead of in the arena */
     int borrowed;      /* 1: series, visit, ls and labels belong to the store's cache */
@@ -83,6 +85,22 @@ struct rg__selcache {
 static inline size_t rg__sel_visit(const struct rg__selcache *sc, size_t j)
 {
     return sc->visit ? sc->visit[j] : j;
+}
+
+/** The @j-th series of @sc in that order (read from an array in that order, not
+ *  by index into the label-ordered one, which would jump around it). */
+static inline struct rg_series *rg__sel_vseries(const struct rg__selcache *sc, size_t j)
+{
+    return sc->visit ? sc->vseries[j] : sc->series[j];
+}
+
+/** True when @v carries the stale-marker bits (rg_is_stale_nan, inline). */
+static inline int rg__is_stale(double v)
+{
+    uint64_t b;
+
+    memcpy(&b, &v, sizeof(b));
+    return b == RG_STALE_NAN_BITS;
 }
 
 /** A range query's precomputed per-step values of one node ("grid"): reading each
@@ -180,9 +198,9 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
 static inline void rg__sel_prefetch(const struct rg__selcache *sc, size_t i)
 {
     if (i + 16 < sc->n)
-        rg_series_prefetch(sc->series[rg__sel_visit(sc, i + 16)]);
+        rg_series_prefetch(rg__sel_vseries(sc, i + 16));
     if (i + 8 < sc->n)
-        rg_series_prefetch_samples(sc->series[rg__sel_visit(sc, i + 8)]);
+        rg_series_prefetch_samples(rg__sel_vseries(sc, i + 8));
 }
 
 /** The same for loops that read the series in label order (index @i). */
