@@ -19,8 +19,10 @@
 #   PROMQL_WARMUP  untimed runs before them (default 3)
 #   PROMETHEUS     the Prometheus binary for section promql (default prometheus)
 #   DETECT_TRIALS  trials per evaluation interval in section detect (default 20)
+#   EVAL_ARGS      arguments of bench/bench_eval in section eval: jobs, cycles, query
+#                  runs (default "1000 20 20")
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest promql detect"
+ALL_SECTIONS="micro ingest promql detect eval"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
@@ -109,6 +111,8 @@ bench_micro() {
     for b in "$BUILD"/bench/bench_*; do
         [ -f "$b" ] && [ -x "$b" ] || continue
         case "$b" in *.o|*.d) continue ;; esac
+        # bench_eval has a section of its own (eval).
+        case "$b" in */bench_eval) continue ;; esac
         found=1
         say "running $(basename "$b")"
         timeout -k 5 300 "$b" || { say "$(basename "$b") failed (status $?)"; status=1; }
@@ -362,6 +366,25 @@ YML
     stop_rollgate || wrc=1
     say "webhook: breaching sample POST to the webhook request received: ${line:-no figures}"
     return $wrc
+}
+
+# Evaluation cost (issue 4): bench_eval builds a 1,000-job fleet in process (124,000
+# series, 20 samples each), times the PromQL benchmark's two instant queries cold and
+# warm, then the deployments manager on the bundled configuration (every job a
+# discovered deployment in its canary phase), one rg_deploy_tick per cycle. Goal: <= 50
+# ms per cycle (median). Run from the repository root, where rules/rollgate.yml is.
+bench_eval() {
+    [ -x "$BUILD/bench/bench_eval" ] || { say "$BUILD/bench/bench_eval is missing"; return 1; }
+    eval_bin=$(cd "$BUILD/bench" && pwd)/bench_eval
+    # shellcheck disable=SC2086
+    (cd "$(dirname "$0")/.." && timeout -k 5 300 "$eval_bin" ${EVAL_ARGS:-1000 20 20}) \
+        >"$TMP/eval.log" 2>&1
+    erc=$?
+    sed 's/^bench_eval: /    /' "$TMP/eval.log"
+    line=$(sed -n 's/^bench_eval: \(PASS\|FAIL\) /\1 /p' "$TMP/eval.log")
+    [ -n "$line" ] || { say "bench_eval failed (status $erc)"; return 1; }
+    say "eval: $line"
+    return $erc
 }
 
 # ---- Driver -------------------------------------------------------------------------
