@@ -626,9 +626,11 @@ static void signal_set(struct parser *p, struct rg_checklist_signal *s, const ch
     free(s->expr);
     free(s->unit);
     free(s->description);
+    free(s->source);
     s->expr = dup_or_flag(p, expr);
     s->unit = dup_or_flag(p, unit);
     s->description = dup_or_flag(p, desc);
+    s->source = NULL;
     s->builtin = builtin;
     s->pos = pos;
 }
@@ -697,8 +699,8 @@ static int parse_signals(const char *path, const struct rg_yaml_node *sec, void 
         return 0;
     FOR_PAIRS(sec, name, v) {
         const struct rg_yaml_node *kn = key_of(sec, v), *exprn = NULL;
-        const char *expr = NULL, *unit = "", *desc = "", *k;
-        const struct rg_yaml_node *f;
+        const char *expr = NULL, *unit = "", *desc = "", *source = NULL, *k;
+        const struct rg_yaml_node *f, *srcn = NULL;
         struct rg_checklist_signal *s;
         char msg[512];
 
@@ -730,6 +732,13 @@ static int parse_signals(const char *path, const struct rg_yaml_node *sec, void 
                 } else if (strcmp(k, "description") == 0) {
                     const char *d = scalar(p, f, "description");
                     desc = d ? d : "";
+                } else if (strcmp(k, "source") == 0) {
+                    srcn = f;
+                    source = scalar(p, f, "source");
+                    if (source && !source[0]) {
+                        problem(p, f, "signal \"%s\": source must not be empty", name);
+                        source = NULL;
+                    }
                 } else {
                     problem(p, key_of(v, f), "signal \"%s\": unknown key \"%s\"", name, k);
                 }
@@ -745,8 +754,13 @@ static int parse_signals(const char *path, const struct rg_yaml_node *sec, void 
             problem(p, exprn, "signal \"%s\": expr: %s", name, msg);
             continue;
         }
-        if ((s = signal_slot(p, name)))
+        if ((s = signal_slot(p, name))) {
             signal_set(p, s, expr, unit, desc, 0, pos_of(p, kn));
+            if (source) {
+                s->source = dup_or_flag(p, source);
+                s->source_pos = pos_of(p, srcn);
+            }
+        }
     }
     return 0;
 }
@@ -1124,7 +1138,7 @@ static int parse_deployments(const char *path, const struct rg_yaml_node *sec, v
     for (size_t i = 0; i < sec->nitems; i++) {
         const struct rg_yaml_node *n = sec->items[i], *v;
         struct rg_checklist_deployment d, *a;
-        const char *k, *name = NULL, *sel = NULL, *base = NULL;
+        const char *k, *name = NULL, *sel = NULL, *base = NULL, *source = NULL;
         const struct rg_yaml_node *phases = NULL;
         int bad = 0;
         char msg[512];
@@ -1160,6 +1174,13 @@ static int parse_deployments(const char *path, const struct rg_yaml_node *sec, v
             } else if (strcmp(k, "phases") == 0) {
                 phases = v;
                 bad |= expect_seq(p, v, "phases") != 0;
+            } else if (strcmp(k, "source") == 0) {
+                source = scalar(p, v, "source");
+                if (source && !source[0]) {
+                    problem(p, v, "deployment: source must not be empty");
+                    bad = 1;
+                }
+                d.source_pos = pos_of(p, v);
             } else {
                 problem(p, key_of(n, v), "deployment: unknown key \"%s\"", k);
             }
@@ -1181,10 +1202,12 @@ static int parse_deployments(const char *path, const struct rg_yaml_node *sec, v
         d.name = dup_or_flag(p, name);
         d.selector = dup_or_flag(p, sel);
         d.baseline_selector = base ? dup_or_flag(p, base) : NULL;
+        d.source = source ? dup_or_flag(p, source) : NULL;
         if (!(a = grow(p, cl->deployments, cl->ndeployments, sizeof(*a)))) {
             free(d.name);
             free(d.selector);
             free(d.baseline_selector);
+            free(d.source);
             return 0;
         }
         cl->deployments = a;
@@ -1406,6 +1429,33 @@ fail_parse:
     return rc;
 }
 
+int rg_checklist_check_sources(const struct rg_checklist *cl,
+                               int (*known)(const char *name, void *ud), void *ud,
+                               struct rg_buf *err)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < cl->nsignals; i++) {
+        const struct rg_checklist_signal *s = &cl->signals[i];
+        if (!s->source || known(s->source, ud))
+            continue;
+        rg_buf_printf(err, "%s:%d:%d: signal \"%s\": unknown source \"%s\" (not in "
+                           "sources:)\n", s->source_pos.path, s->source_pos.line,
+                      s->source_pos.col, s->name, s->source);
+        bad = 1;
+    }
+    for (size_t i = 0; i < cl->ndeployments; i++) {
+        const struct rg_checklist_deployment *d = &cl->deployments[i];
+        if (!d->source || known(d->source, ud))
+            continue;
+        rg_buf_printf(err, "%s:%d:%d: deployment \"%s\": unknown source \"%s\" (not in "
+                           "sources:)\n", d->source_pos.path, d->source_pos.line,
+                      d->source_pos.col, d->name, d->source);
+        bad = 1;
+    }
+    return bad ? RG_EINVAL : 0;
+}
+
 void rg_checklist_free(struct rg_checklist *cl)
 {
     if (!cl)
@@ -1415,6 +1465,7 @@ void rg_checklist_free(struct rg_checklist *cl)
         free(cl->signals[i].expr);
         free(cl->signals[i].unit);
         free(cl->signals[i].description);
+        free(cl->signals[i].source);
     }
     free(cl->signals);
     for (size_t i = 0; i < cl->nphases; i++)
@@ -1427,6 +1478,7 @@ void rg_checklist_free(struct rg_checklist *cl)
         free(cl->deployments[i].name);
         free(cl->deployments[i].selector);
         free(cl->deployments[i].baseline_selector);
+        free(cl->deployments[i].source);
         free(cl->deployments[i].phases);
     }
     free(cl->deployments);
@@ -1563,6 +1615,10 @@ int rg_checklist_dump(const struct rg_checklist *cl, struct rg_buf *b)
             rg_buf_puts(b, "\n    description: ");
             put_str(b, s->description);
         }
+        if (s->source) {
+            rg_buf_puts(b, "\n    source: ");
+            put_str(b, s->source);
+        }
         rg_buf_printf(b, "\n    builtin: %s\n", s->builtin ? "true" : "false");
     }
     rg_buf_puts(b, "phases:\n");
@@ -1605,6 +1661,10 @@ int rg_checklist_dump(const struct rg_checklist *cl, struct rg_buf *b)
         if (dp->baseline_selector) {
             rg_buf_puts(b, "\n  baseline_selector: ");
             put_str(b, dp->baseline_selector);
+        }
+        if (dp->source) {
+            rg_buf_puts(b, "\n  source: ");
+            put_str(b, dp->source);
         }
         rg_buf_puts(b, "\n  phases: ");
         dump_phase_list(b, cl, dp->phases, dp->nphases);

@@ -12,7 +12,11 @@
  * their `for`, roll the deployment back). `triggers:` apply to every phase.
  * `deployments:` name label selectors and the phases they go through; with
  * `discovery:` every value of a label (default `job`) on incoming series becomes a
- * deployment too.
+ * deployment too. A signal or a deployment may name a `source:` (a server of the
+ * `sources:` section, query/client.h): its queries then go to that server instead of
+ * the in-memory store; a signal's own source wins over its deployment's. Names are
+ * checked against the sources with rg_checklist_check_sources(), since parsing the
+ * sources reads secret files and this module does no I/O.
  *
  * Parsing walks the sections of every configuration document (the main file and
  * its `include:`d files, via rg_config_each_section) in two passes: first every
@@ -71,6 +75,8 @@ struct rg_checklist_signal {
     char *description;   /* owned; may be "" */
     int builtin;         /* 1: bundled and not overridden by the configuration */
     struct rg_checklist_pos pos;
+    char *source;        /* owned; `source:` server name, NULL: the deployment's */
+    struct rg_checklist_pos source_pos;
 };
 
 struct rg_checklist_check {
@@ -111,6 +117,8 @@ struct rg_checklist_deployment {
     size_t *phases;                 /* owned; indexes into the checklist's phases */
     size_t nphases;
     struct rg_checklist_pos pos;
+    char *source;                   /* owned; `source:` server name, NULL: in-memory */
+    struct rg_checklist_pos source_pos;
 };
 
 /** Metric names and labels the bundled signals are built from. */
@@ -177,6 +185,13 @@ int rg_checklist_parse(const struct rg_config *cfg, struct rg_checklist **out,
 
 /** Frees @cl and all it owns. NULL is a no-op. */
 void rg_checklist_free(struct rg_checklist *cl);
+
+/** Checks every `source:` name of @cl's signals and deployments with @known (1 when
+ *  the name is a configured source). Appends one "file:line:col: ... unknown source"
+ *  line per unknown name to @err. Returns 0 or RG_EINVAL. */
+int rg_checklist_check_sources(const struct rg_checklist *cl,
+                               int (*known)(const char *name, void *ud), void *ud,
+                               struct rg_buf *err);
 
 /** Appends the canonical text form of @cl to @out. Returns 0 or RG_ENOMEM. */
 int rg_checklist_dump(const struct rg_checklist *cl, struct rg_buf *out);

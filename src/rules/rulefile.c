@@ -389,6 +389,7 @@ static void rule_cleanup(struct rg_rule *r)
 
 static void group_cleanup(struct rg_rule_group *g)
 {
+    free(g->source);
     free(g->name);
     free(g->file);
     kv_free(g->labels, g->nlabels);
@@ -409,7 +410,7 @@ void rg_rulefile_free(struct rg_rulefile *f)
 }
 
 static const char *const group_keys[] = {
-    "name", "interval", "query_offset", "limit", "rules", "labels", NULL,
+    "name", "interval", "query_offset", "limit", "rules", "labels", "source", NULL,
 };
 static const char *const rule_keys[] = {
     "record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations", NULL,
@@ -577,6 +578,15 @@ static int parse_group(struct walk *w, const struct rg_yaml_node *n, struct rg_r
         get_int(w, v, &g->limit);
     if ((v = map_val(n, "labels")) && (rc = get_map(w, v, &g->labels, &g->nlabels)) == RG_ENOMEM)
         return rc;
+    if ((v = map_val(n, "source")) && !(v->kind == RG_YAML_SCALAR && rg_yaml_is_null(v))) {
+        const char *src = get_string(w, v);
+        g->source_line = v->line;
+        g->source_col = v->col;
+        if (src && !*src)
+            problem(w, v, "source must not be empty");
+        else if (src && !(g->source = strdup(src)))
+            return RG_ENOMEM;
+    }
     if (!*name)
         problem(w, n, "Groupname must not be empty");
     for (size_t i = 0; i < g->nlabels; i++) {
@@ -775,6 +785,11 @@ int rg_rulefile_dump(const struct rg_rulefile *f, struct rg_buf *out)
         if (g->limit)
             rg_buf_printf(out, "    limit: %lld\n", (long long)g->limit);
         dump_kv(out, "    ", "labels", g->labels, g->nlabels);
+        if (g->source) {
+            rg_buf_puts(out, "    source: ");
+            dq(out, g->source);
+            rg_buf_putc(out, '\n');
+        }
         rg_buf_puts(out, g->nrules ? "    rules:\n" : "    rules: []\n");
         for (size_t j = 0; j < g->nrules; j++) {
             const struct rg_rule *r = &g->rules[j];

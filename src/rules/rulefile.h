@@ -8,6 +8,8 @@
  *       query_offset: 1m       # optional (Prometheus 2.53)
  *       limit: 100             # optional; 0 = no limit
  *       labels: {team: infra}  # optional group labels (Prometheus 3)
+ *       source: prometheus     # optional; rollgate's extension: evaluate the group's
+ *                              # queries on this server of `sources:` (query mode)
  *       rules:
  *         - alert: HostDown    # or  record: job:up:sum
  *           expr: up == 0
@@ -23,8 +25,10 @@
  * rg_promql_parse() and kept; label and annotation templates are compiled
  * (rules/template.h) and kept. The canonical dump prints a file in a fixed key
  * order with canonical durations and expressions, for golden tests and
- * `rollgate check --dump`. Pure apart from rg_rulefile_load() and rg_rulefile_detect()
- * reading one file and rg_rulefile_each_path() globbing; no global state, any thread.
+ * `rollgate check --dump`. The one key Prometheus does not know, `source`, is only
+ * read here; rules/manager.c resolves the name against `sources:`. Pure apart from
+ * rg_rulefile_load() and rg_rulefile_detect() reading one file and
+ * rg_rulefile_each_path() globbing; no global state, any thread.
  * A struct rg_rulefile owns everything it points to.
  */
 #ifndef RG_RULES_RULEFILE_H
@@ -78,6 +82,9 @@ struct rg_rule_group {
     struct rg_rule *rules;         /* owned */
     size_t nrules;
     int line, col;
+    char *source;                  /* owned: `source:` (rollgate's extension), or NULL
+                                    * for the in-memory store */
+    int source_line, source_col;   /* position of the source's value */
 };
 
 struct rg_rulefile {
@@ -106,7 +113,7 @@ int rg_rulefile_detect(const char *path);
 void rg_rulefile_free(struct rg_rulefile *f);
 
 /** Appends the canonical YAML form of @f: keys in the order name, interval,
- *  query_offset, limit, labels, rules and record|alert, expr, for, keep_firing_for,
+ *  query_offset, limit, labels, source, rules and record|alert, expr, for, keep_firing_for,
  *  labels, annotations; absent optional keys omitted; strings double-quoted;
  *  durations as rg_promql_format_duration(); expressions as rg_promql_print();
  *  labels and annotations sorted by name. Returns 0 or RG_ENOMEM. */
