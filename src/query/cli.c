@@ -180,6 +180,29 @@ static struct rg_query_backend backend_of(const struct session *s)
     return be;
 }
 
+/* The deployments to judge: the one named, the configured ones, or, when the
+ * configuration names none, those discovery finds on the source within @range_ms
+ * (plus the usual 5 m lookback) before @t_ms. Returns 0 with at least one, or an
+ * error with the reason in @err. */
+static int targets(const struct session *s, const struct rg_query_backend *be, const char *dep,
+                   int64_t t_ms, int64_t range_ms, struct rg_query_targets *out,
+                   struct rg_buf *err)
+{
+    int rc;
+
+    if (dep || s->cl->ndeployments)
+        return rg_query_targets_build(s->cl, dep, out, err);
+    if ((rc = rg_query_targets_discover(s->cl, be, t_ms, range_ms + 5 * 60 * 1000, out, err)))
+        return rc;
+    if (out->n == 0) {
+        rg_buf_printf(err, "the configuration names no deployments and the source has no %s "
+                           "series with a %s label: give one with --deployment NAME",
+                      s->cl->metrics.http_requests, s->cl->discovery.label);
+        return RG_ENOENT;
+    }
+    return 0;
+}
+
 static int use_color(FILE *f)
 {
     const char *nc = getenv("NO_COLOR");
@@ -262,7 +285,8 @@ int rg_query_cli_eval(int argc, char **argv)
     color = !json && use_color(stdout);
     if ((c = session_open(&s, "eval", config, source)))
         return c;
-    if (rg_query_targets_build(s.cl, dep, &ts, &err)) {
+    be = backend_of(&s);
+    if (targets(&s, &be, dep, t_ms, 0, &ts, &err)) {
         fprintf(stderr, "rollgate eval: %s\n", err.data ? err.data : "out of memory");
         exit_code = RG_QUERY_EXIT_ERROR;
         goto done;
@@ -275,7 +299,6 @@ int rg_query_cli_eval(int argc, char **argv)
             goto done;
         }
     }
-    be = backend_of(&s);
     if (json) {
         rg_buf_puts(&out, "{\"source\":");
         rg_json_cstr(&out, s.src->name);
@@ -485,7 +508,8 @@ int rg_query_cli_replay(int argc, char **argv)
     /* Evaluations on multiples of the step, as servers that cache range queries
      * align them anyway; then every server answers at the same times. */
     from -= ((from % step) + step) % step;
-    if (rg_query_targets_build(s.cl, dep, &ts, &err)) {
+    be = backend_of(&s);
+    if (targets(&s, &be, dep, to, to - from, &ts, &err)) {
         fprintf(stderr, "rollgate replay: %s\n", err.data ? err.data : "out of memory");
         goto done;
     }
@@ -505,7 +529,6 @@ int rg_query_cli_replay(int argc, char **argv)
         o.progress = progress_bar;
         o.progress_ud = &progress_last;
     }
-    be = backend_of(&s);
     rc = rg_query_replay_run(s.cl, &ts, (const struct rg_rulefile *const *)rf.v, rf.n, &global,
                              &be, &o, &r, &err);
     if (rc) {

@@ -12,6 +12,13 @@
  * query/replay.h. Times are Unix seconds (with a fraction) or RFC 3339; durations
  * are PromQL durations ("15s", "1m30s") or seconds.
  *
+ * Deployments: --deployment NAME picks one (a configured one, or the one discovery
+ * would make: selector <discovery label>="NAME"); without it every configured
+ * deployment is judged, and when the configuration names none, every value of the
+ * discovery label on the source's request-count series (rg_query_targets_discover)
+ * is a deployment, as the daemon's discovery would make them from remote-written
+ * data.
+ *
  * Exit codes. eval: 0 every gate passes, 1 a rollback trigger fires, 2 a gate fails or
  * the data is insufficient, 3 an error (usage, configuration, source, queries); with
  * several deployments the most severe answer wins, in the order 1, 3, 2, 0.

@@ -127,6 +127,77 @@ int rg_query_targets_build(const struct rg_checklist *cl, const char *name,
     return rc;
 }
 
+static int excluded(const struct rg_checklist *cl, const char *value)
+{
+    if (!value[0])
+        return 1;
+    if (strcmp(cl->discovery.label, "job") == 0 && strcmp(value, cl->metrics.database_job) == 0)
+        return 1;
+    for (size_t i = 0; i < cl->discovery.nexclude; i++)
+        if (strcmp(cl->discovery.exclude[i], value) == 0)
+            return 1;
+    return 0;
+}
+
+static int target_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct rg_query_target *)a)->name,
+                  ((const struct rg_query_target *)b)->name);
+}
+
+int rg_query_targets_discover(const struct rg_checklist *cl, const struct rg_query_backend *be,
+                              int64_t t_ms, int64_t lookback_ms, struct rg_query_targets *out,
+                              struct rg_buf *err)
+{
+    const char *label = cl->discovery.label;
+    struct rg_buf q = { 0 }, sel = { 0 }, msg = { 0 };
+    struct rg_query_result res;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&res, 0, sizeof(res));
+    if (!cl->discovery.enabled || cl->discovery.nphases == 0) {
+        rg_buf_puts(err, "the configuration names no deployments and discovery is off");
+        return RG_ENOENT;
+    }
+    rg_buf_printf(&q, "group by (%s) (count_over_time(%s{%s!=\"\"}[", label,
+                  cl->metrics.http_requests, label);
+    rg_promql_format_duration(lookback_ms > 0 ? lookback_ms : 5 * 60 * 1000, &q);
+    rg_buf_puts(&q, "]))");
+    if (!q.data)
+        return RG_ENOMEM;
+    rc = be->instant(be->ud, q.data, t_ms, &res, &msg);
+    if (rc == RG_ENOMEM)
+        goto done;
+    if (rc || res.type != RG_PROMQL_VT_VECTOR) {
+        rg_buf_printf(err, "discovering deployments with %s: %s", q.data,
+                      rc ? (msg.data && msg.len ? msg.data : rg_strerror(rc))
+                         : "the query did not return a vector");
+        rc = RG_EEXEC;
+        goto done;
+    }
+    for (size_t i = 0; i < res.nseries && !rc; i++) {
+        const struct rg_promql_series *s = &res.series[i];
+        for (size_t j = 0; j < s->nlabels; j++) {
+            if (strcmp(s->labels[j].name, label) != 0 || excluded(cl, s->labels[j].value))
+                continue;
+            rg_buf_reset(&sel);
+            rc = matcher_text(label, s->labels[j].value, &sel);
+            if (!rc)
+                rc = target_add(out, s->labels[j].value, sel.data, NULL, cl->discovery.phases,
+                                cl->discovery.nphases, 1);
+        }
+    }
+    if (!rc)
+        qsort(out->v, out->n, sizeof(*out->v), target_cmp);
+done:
+    rg_query_result_free(&res);
+    rg_buf_cleanup(&q);
+    rg_buf_cleanup(&sel);
+    rg_buf_cleanup(&msg);
+    return rc;
+}
+
 long rg_query_target_phase(const struct rg_checklist *cl, const struct rg_query_target *t,
                            const char *name)
 {

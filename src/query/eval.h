@@ -97,6 +97,19 @@ struct rg_query_targets {
 int rg_query_targets_build(const struct rg_checklist *cl, const char *name,
                            struct rg_query_targets *out, struct rg_buf *err);
 
+/** Discovery through the source, for configurations without explicit deployments:
+ *  every value of the discovery label on the request-count metric
+ *  (metrics.http_requests) within @lookback_ms before @t_ms becomes a deployment,
+ *  as the daemon's discovery would make it from remote-written series (the database
+ *  job and discovery.exclude left out), sorted by name. One instant query:
+ *  group by (<label>) (count_over_time(<metric>{<label>!=""}[<lookback>])).
+ *  Returns 0 (possibly with no deployment), RG_ENOENT with discovery off,
+ *  RG_EEXEC when the query failed (the reason in @err), or RG_ENOMEM; clean *@out
+ *  with rg_query_targets_cleanup() in every case. */
+int rg_query_targets_discover(const struct rg_checklist *cl, const struct rg_query_backend *be,
+                              int64_t t_ms, int64_t lookback_ms, struct rg_query_targets *out,
+                              struct rg_buf *err);
+
 /** Frees what @t holds and zeroes it. NULL is a no-op. */
 void rg_query_targets_cleanup(struct rg_query_targets *t);
 

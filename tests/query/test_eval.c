@@ -71,6 +71,7 @@ struct fake {
     int replay;
     int64_t breach_ms;         /* err jumps to 0.2 from here on */
     size_t ninstant, nrange;
+    char last_query[256];
 };
 
 static struct fake cur;
@@ -137,6 +138,22 @@ static int fake_instant(void *ud, const char *expr, int64_t t_ms, struct rg_quer
 
     (void)ud;
     cur.ninstant++;
+    if (strcmp(name, "group") == 0) {
+        /* Discovery: the jobs on the request counter, the database among them. */
+        static const char body[] =
+            "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+            "{\"metric\":{\"job\":\"web\"},\"value\":[1,\"1\"]},"
+            "{\"metric\":{\"job\":\"database\"},\"value\":[1,\"1\"]},"
+            "{\"metric\":{\"job\":\"api\"},\"value\":[1,\"1\"]},"
+            "{\"metric\":{\"job\":\"batch\"},\"value\":[1,\"1\"]}]}}";
+        snprintf(cur.last_query, sizeof(cur.last_query), "%s", expr);
+        memset(out, 0, sizeof(*out));
+        if (cur.err == ERR) {
+            rg_buf_puts(errmsg, "bad_data: nope");
+            return RG_EEXEC;
+        }
+        return rg_query_parse(NULL, body, sizeof(body) - 1, out, NULL);
+    }
     if (cur.replay)
         v = replay_value(name, t_ms);
     if (v == ERR) {
@@ -380,6 +397,37 @@ static void test_eval__targets(void **state)
     rg_buf_reset(&err);
     assert_int_equal(rg_query_targets_build(disc, "api", &ts, &err), RG_ENOENT);
     assert_non_null(strstr(err.data, "discovery is off"));
+    rg_query_targets_cleanup(&ts);
+    rg_checklist_free(disc);
+    rg_buf_cleanup(&err);
+}
+
+static void test_eval__discovery_through_the_source(void **state)
+{
+    struct rg_query_targets ts;
+    struct rg_buf err = { 0 };
+    struct rg_checklist *disc = parse("discovery: {exclude: [batch]}\n");
+
+    (void)state;
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(rg_query_targets_discover(disc, &backend, T0, 600000, &ts, &err), 0);
+    assert_string_equal(cur.last_query, "group by (job) (count_over_time("
+                                        "http_requests_total{job!=\"\"}[10m]))");
+    /* Sorted; the database job and the excluded one left out. */
+    assert_int_equal(ts.n, 2);
+    assert_string_equal(ts.v[0].name, "api");
+    assert_string_equal(ts.v[0].selector, "job=\"api\"");
+    assert_string_equal(ts.v[1].name, "web");
+    assert_int_equal(ts.v[1].discovered, 1);
+    assert_int_equal(ts.v[1].nphases, disc->discovery.nphases);
+    rg_query_targets_cleanup(&ts);
+    cur.err = ERR;
+    assert_int_equal(rg_query_targets_discover(disc, &backend, T0, 0, &ts, &err), RG_EEXEC);
+    assert_non_null(strstr(err.data, "bad_data: nope"));
+    rg_query_targets_cleanup(&ts);
+    rg_checklist_free(disc);
+    disc = parse("discovery: {enabled: false}\n");
+    assert_int_equal(rg_query_targets_discover(disc, &backend, T0, 0, &ts, &err), RG_ENOENT);
     rg_query_targets_cleanup(&ts);
     rg_checklist_free(disc);
     rg_buf_cleanup(&err);
@@ -646,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_eval__queries_once_per_signal),
         cmocka_unit_test(test_eval__json_and_table),
         cmocka_unit_test(test_eval__targets),
+        cmocka_unit_test(test_eval__discovery_through_the_source),
         cmocka_unit_test(test_eval__value_extraction),
         cmocka_unit_test(test_replay__finds_breach_at_the_right_step),
         cmocka_unit_test(test_replay__phase_at),
