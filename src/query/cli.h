@@ -7,7 +7,8 @@
  *   rollgate check --source URL|NAME FILE...
  *
  * Each command loads the configuration, resolves the source (a name from its
- * `sources:` section, or an http(s) URL used with default settings), and hands a
+ * `sources:` section, or an http(s) URL used with default settings; it replaces every
+ * `source:` the configuration gives signals and deployments), and hands a
  * query backend built on the blocking helpers of query/client.h to query/eval.h or
  * query/replay.h. Times are Unix seconds (with a fraction) or RFC 3339; durations
  * are PromQL durations ("15s", "1m30s") or seconds.
