@@ -548,7 +548,10 @@ static int run_rule(struct ctx *c, const struct rg_rule_group *g, const struct r
     if (n > (o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS))
         n = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
     c->out->nqueries++;
-    rg_buf_printf(&subj, "%s/%s", g->file, g->name);
+    if (rg_buf_printf(&subj, "%s/%s", g->file, g->name)) {
+        rc = RG_ENOMEM;
+        goto done;
+    }
     rc = c->be->range(c->be->ud, rule->expr_text, o->from_ms - offset,
                       o->from_ms - offset + (int64_t)(n - 1) * step, step, &res, &msg);
     if (rc == RG_ENOMEM)
@@ -560,7 +563,7 @@ static int run_rule(struct ctx *c, const struct rg_rule_group *g, const struct r
     }
     if (rc) {
         c->out->nerrors++;
-        rc = event(c, o->from_ms, RG_QUERY_EVENT_ERROR, subj.data ? subj.data : "", rule->name,
+        rc = event(c, o->from_ms, RG_QUERY_EVENT_ERROR, subj.data, rule->name,
                    "", "", 0, 0, msg.data && msg.len ? msg.data : rg_strerror(rc));
         goto done;
     }
