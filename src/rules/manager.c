@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "config/yaml.h"
 #include "promql/ast.h"
+#include "query/client.h"
 #include "rules/template.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -57,7 +58,13 @@ struct rg_rules {
     int save_err;                      /* error of the last failed save, logged once */
     struct rg_rules_notification *out; /* scratch: notifications of one group */
     size_t nout, capout;
+    struct remote_eval **remote;       /* owned array, one per group: its evaluation in
+                                        * flight (not owned) or NULL */
 };
+
+struct remote_eval;
+static void save_if_dirty(struct rg_rules *r);
+static void remote_detach(struct remote_eval *ev);
 
 static void sort_items(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
@@ -358,6 +365,12 @@ void rg_rules_free(struct rg_rules *r)
 {
     if (!r)
         return;
+    /* Evaluations in flight finish without the manager: their completions (at the
+     * latest the client's cancellation) free them. */
+    for (size_t i = 0; r->remote && i < r->ngroups; i++)
+        if (r->remote[i])
+            remote_detach(r->remote[i]);
+    free(r->remote);
     for (size_t i = 0; i < r->ngroups; i++)
         group_cleanup(&r->groups[i]);
     free(r->groups);
@@ -371,6 +384,26 @@ void rg_rules_free(struct rg_rules *r)
 }
 
 static int load_state(struct rg_rules *r);
+
+/* Resolves every group's `source:` against opts.sources. */
+static int resolve_sources(struct rg_rules *r, struct rg_buf *err)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < r->ngroups; i++) {
+        struct rg_rules_group *g = &r->groups[i];
+        if (!g->def->source)
+            continue;
+        g->source = rg_query_sources_find(r->opts.sources, g->def->source);
+        if (!g->source) {
+            rg_buf_printf(err, "%s:%d:%d: group \"%s\": unknown source \"%s\" (not in "
+                               "sources:)\n", g->def->file, g->def->source_line,
+                          g->def->source_col, g->def->name, g->def->source);
+            bad = 1;
+        }
+    }
+    return bad ? RG_EPARSE : 0;
+}
 
 static int build_groups(struct rg_rules *r)
 {
@@ -446,6 +479,12 @@ int rg_rules_new(const struct rg_config *cfg, struct rg_store *store,
         goto fail;
     if ((rc = build_groups(r)))
         goto fail;
+    if ((rc = resolve_sources(r, err)))
+        goto fail;
+    if (r->ngroups && !(r->remote = calloc(r->ngroups, sizeof(*r->remote)))) {
+        rc = RG_ENOMEM;
+        goto fail;
+    }
     if ((rc = load_state(r)))
         goto fail;
     *out = r;
@@ -834,6 +873,7 @@ struct qctx {
     struct rg_rules *r;
     int64_t t;
     struct qres *results;
+    const struct rg_query_source *source;   /* the group's source, or NULL */
 };
 
 static int tmpl_query(void *ud, const char *expr, const struct rg_template_sample **out,
@@ -845,6 +885,14 @@ static int tmpl_query(void *ud, const char *expr, const struct rg_template_sampl
     char msg[512];
     int rc;
 
+    /* Templates expand synchronously, so they cannot wait for a server: in a group
+     * with a source the function is refused rather than silently answered from the
+     * in-memory store, which does not hold the source's data. */
+    if (c->source) {
+        rg_buf_printf(err, "the query function is not available in groups with a source "
+                           "(%s)", c->source->name);
+        return RG_EEXEC;
+    }
     if ((rc = rg_promql_parse(expr, &node, msg, sizeof(msg)))) {
         rg_buf_puts(err, rc == RG_EPARSE ? msg : rg_strerror(rc));
         return rc;
@@ -896,7 +944,7 @@ static int eval_alert(struct rg_rules *r, struct rg_rules_group *g, struct rg_ru
                       struct rg_buf *err)
 {
     struct rg_alert_input *in = n ? calloc(n, sizeof(*in)) : NULL;
-    struct qctx qc = { r, ts, NULL };
+    struct qctx qc = { r, ts, NULL, g->source };
     struct rg_alert_env env = { r->global.external_labels, r->global.nexternal,
                                 r->global.external_url, tmpl_query, &qc };
     struct rg_alert_params p = { rs->rule->for_ms, rs->rule->keep_firing_for_ms,
@@ -920,6 +968,81 @@ static int eval_alert(struct rg_rules *r, struct rg_rules_group *g, struct rg_ru
     return rc;
 }
 
+/* Everything after a rule's query: the result (or the error @rc with its message in
+ * @err) is applied as Prometheus' Group.Eval does. @qt is the query time (where
+ * recording rules and ALERTS write), @ts the evaluation timestamp of the alert
+ * state machine. Notifications go to r->out. */
+static void finish_rule(struct rg_rules *r, struct rg_rules_group *g, struct rg_rule_state *rs,
+                        int64_t ts, int64_t qt, int rc, const struct rg_promql_result *res,
+                        struct rg_buf *err)
+{
+    struct rg_promql_series scalar;
+    struct rg_sample pt;
+    const struct rg_promql_series *ss = NULL;
+    struct rg__rule_series *cur = NULL;
+    size_t n = 0;
+
+    if (rc == 0 && result_samples(res, &scalar, &pt, &ss, &n)) {
+        rg_buf_puts(err, "rule result is not a vector or scalar");
+        rc = RG_EEXEC;
+    }
+    if (rc == 0 && !(cur = calloc(1, sizeof(*cur))))
+        rc = RG_ENOMEM;
+    if (rc == 0) {
+        if (rs->rule->type == RG_RULE_RECORD) {
+            rc = eval_record(r, g, rs, ss, n, qt, cur, err);
+        } else {
+            rc = eval_alert(r, g, rs, ss, n, ts, err);
+            if (rc == 0)
+                rc = write_alert_series(r, rs, qt, cur);
+        }
+        /* As in Prometheus' Group.Eval, a failed rule (an exceeded limit included)
+         * writes nothing and keeps the series of its last good evaluation, which
+         * the next good one marks stale if they are gone by then. */
+        if (rc == 0)
+            finish_series(r, rs, cur, qt);
+        else
+            series_free(cur);
+    }
+    if (rc) {
+        if (rc == RG_ENOMEM && err->len == 0)
+            rg_buf_puts(err, "out of memory");
+        else if (err->len == 0)
+            rg_buf_puts(err, rg_strerror(rc));
+        set_health(rs, err->data);
+        log_failure(g, rs, err->data);
+    } else {
+        set_health(rs, NULL);
+    }
+    /* A query error sends nothing (Prometheus skips sendAlerts), so that the
+     * alerts' ValidUntil lapses only if the errors persist. */
+    if (rc == 0 && rs->rule->type == RG_RULE_ALERT) {
+        struct send_ctx sc = { r, rs, 0 };
+        rg_alert_set_send(&rs->alerts, ts, r->global.resend_delay_ms, g->interval_ms,
+                          on_send, &sc);
+    }
+    if (rs->rule->type == RG_RULE_ALERT) {
+        uint64_t fp = alerts_fp(&rs->alerts);
+        if (fp != rs->state_fp) {
+            rs->state_fp = fp;
+            r->dirty = 1;
+        }
+    }
+    rs->last_eval_ms = ts;
+}
+
+/* The end of a group evaluation: counters and the notify hook. */
+static void finish_group(struct rg_rules *r, struct rg_rules_group *g, int64_t ts,
+                         uint64_t g0)
+{
+    g->last_eval_ms = ts;
+    g->iterations++;
+    g->eval_seconds = (double)(r->opts.clock_ns() - g0) / 1e9;
+    if (r->notify && r->nout)
+        r->notify(r->out, r->nout, r->notify_ud);
+    r->nout = 0;
+}
+
 static void eval_group(struct rg_rules *r, struct rg_rules_group *g, int64_t ts)
 {
     uint64_t g0 = r->opts.clock_ns();
@@ -930,74 +1053,169 @@ static void eval_group(struct rg_rules *r, struct rg_rules_group *g, int64_t ts)
     for (size_t i = 0; i < g->nrules; i++) {
         struct rg_rule_state *rs = &g->rules[i];
         struct rg_promql_result res;
-        struct rg_promql_series scalar;
-        struct rg_sample pt;
-        const struct rg_promql_series *ss = NULL;
-        struct rg__rule_series *cur;
-        size_t n = 0;
         uint64_t t0 = r->opts.clock_ns();
         int rc;
 
         memset(&res, 0, sizeof(res));
         rg_buf_reset(&err);
         rc = rg_promql_eval_instant(r->store, rs->rule->expr, qt, &r->opts.query, &res, &err);
-        if (rc == 0 && result_samples(&res, &scalar, &pt, &ss, &n)) {
-            rg_buf_puts(&err, "rule result is not a vector or scalar");
-            rc = RG_EEXEC;
-        }
-        if (rc == 0 && !(cur = calloc(1, sizeof(*cur))))
-            rc = RG_ENOMEM;
-        if (rc == 0) {
-            if (rs->rule->type == RG_RULE_RECORD) {
-                rc = eval_record(r, g, rs, ss, n, qt, cur, &err);
-            } else {
-                rc = eval_alert(r, g, rs, ss, n, ts, &err);
-                if (rc == 0)
-                    rc = write_alert_series(r, rs, qt, cur);
-            }
-            /* As in Prometheus' Group.Eval, a failed rule (an exceeded limit included)
-             * writes nothing and keeps the series of its last good evaluation, which
-             * the next good one marks stale if they are gone by then. */
-            if (rc == 0)
-                finish_series(r, rs, cur, qt);
-            else
-                series_free(cur);
-        }
-        if (rc) {
-            if (rc == RG_ENOMEM && err.len == 0)
-                rg_buf_puts(&err, "out of memory");
-            else if (err.len == 0)
-                rg_buf_puts(&err, rg_strerror(rc));
-            set_health(rs, err.data);
-            log_failure(g, rs, err.data);
-        } else {
-            set_health(rs, NULL);
-        }
-        /* A query error sends nothing (Prometheus skips sendAlerts), so that the
-         * alerts' ValidUntil lapses only if the errors persist. */
-        if (rc == 0 && rs->rule->type == RG_RULE_ALERT) {
-            struct send_ctx sc = { r, rs, 0 };
-            rg_alert_set_send(&rs->alerts, ts, r->global.resend_delay_ms, g->interval_ms,
-                              on_send, &sc);
-        }
-        if (rs->rule->type == RG_RULE_ALERT) {
-            uint64_t fp = alerts_fp(&rs->alerts);
-            if (fp != rs->state_fp) {
-                rs->state_fp = fp;
-                r->dirty = 1;
-            }
-        }
+        finish_rule(r, g, rs, ts, qt, rc, &res, &err);
         rg_promql_result_free(&res);
-        rs->last_eval_ms = ts;
         rs->eval_seconds = (double)(r->opts.clock_ns() - t0) / 1e9;
     }
     rg_buf_cleanup(&err);
-    g->last_eval_ms = ts;
-    g->iterations++;
-    g->eval_seconds = (double)(r->opts.clock_ns() - g0) / 1e9;
-    if (r->notify && r->nout)
-        r->notify(r->out, r->nout, r->notify_ud);
+    finish_group(r, g, ts, g0);
+}
+
+/* ---- Groups with a source ------------------------------------------------------- */
+
+/* One rule's answer in a remote evaluation. */
+struct remote_res {
+    struct remote_eval *ev;
+    int err;                           /* 0 or the query's RG_E* error */
+    char *msg;                         /* owned; the error message */
+    struct rg_query_result res;        /* owned; stolen from the client */
+    uint64_t done_ns;
+};
+
+/* One evaluation of a group with a source: every rule's query goes out at once and
+ * the results are applied in rule order when the last one is in. It is a separate
+ * allocation so that it can outlive the manager: rg_rules_free() only clears @r,
+ * and the last completion (at the latest the client's cancellation) frees it. */
+struct remote_eval {
+    struct rg_rules *r;                /* NULL once the manager is gone */
+    size_t group;                      /* index into r->groups */
+    int64_t ts;                        /* evaluation timestamp (the slot) */
+    int64_t qt;                        /* time the answers are for: ts minus both offsets */
+    uint64_t t0_ns;
+    size_t pending;                    /* answers still out */
+    struct remote_res *res;            /* one per rule */
+    size_t nres;
+};
+
+static void remote_detach(struct remote_eval *ev)
+{
+    ev->r = NULL;
+}
+
+static void remote_free(struct remote_eval *ev)
+{
+    if (!ev)
+        return;
+    for (size_t i = 0; i < ev->nres; i++) {
+        free(ev->res[i].msg);
+        rg_query_result_free(&ev->res[i].res);
+    }
+    free(ev->res);
+    free(ev);
+}
+
+/* Applies every answer of @ev in rule order, as eval_group() does for local ones. */
+static void remote_apply(struct remote_eval *ev)
+{
+    struct rg_rules *r = ev->r;
+    struct rg_rules_group *g = &r->groups[ev->group];
+    struct rg_buf err = { 0 };
+
+    r->remote[ev->group] = NULL;
+    g->in_flight = 0;
     r->nout = 0;
+    for (size_t i = 0; i < g->nrules && i < ev->nres; i++) {
+        struct remote_res *rr = &ev->res[i];
+        struct rg_promql_result view;
+
+        /* The answer has the engine result's public fields; the view is never freed. */
+        memset(&view, 0, sizeof(view));
+        view.type = rr->res.type;
+        view.t = rr->res.t;
+        view.scalar = rr->res.scalar;
+        view.string = rr->res.string;
+        view.series = rr->res.series;
+        view.nseries = rr->res.nseries;
+        view.warnings = rr->res.warnings;
+        view.nwarnings = rr->res.nwarnings;
+        rg_buf_reset(&err);
+        if (rr->err)
+            rg_buf_puts(&err, rr->msg && rr->msg[0] ? rr->msg : rg_strerror(rr->err));
+        finish_rule(r, g, &g->rules[i], ev->ts, ev->qt, rr->err, &view, &err);
+        g->rules[i].eval_seconds = (double)(rr->done_ns - ev->t0_ns) / 1e9;
+    }
+    rg_buf_cleanup(&err);
+    finish_group(r, g, ev->ts, ev->t0_ns);
+    save_if_dirty(r);
+}
+
+static void on_remote_result(void *ud, int err, const char *msg, struct rg_query_result *res)
+{
+    struct remote_res *rr = ud;
+    struct remote_eval *ev = rr->ev;
+
+    rr->err = err;
+    if (err && !(rr->msg = strdup(msg ? msg : "")))
+        rr->err = RG_ENOMEM;
+    rr->res = *res;
+    memset(res, 0, sizeof(*res));
+    if (ev->r)
+        rr->done_ns = ev->r->opts.clock_ns();
+    if (--ev->pending)
+        return;
+    if (ev->r)
+        remote_apply(ev);
+    remote_free(ev);
+}
+
+/* Sends the queries of group @gi for slot @ts. Returns at once; the results are
+ * applied by the last completion (or here, when no query could be sent). */
+static void eval_remote(struct rg_rules *r, size_t gi, int64_t ts)
+{
+    struct rg_rules_group *g = &r->groups[gi];
+    struct remote_eval *ev = calloc(1, sizeof(*ev));
+    int64_t qt = ts - g->query_offset_ms;
+
+    if (ev && g->nrules && !(ev->res = calloc(g->nrules, sizeof(*ev->res)))) {
+        free(ev);
+        ev = NULL;
+    }
+    if (!ev) {
+        rg_warn("event=rule_group_skipped group=%s err=%s", g->def->name,
+                rg_err_name(RG_ENOMEM));
+        return;
+    }
+    ev->r = r;
+    ev->group = gi;
+    ev->ts = ts;
+    ev->qt = qt - g->source->query_offset_ms;
+    ev->t0_ns = r->opts.clock_ns();
+    ev->nres = g->nrules;
+    /* One extra count keeps completions from finishing the evaluation before every
+     * query is out (the client never calls back from inside rg_query_instant). */
+    ev->pending = g->nrules + 1;
+    r->remote[gi] = ev;
+    g->in_flight = 1;
+    for (size_t i = 0; i < g->nrules; i++) {
+        struct remote_res *rr = &ev->res[i];
+        int rc = RG_EINVAL;
+        rr->ev = ev;
+        if (r->opts.client)
+            rc = rg_query_instant(r->opts.client, g->source, g->rules[i].query, qt,
+                                  on_remote_result, rr);
+        if (rc) {
+            char msg[256];
+            if (!r->opts.client)
+                snprintf(msg, sizeof(msg), "source %s: no query client", g->source->name);
+            else
+                snprintf(msg, sizeof(msg), "source %s: cannot send the query: %s",
+                         g->source->name, rg_strerror(rc));
+            rr->err = rc;
+            rr->msg = strdup(msg);
+            rr->done_ns = ev->t0_ns;
+            ev->pending--;
+        }
+    }
+    if (--ev->pending == 0) {
+        remote_apply(ev);
+        remote_free(ev);
+    }
 }
 
 /* ---- Persistence ------------------------------------------------------------ */
@@ -1165,12 +1383,24 @@ int64_t rg_rules_tick(struct rg_rules *r, int64_t now)
         } else if (now >= g->next_eval_ms) {
             int64_t ts = slot_at(g, now);
             g->iterations_missed += (uint64_t)((ts - g->next_eval_ms) / g->interval_ms);
-            eval_group(r, g, ts);
+            if (!g->source)
+                eval_group(r, g, ts);
+            else if (g->in_flight)
+                g->iterations_missed++;   /* the previous evaluation overran its slot */
+            else
+                eval_remote(r, i, ts);
             g->next_eval_ms = ts + g->interval_ms;
         }
         if (g->next_eval_ms < next)
             next = g->next_eval_ms;
     }
+    save_if_dirty(r);
+    return next;
+}
+
+/* Writes the state file when an alert changed since the last write. */
+static void save_if_dirty(struct rg_rules *r)
+{
     if (r->dirty && r->state_path) {
         int rc = save_state(r);
         /* A failing write is retried every tick but logged only when it starts
@@ -1187,5 +1417,4 @@ int64_t rg_rules_tick(struct rg_rules *r, int64_t now)
         }
         r->save_err = rc;
     }
-    return next;
 }

@@ -19,6 +19,21 @@
  *     Prometheus' Group.Eval does.
  *   - A query error leaves the rule's alert state untouched, sets its health to
  *     "err" with the message as lastError, and is logged.
+ *   - A group with `source: NAME` (rollgate's extension to the rule file format,
+ *     see rules/rulefile.h) is evaluated on that Prometheus-compatible server
+ *     instead of the store: its tick sends every rule's expression as an instant
+ *     query (rg_query_instant) at the slot minus the group's query_offset (the
+ *     client subtracts the source's own query_offset too) and returns. When the
+ *     last answer is in, the results are applied in rule order exactly as local
+ *     ones: recording rules write into the store at the query time, so the local
+ *     API serves them, and alerting rules run the state machine with the slot as
+ *     the evaluation timestamp. A failed or timed-out query leaves that rule's
+ *     alerts unchanged and sets health "err" and lastError (the client counts it
+ *     in rollgate_query_errors_total{source,reason}). A slot that comes while the
+ *     group's previous evaluation is still in flight is skipped and counted in
+ *     iterations_missed, as Prometheus does when an evaluation overruns. The
+ *     template function `query` is refused in such groups (templates cannot wait
+ *     for a server).
  *   - After each group evaluation the notify hook receives the alerts that need
  *     sending (Prometheus' sendAlerts: resend delay, ValidUntil = ts + 4 *
  *     max(resend delay, interval), resolved alerts at once), with StartsAt, EndsAt
@@ -49,6 +64,9 @@
 
 struct rg_config;
 struct rg_rules;        /* opaque */
+struct rg_query_client;
+struct rg_query_source;
+struct rg_query_sources;
 
 /* ---- The `global:` section ----------------------------------------------- */
 
@@ -87,6 +105,12 @@ struct rg_rules_opts {
     struct rg_promql_opts query;       /* engine options for rule queries */
     uint64_t (*clock_ns)(void);        /* monotonic clock for evaluation durations;
                                         * default rg_mono_ns */
+    struct rg_query_client *client;    /* borrowed; NULL: groups with a source fail
+                                        * every evaluation with "no query client" */
+    const struct rg_query_sources *sources;  /* borrowed (query/client.h); the names
+                                        * groups' `source:` may use. NULL: none. Both
+                                        * must outlive the manager, and the set must
+                                        * not grow (rg_query_sources_add_url) */
 };
 
 /** Fills @o with defaults: no state file, rg_promql_opts_default(), rg_mono_ns. */
@@ -144,13 +168,19 @@ struct rg_rules_group {
     int64_t last_eval_ms;              /* timestamp of the last evaluation; 0 never */
     double eval_seconds;               /* duration of the last evaluation */
     uint64_t iterations;               /* evaluations run */
-    uint64_t iterations_missed;        /* slots skipped because ticks came late */
+    uint64_t iterations_missed;        /* slots skipped because ticks came late or
+                                        * the previous evaluation was still in flight */
     struct rg_rule_state *rules;       /* owned, one per rule of def */
     size_t nrules;
+    const struct rg_query_source *source;   /* borrowed from opts.sources; NULL: the
+                                        * store */
+    int in_flight;                     /* 1 while a remote evaluation is out */
 };
 
 /** Loads the `global` section and every rule file of @cfg, restores alert state from
- *  opts->state_path when it exists, and returns the manager in *@out. Borrows @cfg
+ *  opts->state_path when it exists, and returns the manager in *@out. A group's
+ *  `source:` must name one of opts->sources ("file:line:col: group ...: unknown
+ *  source" otherwise, RG_EPARSE). Borrows @cfg
  *  (it must outlive the manager) and @store; copies @opts. Problems in rule files or
  *  the global section are appended to @err as "file:line:col: message" lines and
  *  give RG_EPARSE (or RG_EIO for unreadable files). Returns 0 or an error. */
@@ -158,13 +188,15 @@ int rg_rules_new(const struct rg_config *cfg, struct rg_store *store,
                  const struct rg_rules_opts *opts, struct rg_rules **out, struct rg_buf *err);
 
 /** Frees the manager. NULL is a no-op. It does not write the state file: the last
- *  tick that changed anything already did. */
+ *  tick that changed anything already did. Remote evaluations still in flight are
+ *  detached and their answers dropped; free the manager before the query client. */
 void rg_rules_free(struct rg_rules *r);
 
 /** Sets the hook that receives alerts to send (NULL to remove it). */
 void rg_rules_set_notify(struct rg_rules *r, rg_rules_notify_cb cb, void *ud);
 
-/** Evaluates every group whose slot is due at @now_ms (wall-clock ms) and returns
+/** Evaluates every group whose slot is due at @now_ms (wall-clock ms) - groups with
+ *  a source only send their queries, and are finished by the loop - and returns
  *  the time of the next due slot, INT64_MAX when there are no groups. The caller
  *  (main.c) arms a timer for the returned time and calls again then. */
 int64_t rg_rules_tick(struct rg_rules *r, int64_t now_ms);
