@@ -258,60 +258,23 @@ int64_t rg__sub_sat(int64_t a, int64_t b)
     return a - b;
 }
 
-/* Fills sc->visit with the indexes of sc->series sorted by the series' addresses
- * (an LSD radix sort of (address offset, index) pairs), for selections large
- * enough for the order of reading to matter. Series made one after another lie one
- * after another in memory, while label order scatters them; reading in label order
- * costs a cache and TLB miss per series. Leaves visit NULL (read in order) when
- * memory is short: the order of reading never changes a result. */
+/* Makes sc->vseries, the series in the order of sc->visit, which the store gave
+ * with the selection: the order it keeps them in, which follows their creation and
+ * so their place in memory, while label order scatters them, and reading in label
+ * order would cost a cache and TLB miss per series. Small selections, and any when
+ * memory is short, are read in label order (visit NULL): the order of reading never
+ * changes a result. */
 static void visit_order(struct rg__selcache *sc)
 {
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    uint64_t *a, *b, *t, span;
-    size_t i, n = sc->n;
-
-    if (n < 256 || n > UINT32_MAX)
-        return;
-    for (i = 0; i < n; i++) {
-        uintptr_t p = (uintptr_t)sc->series[i];
-
-        lo = p < lo ? p : lo;
-        hi = p > hi ? p : hi;
-    }
-    span = (uint64_t)(hi - lo) >> 4;
-    if (span > UINT32_MAX || !(a = malloc(2 * n * sizeof(*a))))
-        return;
-    sc->visit = malloc(n * sizeof(*sc->visit));
-    sc->vseries = malloc(n * sizeof(*sc->vseries));
-    if (!sc->visit || !sc->vseries) {
+    if (sc->visit && sc->n >= 256)
+        sc->vseries = malloc(sc->n * sizeof(*sc->vseries));
+    if (!sc->vseries) {
         free(sc->visit);
-        free(sc->vseries);
         sc->visit = NULL;
-        sc->vseries = NULL;
-        free(a);
         return;
     }
-    b = a + n;
-    for (i = 0; i < n; i++)
-        a[i] = (uint64_t)(((uintptr_t)sc->series[i] - lo) >> 4) << 32 | i;
-    for (unsigned shift = 32; shift < 64 && span >> (shift - 32); shift += 8) {
-        size_t count[257] = { 0 };
-
-        for (i = 0; i < n; i++)
-            count[((a[i] >> shift) & 0xff) + 1]++;
-        for (size_t d = 1; d < 257; d++)
-            count[d] += count[d - 1];
-        for (i = 0; i < n; i++)
-            b[count[(a[i] >> shift) & 0xff]++] = a[i];
-        t = a;
-        a = b;
-        b = t;
-    }
-    for (i = 0; i < n; i++) {
-        sc->visit[i] = (uint32_t)a[i];
-        sc->vseries[i] = sc->series[sc->visit[i]];
-    }
-    free(a < b ? a : b);
+    for (size_t j = 0; j < sc->n; j++)
+        sc->vseries[j] = sc->series[sc->visit[j]];
 }
 
 /* Fills sc->ls with the label arrays of the selected series. The arrays are laid
@@ -566,7 +529,7 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
             m[i].re = (void *)pm;
         }
     }
-    err = rg_store_select(c->store, m, nm, &sc->series, &sc->n);
+    err = rg_store_select_visit(c->store, m, nm, &sc->series, &sc->visit, &sc->n);
     free(m);
     if (err) {
         free(key);

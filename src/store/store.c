@@ -1430,9 +1430,11 @@ fail_fresh:
     return err;
 }
 
-/* Sorts the ranked @ids by rank: an LSD radix sort of (rank, id) pairs over the
- * bytes that ranks below rank_n use. Returns 0 or RG_ENOMEM (@ids unchanged). */
-static int sort_by_rank(const struct rg_store *st, uint32_t *ids, size_t n)
+/* Writes to @perm the positions 0..n-1 of the ranked @ids in rank order: an LSD
+ * radix sort of (rank, position) pairs over the bytes that ranks below rank_n use.
+ * Returns 0 or RG_ENOMEM. */
+static int sort_by_rank(const struct rg_store *st, const uint32_t *ids, size_t n,
+                        uint32_t *perm)
 {
     uint64_t *a = malloc(2 * n * sizeof(*a)), *b, *t;
 
@@ -1440,7 +1442,7 @@ static int sort_by_rank(const struct rg_store *st, uint32_t *ids, size_t n)
         return RG_ENOMEM;
     b = a + n;
     for (size_t i = 0; i < n; i++)
-        a[i] = (uint64_t)st->rank[ids[i]] << 32 | ids[i];
+        a[i] = (uint64_t)st->rank[ids[i]] << 32 | i;
     for (unsigned shift = 32; shift < 64 && ((uint64_t)st->rank_n - 1) >> (shift - 32);
          shift += 8) {
         size_t count[257] = { 0 };
@@ -1456,17 +1458,32 @@ static int sort_by_rank(const struct rg_store *st, uint32_t *ids, size_t n)
         b = t;
     }
     for (size_t i = 0; i < n; i++)
-        ids[i] = (uint32_t)a[i];
+        perm[i] = (uint32_t)a[i];
     free(a < b ? a : b);
     return 0;
 }
 
-/* Fills @res with the series of the ascending ids @ids[0..n) in label-set order,
- * by rank where ranks allow it. @st is the store behind a const selection: ranks
- * are a cache that selection keeps up to date, invisible to every caller. */
-static void order_series(struct rg_store *st, uint32_t *ids, size_t n, struct rg_series **res)
+struct fresh {
+    struct rg_series *s;
+    uint32_t pos;   /* in the ascending ids */
+};
+
+static int cmp_fresh(const void *a, const void *b)
 {
-    struct rg_series **fresh = NULL;
+    return cmp_series(&((const struct fresh *)a)->s, &((const struct fresh *)b)->s);
+}
+
+/* Fills @res with the series of the ascending ids @ids[0..n) in label-set order,
+ * by rank where ranks allow it, and @visit (may be NULL) with where each of them
+ * went: visit[j] is the position in @res of the series of ids[j]. Returns 1 when
+ * @visit was filled, 0 when it was not (a small selection, or short of memory: the
+ * order of @res is right either way). @st is the store behind a const selection:
+ * ranks are a cache that selection keeps up to date, invisible to every caller. */
+static int order_series(struct rg_store *st, const uint32_t *ids, size_t n,
+                        struct rg_series **res, uint32_t *visit)
+{
+    struct fresh *fresh = NULL;
+    uint32_t *perm = NULL;
     size_t k = n, lo = 0, nb, i = 0, w = 0;
 
     if (n >= st->rank_min) {
@@ -1484,37 +1501,50 @@ static void order_series(struct rg_store *st, uint32_t *ids, size_t n, struct rg
     }
     nb = n - k;
     if (n < st->rank_min || k == 0 || (nb && !(fresh = malloc(nb * sizeof(*fresh)))) ||
-        sort_by_rank(st, ids, k)) {
+        !(perm = malloc(k * sizeof(*perm))) || sort_by_rank(st, ids, k, perm)) {
         free(fresh);
+        free(perm);
         for (size_t j = 0; j < n; j++)
             res[j] = st->by_id[ids[j]];
         qsort(res, n, sizeof(*res), cmp_series);
-        return;
+        return 0;
     }
     /* The few unranked series: sorted by string comparison, then each placed after
      * the ranked ones that sort before it (a binary search each). */
-    for (size_t j = 0; j < nb; j++)
-        fresh[j] = st->by_id[ids[k + j]];
+    for (size_t j = 0; j < nb; j++) {
+        fresh[j].s = st->by_id[ids[k + j]];
+        fresh[j].pos = (uint32_t)(k + j);
+    }
     if (nb)
-        qsort(fresh, nb, sizeof(*fresh), cmp_series);
+        qsort(fresh, nb, sizeof(*fresh), cmp_fresh);
     for (size_t j = 0; j < nb; j++) {
         size_t a = i, b = k;
 
         while (a < b) {
             size_t mid = a + (b - a) / 2;
 
-            if (cmp_series(&st->by_id[ids[mid]], &fresh[j]) < 0)
+            if (cmp_series(&st->by_id[ids[perm[mid]]], &fresh[j].s) < 0)
                 a = mid + 1;
             else
                 b = mid;
         }
-        while (i < a)
-            res[w++] = st->by_id[ids[i++]];
-        res[w++] = fresh[j];
+        for (; i < a; i++, w++) {
+            res[w] = st->by_id[ids[perm[i]]];
+            if (visit)
+                visit[perm[i]] = (uint32_t)w;
+        }
+        if (visit)
+            visit[fresh[j].pos] = (uint32_t)w;
+        res[w++] = fresh[j].s;
     }
-    while (i < k)
-        res[w++] = st->by_id[ids[i++]];
+    for (; i < k; i++, w++) {
+        res[w] = st->by_id[ids[perm[i]]];
+        if (visit)
+            visit[perm[i]] = (uint32_t)w;
+    }
     free(fresh);
+    free(perm);
+    return visit != NULL;
 }
 
 /* ---- Selection ---------------------------------------------------------- */
@@ -1729,17 +1759,21 @@ static int lists_filter(const struct rg_store *st, const struct lists *l, int ke
     return 0;
 }
 
-int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
-                    struct rg_series ***out, size_t *n)
+/* Selection, with the visit order when @visit is not NULL. */
+static int select_series(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
+                         struct rg_series ***out, uint32_t **visit, size_t *n)
 {
     const struct rg_store *st = store;
     struct idvec cur = { 0 }, tmp = { 0 };
     struct lists l = { 0 };
     struct rg_series **res;
+    uint32_t *vis = NULL;
     int have_cur = 0, err = 0;
 
     *out = NULL;
     *n = 0;
+    if (visit)
+        *visit = NULL;
     for (size_t i = 0; i < nm; i++) {
         if (!m[i].name || ((m[i].op == RG_MATCH_EQ || m[i].op == RG_MATCH_NE) && !m[i].value) ||
             ((m[i].op == RG_MATCH_RE || m[i].op == RG_MATCH_NRE) && !m[i].re_match) ||
@@ -1786,14 +1820,33 @@ int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, si
         err = RG_ENOMEM;
         goto out;
     }
-    order_series((struct rg_store *)st, cur.ids, cur.n, res);
+    if (visit && cur.n >= st->rank_min)
+        vis = malloc(cur.n * sizeof(*vis));
+    if (!order_series((struct rg_store *)st, cur.ids, cur.n, res, vis)) {
+        free(vis);
+        vis = NULL;
+    }
     *out = res;
     *n = cur.n;
+    if (visit)
+        *visit = vis;
 out:
     free(cur.ids);
     free(tmp.ids);
     free(l.p);
     return err;
+}
+
+int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
+                    struct rg_series ***out, size_t *n)
+{
+    return select_series(store, m, nm, out, NULL, n);
+}
+
+int rg_store_select_visit(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
+                          struct rg_series ***out, uint32_t **visit, size_t *n)
+{
+    return select_series(store, m, nm, out, visit, n);
 }
 
 /* ---- Label names and values --------------------------------------------- */

@@ -117,6 +117,15 @@ struct rg_matcher {
 int rg_store_select(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
                     struct rg_series ***out, size_t *n);
 
+/** As rg_store_select(), and sets *@visit to a malloc'd array (caller frees it) of
+ *  *@n indexes into *@out that lists the series in the order the store keeps them:
+ *  the order they were created in, which is mostly their order in memory too, so
+ *  that a caller reading all of many series goes through memory forwards instead
+ *  of in label order, which jumps around it. *@visit is NULL when the selection is
+ *  small (tens of series) or memory for it was short: read in any order then. */
+int rg_store_select_visit(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
+                          struct rg_series ***out, uint32_t **visit, size_t *n);
+
 /** Number of labels of @series. */
 size_t rg_series_label_count(const struct rg_series *series);
 /** Fills @out with up to @cap labels of @series (sorted by name); returns the

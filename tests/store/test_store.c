@@ -1241,17 +1241,31 @@ static int cmp_str(const void *a, const void *b)
  * (with one label name per spec, byte order of the specs is label-set order). */
 static void check_all_sorted(struct rg_store *st, const char **want, size_t n)
 {
+    static const char *made[6000];
     struct t_matchers ms;
     struct rg_series **res;
+    uint32_t *visit;
     size_t got;
     char buf[64];
 
+    /* @want comes in creation order, which the visit order must give. */
+    memcpy(made, want, n * sizeof(*want));
     qsort(want, n, sizeof(*want), cmp_str);
     assert_int_equal(t_matchers(&ms, "v=~.+"), 0);
     assert_int_equal(rg_store_select(st, ms.m, ms.n, &res, &got), 0);
     assert_int_equal(got, n);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(t_render(res[i], buf, sizeof(buf)), want[i]);
+    free(res);
+    assert_int_equal(rg_store_select_visit(st, ms.m, ms.n, &res, &visit, &got), 0);
+    assert_int_equal(got, n);
+    assert_non_null(visit);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(t_render(res[i], buf, sizeof(buf)), want[i]);
+        assert_true(visit[i] < n);
+        assert_string_equal(t_render(res[visit[i]], buf, sizeof(buf)), made[i]);
+    }
+    free(visit);
     free(res);
     t_matchers_free(&ms);
 }
