@@ -6,11 +6,20 @@
  * Slots are rebuilt only when the deployment enters another phase, so a tick costs
  * one instant evaluation per distinct signal and deployment, and one per tick for
  * signals that do not depend on the deployment.
+ *
+ * A slot whose signal or deployment names a source is remote: it is never shared
+ * or batched, and its query goes to the server. A deployment with remote slots is
+ * evaluated in a "round": its local slots are evaluated in the tick, its remote
+ * queries are sent, and the verdict steps (with the tick's time) when the last
+ * answer is in. The round is a separate allocation that survives the deployment
+ * and the manager (both only detach it), so a late answer never touches freed
+ * memory; the client's cancellation finishes it at the latest.
  */
 #include "rules/deploy.h"
 
 #include "promql/ast.h"
 #include "promql/engine.h"
+#include "query/client.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
@@ -42,6 +51,7 @@ struct slot {
     struct rg_verdict_input bval;
     char val_err[256];
     char bval_err[256];
+    const struct rg_query_source *src;   /* borrowed; NULL: the store */
 };
 
 /* A signal evaluated once per tick for every deployment. */
@@ -101,6 +111,10 @@ struct dep {
     size_t compiled_phase;
     int stale_pending;             /* the series of stale_phase must get stale markers */
     size_t stale_phase;
+    const struct rg_query_source *source;   /* borrowed; `source:` of the deployment */
+    size_t nremote;                /* remote slots of the compiled phase (req included) */
+    struct round *round;           /* remote evaluation in flight (not owned), or NULL */
+    uint64_t rounds_missed;        /* ticks skipped while a round was still out */
 };
 
 struct rg_deploy {
@@ -124,7 +138,13 @@ struct rg_deploy {
     int full_warned;
     rg_deploy_event_cb cb;
     void *cb_ud;
+    struct rg_query_client *client;          /* borrowed; may be NULL */
+    const struct rg_query_sources *sources;  /* borrowed; may be NULL */
 };
+
+struct round;
+static void round_detach_dep(struct round *rd);
+static void round_detach_all(struct round *rd);
 
 /* ---- deployments --------------------------------------------------------------------- */
 
@@ -150,12 +170,15 @@ static void dep_uncompile(struct dep *p)
     p->queries = NULL;
     slot_clear(&p->req);
     p->compiled = 0;
+    p->nremote = 0;
 }
 
 static void dep_free(struct dep *p)
 {
     if (!p)
         return;
+    if (p->round)
+        round_detach_dep(p->round);
     dep_uncompile(p);
     rg_verdict_cleanup(&p->v);
     free(p->name);
@@ -584,6 +607,23 @@ static int slot_build(struct rg_deploy *d, struct dep *p, struct slot *s,
     s->sig = sig;
     s->shared = -1;
     s->group = -1;
+    /* A signal's own source wins over its deployment's. */
+    s->src = sig->source ? rg_query_sources_find(d->sources, sig->source) : p->source;
+    if (s->src) {
+        p->nremote++;
+        if ((rc = build_query(sig->expr, p->selector, window_ms, &s->query, &s->expr, s->error,
+                              sizeof(s->error))))
+            return rc;
+        if (!s->need_base)
+            return 0;
+        if (!p->baseline_selector) {
+            snprintf(s->error, sizeof(s->error), "deployment %s has no baseline_selector for "
+                     "the baseline comparison", p->name);
+            return 0;
+        }
+        return build_query(sig->expr, p->baseline_selector, window_ms, &s->base_query,
+                           &s->base, s->error, sizeof(s->error));
+    }
     if (!has_selector(sig->expr) && !s->need_base) {
         s->shared = (long)(sig - d->cl->signals);
         return 0;
@@ -653,7 +693,7 @@ static int dep_compile(struct rg_deploy *d, struct dep *p)
         goto fail_compile;
     for (size_t i = 0; i < n; i++) {
         const struct slot *s = &p->slots[p->check_slot[i]];
-        p->queries[i] = s->shared >= 0 ? d->shared[s->shared].query : s->query;
+        p->queries[i] = s->shared >= 0 && !s->src ? d->shared[s->shared].query : s->query;
     }
     p->compiled = 1;
     p->compiled_phase = p->v.phase;
@@ -665,6 +705,29 @@ fail_compile:
 }
 
 /* ---- evaluation ---------------------------------------------------------------------- */
+
+/* The value of a signal from a successful result, local or remote: a scalar or a
+ * one-element vector is the value, an empty vector is no data, anything else is an
+ * error. @in must be zeroed. */
+static void extract(enum rg_promql_vtype type, double scalar,
+                    const struct rg_promql_series *series, size_t nseries,
+                    struct rg_verdict_input *in, char *errbuf, size_t cap)
+{
+    if (type == RG_PROMQL_VT_SCALAR) {
+        in->has_value = 1;
+        in->value = scalar;
+    } else if (type == RG_PROMQL_VT_VECTOR && nseries == 1 && series[0].npoints) {
+        in->has_value = 1;
+        in->value = series[0].points[0].v;
+    } else if (type == RG_PROMQL_VT_VECTOR && nseries > 1) {
+        snprintf(errbuf, cap, "the signal returned %zu series; it must return one (aggregate "
+                              "it, e.g. with sum or max)", nseries);
+        in->error = errbuf;
+    } else if (type != RG_PROMQL_VT_VECTOR) {
+        snprintf(errbuf, cap, "the signal must return a scalar or an instant vector");
+        in->error = errbuf;
+    }
+}
 
 static void eval_one(struct rg_deploy *d, const struct rg_promql_node *expr, const char *error,
                      int64_t now_ms, struct rg_verdict_input *in, char *errbuf, size_t cap)
@@ -684,19 +747,8 @@ static void eval_one(struct rg_deploy *d, const struct rg_promql_node *expr, con
     if (rc) {
         snprintf(errbuf, cap, "%s", msg.data ? msg.data : rg_strerror(rc));
         in->error = errbuf;
-    } else if (res.type == RG_PROMQL_VT_SCALAR) {
-        in->has_value = 1;
-        in->value = res.scalar;
-    } else if (res.type == RG_PROMQL_VT_VECTOR && res.nseries == 1 && res.series[0].npoints) {
-        in->has_value = 1;
-        in->value = res.series[0].points[0].v;
-    } else if (res.type == RG_PROMQL_VT_VECTOR && res.nseries > 1) {
-        snprintf(errbuf, cap, "the signal returned %zu series; it must return one (aggregate "
-                              "it, e.g. with sum or max)", res.nseries);
-        in->error = errbuf;
-    } else if (res.type != RG_PROMQL_VT_VECTOR) {
-        snprintf(errbuf, cap, "the signal must return a scalar or an instant vector");
-        in->error = errbuf;
+    } else {
+        extract(res.type, res.scalar, res.series, res.nseries, in, errbuf, cap);
     }
     rg_promql_result_free(&res);
     rg_buf_cleanup(&msg);
@@ -1069,10 +1121,29 @@ static void discover(struct rg_deploy *d, int64_t now_ms)
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
+static int source_known(const char *name, void *ud)
+{
+    return rg_query_sources_find(ud, name) != NULL;
+}
+
 int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
                   struct rg_metrics *metrics, const char *state_path, int64_t now_ms,
                   struct rg_deploy **out, struct rg_buf *err)
 {
+    struct rg_deploy_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.state_path = state_path;
+    o.now_ms = now_ms;
+    return rg_deploy_new_opts(cfg, store, metrics, &o, out, err);
+}
+
+int rg_deploy_new_opts(const struct rg_config *cfg, struct rg_store *store,
+                       struct rg_metrics *metrics, const struct rg_deploy_opts *o,
+                       struct rg_deploy **out, struct rg_buf *err)
+{
+    const char *state_path = o->state_path;
+    int64_t now_ms = o->now_ms;
     static const char *const verdict_labels[] = { "deployment", "phase", "verdict" };
     static const char *const check_labels[] = { "deployment", "phase", "check", "kind" };
     struct rg_deploy *d;
@@ -1085,12 +1156,16 @@ int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
     d->store = store;
     d->metrics = metrics;
     d->batching = 1;
+    d->client = o->client;
+    d->sources = o->sources;
     rg_promql_opts_default(&d->popts);
     d->popts.lookback_ms = cfg->query.lookback_delta_ms;
     d->popts.max_samples = cfg->query.max_samples;
     /* One evaluation must never stall the loop for long: bound it by the interval. */
     d->popts.timeout_ms = cfg->query.timeout_ms;
     if ((rc = rg_checklist_parse(cfg, &d->cl, err)))
+        goto fail_parse;
+    if ((rc = rg_checklist_check_sources(d->cl, source_known, (void *)d->sources, err)))
         goto fail_parse;
     rc = RG_ENOMEM;
     d->shared = calloc(d->cl->nsignals, sizeof(*d->shared));
@@ -1123,6 +1198,7 @@ int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
                                 cd->nphases, 0, now_ms);
         if (!p)
             goto fail_alloc;
+        p->source = cd->source ? rg_query_sources_find(d->sources, cd->source) : NULL;
         if (dep_add(d, p)) {
             dep_free(p);
             goto fail_alloc;
@@ -1143,8 +1219,12 @@ void rg_deploy_free(struct rg_deploy *d)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < d->ndeps; i++)
+    for (size_t i = 0; i < d->ndeps; i++) {
+        if (d->deps[i]->round)
+            round_detach_all(d->deps[i]->round);
+        d->deps[i]->round = NULL;
         dep_free(d->deps[i]);
+    }
     free(d->deps);
     if (d->shared && d->cl)
         for (size_t i = 0; i < d->cl->nsignals; i++) {
@@ -1190,25 +1270,18 @@ size_t rg_deploy_count(const struct rg_deploy *d)
 
 /* ---- the tick ------------------------------------------------------------------------ */
 
-static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
+/* Steps @p's verdict machine with the values now in its slots, emits the event of a
+ * changed verdict and writes the exported series. */
+static void dep_step(struct rg_deploy *d, struct dep *p, int64_t now_ms)
 {
     struct rg_verdict_input *in;
     struct rg_verdict_input req = { 0 };
     enum rg_verdict_kind before = p->v.verdict;
     int was_sticky = p->v.sticky;
 
-    if (p->stale_pending) {
-        if (p->stale_phase != p->v.phase)
-            export_phase(d, p, p->stale_phase, now_ms, 1);
-        p->stale_pending = 0;
-    }
-    if ((!p->compiled || p->compiled_phase != p->v.phase) && dep_compile(d, p))
-        return;   /* out of memory: try again next tick */
     in = calloc(p->v.nchecks ? p->v.nchecks : 1, sizeof(*in));
     if (!in)
         return;
-    for (size_t k = 0; k < p->nslots; k++)
-        eval_slot(d, p, &p->slots[k], now_ms);
     for (size_t i = 0; i < p->v.nchecks; i++) {
         const struct slot *s = &p->slots[p->check_slot[i]];
         in[i] = s->val;
@@ -1219,10 +1292,8 @@ static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
                 in[i].error = s->bval.error;
         }
     }
-    if (p->req.sig) {
-        eval_slot(d, p, &p->req, now_ms);
+    if (p->req.sig)
         req = p->req.val;
-    }
     rg_verdict_step(&p->v, now_ms, in, p->req.sig ? &req : NULL);
     free(in);
     if (p->v.sticky != was_sticky)
@@ -1233,6 +1304,185 @@ static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
                    : RG_DEPLOY_EVENT_VERDICT,
              before, p->v.reason, now_ms);
     export_phase(d, p, p->v.phase, now_ms, 0);
+}
+
+/* ---- remote rounds ------------------------------------------------------------------- */
+
+/* One query of a round: which slot (index, or nslots for the request count) and
+ * whether it is the baseline variant; its answer once it is in. */
+struct rq {
+    struct round *rd;
+    size_t slot;
+    int base;
+    struct rg_verdict_input in;
+    char err[256];
+};
+
+struct round {
+    struct rg_deploy *d;           /* NULL once the manager is gone */
+    struct dep *p;                 /* NULL once the deployment is gone */
+    int64_t now_ms;                /* the tick's time: the verdict steps with it */
+    size_t phase;                  /* the phase and its start when the round began: */
+    int64_t phase_start_ms;        /* a phase started meanwhile drops the answers */
+    size_t pending;
+    struct rq *q;                  /* owned */
+    size_t nq;
+};
+
+static void round_detach_dep(struct round *rd)
+{
+    rd->p = NULL;
+}
+
+static void round_detach_all(struct round *rd)
+{
+    rd->d = NULL;
+    rd->p = NULL;
+}
+
+static struct slot *round_slot(struct dep *p, size_t k)
+{
+    return k < p->nslots ? &p->slots[k] : &p->req;
+}
+
+/* Copies the answers into the slots and steps the verdict, unless the deployment
+ * entered another phase while the round was out. */
+static void round_finish(struct round *rd)
+{
+    struct rg_deploy *d = rd->d;
+    struct dep *p = rd->p;
+
+    if (!d || !p)
+        return;
+    p->round = NULL;
+    if (!p->compiled || p->compiled_phase != rd->phase || p->v.phase != rd->phase ||
+        p->v.phase_start_ms != rd->phase_start_ms)
+        return;
+    for (size_t i = 0; i < rd->nq; i++) {
+        struct rq *q = &rd->q[i];
+        struct slot *s = round_slot(p, q->slot);
+        struct rg_verdict_input *in = q->base ? &s->bval : &s->val;
+        char *buf = q->base ? s->bval_err : s->val_err;
+        *in = q->in;
+        if (q->in.error) {
+            snprintf(buf, sizeof(s->val_err), "%s", q->err);
+            in->error = buf;
+        }
+    }
+    dep_step(d, p, rd->now_ms);
+    rg_deploy_save(d);
+}
+
+static void round_free(struct round *rd)
+{
+    free(rd->q);
+    free(rd);
+}
+
+static void on_answer(void *ud, int err, const char *msg, struct rg_query_result *res)
+{
+    struct rq *q = ud;
+    struct round *rd = q->rd;
+
+    memset(&q->in, 0, sizeof(q->in));
+    if (err) {
+        snprintf(q->err, sizeof(q->err), "%s", msg && msg[0] ? msg : rg_strerror(err));
+        q->in.error = q->err;
+    } else {
+        extract(res->type, res->scalar, res->series, res->nseries, &q->in, q->err,
+                sizeof(q->err));
+    }
+    if (--rd->pending)
+        return;
+    round_finish(rd);
+    round_free(rd);
+}
+
+/* Sends the remote queries of @p's slots for the tick at @now_ms. */
+static void round_start(struct rg_deploy *d, struct dep *p, int64_t now_ms)
+{
+    struct round *rd = calloc(1, sizeof(*rd));
+    size_t n = 0;
+    /* Like Prometheus' rule evaluation, the query time is aligned to the evaluation
+     * interval, so that every deployment (and a rerun) asks for the same instants. */
+    int64_t iv = d->cl->evaluation_interval_ms > 0 ? d->cl->evaluation_interval_ms : 1;
+    int64_t qt = now_ms - ((now_ms % iv) + iv) % iv;
+
+    if (!rd || !(rd->q = calloc(2 * (p->nslots + 1), sizeof(*rd->q)))) {
+        free(rd);
+        return;   /* out of memory: try again next tick */
+    }
+    rd->d = d;
+    rd->p = p;
+    rd->now_ms = now_ms;
+    rd->phase = p->v.phase;
+    rd->phase_start_ms = p->v.phase_start_ms;
+    for (size_t k = 0; k <= p->nslots; k++) {
+        struct slot *s = round_slot(p, k);
+        if (!s->sig || !s->src)
+            continue;
+        for (int base = 0; base <= s->need_base; base++) {
+            rd->q[n].rd = rd;
+            rd->q[n].slot = k;
+            rd->q[n].base = base;
+            n++;
+        }
+    }
+    rd->nq = n;
+    /* One extra count until every query is out (the client never calls back from
+     * inside rg_query_instant). */
+    rd->pending = n + 1;
+    p->round = rd;
+    for (size_t i = 0; i < n; i++) {
+        struct rq *q = &rd->q[i];
+        struct slot *s = round_slot(p, q->slot);
+        const struct rg_promql_node *expr = q->base ? s->base : s->expr;
+        const char *text = q->base ? s->base_query : s->query;
+        int rc = RG_EINVAL;
+
+        if (!expr || !text)
+            snprintf(q->err, sizeof(q->err), "%s", s->error[0] ? s->error : "query not built");
+        else if (!d->client)
+            snprintf(q->err, sizeof(q->err), "source %s: no query client", s->src->name);
+        else if ((rc = rg_query_instant(d->client, s->src, text, qt, on_answer, q)) != 0)
+            snprintf(q->err, sizeof(q->err), "source %s: cannot send the query: %s",
+                     s->src->name, rg_strerror(rc));
+        else
+            continue;
+        q->in.error = q->err;
+        rd->pending--;
+    }
+    if (--rd->pending == 0) {
+        round_finish(rd);
+        round_free(rd);
+    }
+}
+
+static void dep_tick(struct rg_deploy *d, struct dep *p, int64_t now_ms)
+{
+    if (p->round) {
+        /* The previous round is still out: this tick is skipped for @p, as
+         * Prometheus skips a group's slot while its evaluation overruns. */
+        p->rounds_missed++;
+        return;
+    }
+    if (p->stale_pending) {
+        if (p->stale_phase != p->v.phase)
+            export_phase(d, p, p->stale_phase, now_ms, 1);
+        p->stale_pending = 0;
+    }
+    if ((!p->compiled || p->compiled_phase != p->v.phase) && dep_compile(d, p))
+        return;   /* out of memory: try again next tick */
+    for (size_t k = 0; k < p->nslots; k++)
+        if (!p->slots[k].src)
+            eval_slot(d, p, &p->slots[k], now_ms);
+    if (p->req.sig && !p->req.src)
+        eval_slot(d, p, &p->req, now_ms);
+    if (p->nremote) {
+        round_start(d, p, now_ms);
+        return;
+    }
+    dep_step(d, p, now_ms);
 }
 
 int64_t rg_deploy_tick(struct rg_deploy *d, int64_t now_ms)

@@ -35,7 +35,21 @@
  * JSON file with rg_file_write_atomic() whenever it changes, and restored when the
  * manager is created; an unreadable or corrupt file is logged and ignored.
  *
- * Loop thread only, like the store. The only I/O is the state file.
+ * Query mode: a deployment or a signal with `source: NAME` (a server of the
+ * `sources:` section) is evaluated on that server through the query client
+ * (query/client.h) with the same semantics as on the store (value extraction, no
+ * data, request count, baseline). The tick evaluates a deployment's local signals,
+ * sends its remote queries at the tick's time aligned down to the evaluation
+ * interval (the client subtracts the source's query_offset) and returns; the
+ * verdict steps, with the tick's time, when all of the deployment's answers are in.
+ * A failed or timed-out query makes the check's state no_data with the error as its
+ * "error", so that the verdict becomes inconclusive once the errors last longer
+ * than the phase's no_data_timeout. While a deployment's answers are still out its
+ * next ticks are skipped. A signal's source wins over its deployment's; signals of
+ * remote deployments are neither shared between deployments nor batched.
+ *
+ * Loop thread only, like the store. The only I/O is the state file and, with
+ * sources, the client's requests.
  */
 #ifndef RG_RULES_DEPLOY_H
 #define RG_RULES_DEPLOY_H
@@ -51,6 +65,8 @@
 #include "util/metrics.h"
 
 struct rg_deploy;   /* opaque */
+struct rg_query_client;
+struct rg_query_sources;
 
 enum rg_deploy_event_kind {
     RG_DEPLOY_EVENT_PHASE_STARTED,   /* a phase was started or advanced through the API */
@@ -87,7 +103,26 @@ int rg_deploy_new(const struct rg_config *cfg, struct rg_store *store,
                   struct rg_metrics *metrics, const char *state_path, int64_t now_ms,
                   struct rg_deploy **out, struct rg_buf *err);
 
-/** Frees the manager. NULL is a no-op. */
+/** Options of rg_deploy_new_opts(); zero fields are the defaults. */
+struct rg_deploy_opts {
+    const char *state_path;                  /* as rg_deploy_new()'s */
+    int64_t now_ms;                          /* as rg_deploy_new()'s */
+    struct rg_query_client *client;          /* borrowed; NULL: remote checks fail with
+                                              * "no query client" */
+    const struct rg_query_sources *sources;  /* borrowed; the names `source:` may use.
+                                              * Both must outlive the manager, and the
+                                              * set must not grow */
+};
+
+/** rg_deploy_new() with query mode: every `source:` of the checklist must name one
+ *  of o->sources ("file:line:col: ...: unknown source" in @err and RG_EINVAL
+ *  otherwise). */
+int rg_deploy_new_opts(const struct rg_config *cfg, struct rg_store *store,
+                       struct rg_metrics *metrics, const struct rg_deploy_opts *o,
+                       struct rg_deploy **out, struct rg_buf *err);
+
+/** Frees the manager. NULL is a no-op. Rounds of remote queries still out are
+ *  detached and their answers dropped; free the manager before the query client. */
 void rg_deploy_free(struct rg_deploy *d);
 
 /** Sets the event callback (NULL to remove it). */
