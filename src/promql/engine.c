@@ -17,6 +17,14 @@
  * steps and slide a cursor (or a window) along the step times, keeping each step's
  * values (a "grid") until that step is evaluated. This follows Prometheus' own
  * series-at-a-time range evaluation and avoids one search per series and step.
+ *
+ * Large selections are read in the store's order (rg_store_select_visit), which
+ * follows memory, instead of label order, which scatters reads over it; range
+ * functions then append their values in label order, so results, sums included,
+ * are bit for bit those of reading in label order. A selection's label arrays lie
+ * in label order in one block. Large selections are kept between queries in the
+ * store's readers' cache, keyed by their matchers, until the set of series changes:
+ * the deployments manager runs the same selectors every second.
  */
 #include "promql/engine.h"
 

@@ -40,7 +40,17 @@
  * not match "" contributes the union of the postings of its matching values to an
  * intersection; one that matches "" (so it also accepts series lacking the label)
  * contributes the postings of its non-matching values to a set subtracted at the
- * end, from all series when no intersection was formed.
+ * end, from all series when no intersection was formed. "=" matchers go first (one
+ * list, already sorted, used in place); a union of many lists that covers a good
+ * part of the id range is built as a bitmap over the ids, smaller ones by a radix
+ * sort. Results are ordered by label set through cached ranks: the position of
+ * each series among all series by label set, kept lazily (see "Label-set ranks"),
+ * so that ordering a selection is a radix sort of integers instead of a sort by
+ * string comparison. The window of a series is found by galloping back from its
+ * newest sample, where query windows end.
+ *
+ * Readers may attach one cache to the store (rg_store_cache_set); it is dropped
+ * whenever the set of series changes, which is what makes it safe to keep.
  */
 #include "store/store.h"
 
