@@ -25,11 +25,16 @@
  * 0.02; and classic histogram buckets with a P99 near 48 ms, below every latency check.
  * Values are doubles, so a 2% share of a 100 ms step is exact at any rate.
  *
+ * With --background N the daemon judges N more deployments (jobs bg-1 ... bg-N, fed by
+ * a thread of their own), so the figures show how the evaluation's cost on the daemon's
+ * one loop adds to the latency.
+ *
  * Besides the latency each trial reports its two parts, split at the verdict's
  * "verdict_since" (the evaluation time of the tick that decided it, on the daemon's
  * wall clock, which is this machine's): tick_wait_ms, from the POST to that tick (the
  * wait for the next evaluation), and after_tick_ms, from the tick to the answer that
- * showed it (the tick's own cost plus the polling delay).
+ * showed it (the tick's own cost plus the polling delay). verdict_since has a
+ * resolution of 1 ms, so the split is good to about a millisecond.
  *
  * With --webhook-port the run also measures the end-to-end latency to a notification:
  * a receiver thread listens on 127.0.0.1:PORT (the daemon's configuration must name a
@@ -42,6 +47,7 @@
  *                  [--goal-ms 1200] [--poll-ms 5] [--feed-ms 100] [--settle-ms 300]
  *                  [--rate 1000] [--prefix trial-] [--seed 1] [--timeout-ms T]
  *                  [--webhook-port PORT] [--webhook-goal-ms 1500]
+ *                  [--background N] [--background-feed-ms 1000]
  * Output, one key=value line per trial and a summary (p99 is the nearest-rank 99th
  * percentile, which is the maximum for fewer than 100 trials):
  *   detect_latency: trial=N job=J latency_ms=.. tick_wait_ms=.. after_tick_ms=..
@@ -49,7 +55,8 @@
  *   detect_latency: summary interval_ms=.. trials=.. min_ms=.. p50_ms=.. p99_ms=..
  *                   max_ms=.. mean_ms=.. goal_p99_ms=.. result=PASS|FAIL
  * and with --webhook-port the same line named webhook_summary, and the receiver's
- * counts of requests and matched rollback events. --timeout-ms bounds each wait
+ * counts of requests and matched rollback events; with --background a line with the
+ * number of background requests that failed (any makes the run fail). --timeout-ms bounds each wait
  * (discovery, the rollback, the webhook; default ten intervals, at least 10 s).
  * Exit status: 0 every goal was met, 1 one was missed or a trial failed, 2 bad usage.
  */
@@ -61,6 +68,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +112,8 @@ struct opts {
     long timeout_ms;
     unsigned long seed;
     const char *prefix;
+    long background;            /* more deployments, evaluated as a load */
+    long background_feed_ms;
     long webhook_port;          /* 0: no webhook receiver */
     long webhook_goal_ms;
 };
@@ -248,6 +258,17 @@ static void client_cleanup(struct client *c)
         curl_easy_cleanup(c->curl);
     curl_slist_free_all(c->hdrs);
     rg_buf_cleanup(&c->body);
+}
+
+/* Appends @line to *@list; 0, or -1 with the list intact when out of memory. */
+static int add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+
+    if (!l)
+        return -1;
+    *list = l;
+    return 0;
 }
 
 /* Performs the request set up on @c; sets *@code. Returns 0, or -1 after printing a
@@ -653,6 +674,133 @@ static double receiver_arrival(struct receiver *rx, long n)
     return at;
 }
 
+/* ---- Background deployments ------------------------------------------------------ */
+
+/* --background N adds N more services (jobs bg-1 ... bg-N), hence N more discovered
+ * deployments that every tick evaluates, as a load on the evaluation: they get the
+ * same history and then one sample of every series each --background-feed-ms, posted
+ * by a thread of its own on its own connection so that these larger requests never
+ * delay the measuring thread (the daemon still serves them on its one loop, as it
+ * would serve a Prometheus). At most BG_PER_REQUEST services go into one request. */
+
+#define BG_PER_REQUEST 100
+
+struct background {
+    const struct opts *o;
+    long n;
+    struct svc *svc;            /* owned; n services */
+    struct client write;        /* owned; its own connection */
+    struct rg_rw_encoder enc;   /* owned */
+    struct rg_buf snappy;       /* owned */
+    pthread_t thread;
+    int running;
+    atomic_int stop;
+    atomic_long failures;       /* requests that failed in the thread */
+};
+
+/* Posts the samples of every background service at @ts[0..n). Returns 0 or -1. */
+static int background_post(struct background *bg, const int64_t *ts, size_t n)
+{
+    long code;
+
+    for (long i = 0; i < bg->n;) {
+        rg_rw_encoder_reset(&bg->enc);
+        for (long k = 0; k < BG_PER_REQUEST && i < bg->n; k++, i++)
+            if (svc_encode(&bg->svc[i], &bg->enc, ts, n))
+                return -1;
+        if (rg_rw_encoder_finish(&bg->enc, &bg->snappy))
+            return -1;
+        curl_easy_setopt(bg->write.curl, CURLOPT_POSTFIELDS, bg->snappy.data);
+        curl_easy_setopt(bg->write.curl, CURLOPT_POSTFIELDSIZE, (long)bg->snappy.len);
+        if (perform(&bg->write, "background write", &code))
+            return -1;
+        if (code != 204 && code != 200) {
+            print_answer("background write", code, &bg->write);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void *background_main(void *ud)
+{
+    struct background *bg = ud;
+    int64_t last = bg->svc[0].last_ms;
+    double next = mono_ms() + (double)bg->o->background_feed_ms;
+
+    while (!atomic_load(&bg->stop)) {
+        int64_t t;
+
+        if (mono_ms() < next) {
+            sleep_ms(next - mono_ms() < 20 ? next - mono_ms() : 20);
+            continue;
+        }
+        next += (double)bg->o->background_feed_ms;
+        t = (int64_t)wall_ms();
+        if (t <= last)
+            t = last + 1;
+        if (background_post(bg, &t, 1))
+            atomic_fetch_add(&bg->failures, 1);
+        last = t;
+    }
+    return NULL;
+}
+
+/* Writes the history of --background services (bg-1 ... bg-N) and starts the feeding
+ * thread. Returns 0 or -1 (printed). */
+static int background_start(struct background *bg, const struct opts *o, const char *url)
+{
+    int64_t hist[HISTORY_MS / HISTORY_STEP_MS + 1];
+    int64_t now = (int64_t)wall_ms();
+    size_t nh = 0;
+
+    bg->o = o;
+    bg->n = o->background;
+    rg_rw_encoder_init(&bg->enc);
+    if (!(bg->svc = calloc((size_t)bg->n, sizeof(*bg->svc))))
+        return -1;
+    for (long i = 0; i < bg->n; i++) {
+        snprintf(bg->svc[i].job, sizeof(bg->svc[i].job), "bg-%ld", i + 1);
+        bg->svc[i].rate = (double)o->rate;
+        bg->svc[i].breach_ms = INT64_MAX;
+        bg->svc[i].origin_ms = now - HISTORY_MS - 60000;
+    }
+    for (int64_t t = now - HISTORY_MS; t <= now; t += HISTORY_STEP_MS)
+        hist[nh++] = t;
+    if (client_init(&bg->write, 60000) ||
+        add_header(&bg->write.hdrs, "Content-Encoding: snappy") ||
+        add_header(&bg->write.hdrs, "Content-Type: application/x-protobuf") ||
+        add_header(&bg->write.hdrs, "X-Prometheus-Remote-Write-Version: 0.1.0"))
+        return -1;
+    curl_easy_setopt(bg->write.curl, CURLOPT_HTTPHEADER, bg->write.hdrs);
+    curl_easy_setopt(bg->write.curl, CURLOPT_URL, url);
+    if (background_post(bg, hist, nh))
+        return -1;
+    for (long i = 0; i < bg->n; i++)
+        bg->svc[i].last_ms = now;
+    if ((errno = pthread_create(&bg->thread, NULL, background_main, bg))) {
+        fprintf(stderr, "detect_latency: background thread: %s\n", strerror(errno));
+        return -1;
+    }
+    bg->running = 1;
+    return 0;
+}
+
+/* Stops the thread and frees everything; also after a failed background_start(). */
+static void background_stop(struct background *bg)
+{
+    if (bg->running) {
+        atomic_store(&bg->stop, 1);
+        pthread_join(bg->thread, NULL);
+        bg->running = 0;
+    }
+    client_cleanup(&bg->write);
+    rg_buf_cleanup(&bg->snappy);
+    rg_rw_encoder_cleanup(&bg->enc);
+    free(bg->svc);
+    bg->svc = NULL;
+}
+
 /* ---- One trial ------------------------------------------------------------------- */
 
 struct bench {
@@ -664,6 +812,7 @@ struct bench {
     char base[1024];            /* --url without a trailing slash */
     uint64_t rnd;
     struct receiver rx;         /* listening only with --webhook-port */
+    struct background bg;       /* running only with --background */
 };
 
 struct result {
@@ -862,7 +1011,8 @@ static void usage(FILE *f)
                "                      [--goal-ms 1200] [--poll-ms 5] [--feed-ms 100]\n"
                "                      [--settle-ms 300] [--rate 1000] [--prefix trial-]\n"
                "                      [--seed 1] [--timeout-ms T]\n"
-               "                      [--webhook-port PORT] [--webhook-goal-ms 1500]\n");
+               "                      [--webhook-port PORT] [--webhook-goal-ms 1500]\n"
+               "                      [--background N] [--background-feed-ms 1000]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -884,7 +1034,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
     *o = (struct opts){ .interval_ms = 1000, .trials = 20, .goal_ms = 1200, .poll_ms = 5,
                         .feed_ms = 100, .settle_ms = 300, .rate = 1000, .prefix = "trial-",
-                        .webhook_goal_ms = 1500 };
+                        .background_feed_ms = 1000, .webhook_goal_ms = 1500 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -920,6 +1070,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             bad = parse_long(val, 1, 100000000, &o->rate);
         else if (strcmp(a, "--timeout-ms") == 0)
             bad = parse_long(val, 1, 3600000, &o->timeout_ms);
+        else if (strcmp(a, "--background") == 0)
+            bad = parse_long(val, 0, 100000, &o->background);
+        else if (strcmp(a, "--background-feed-ms") == 0)
+            bad = parse_long(val, 10, 600000, &o->background_feed_ms);
         else if (strcmp(a, "--webhook-port") == 0)
             bad = parse_long(val, 1, 65535, &o->webhook_port);
         else if (strcmp(a, "--webhook-goal-ms") == 0)
@@ -945,6 +1099,39 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/* Starts the background services and waits until the last of them is a deployment.
+ * Returns 0 or -1 (printed). */
+static int background_start_wait(struct bench *b)
+{
+    char verdict[32], reason[512], *esc;
+    double since, t0 = mono_ms(), deadline = t0 + (double)b->o->timeout_ms + 30000;
+    int found = 0;
+
+    if (background_start(&b->bg, b->o, b->url.data))
+        return -1;
+    rg_buf_reset(&b->url);
+    esc = curl_easy_escape(b->poll.curl, b->bg.svc[b->bg.n - 1].job, 0);
+    if (esc)
+        rg_buf_printf(&b->url, "%s/api/v1/deployments/%s", b->base, esc);
+    curl_free(esc);
+    if (!b->url.data)
+        return -1;
+    curl_easy_setopt(b->poll.curl, CURLOPT_URL, b->url.data);
+    while (!found) {
+        if (get_verdict(&b->poll, &found, verdict, sizeof(verdict), reason, sizeof(reason),
+                        &since))
+            return -1;
+        if (!found && mono_ms() > deadline) {
+            fprintf(stderr, "detect_latency: background deployments not discovered\n");
+            return -1;
+        }
+        sleep_ms(20);
+    }
+    printf("detect_latency: background deployments=%ld ready in %.0f ms\n", b->bg.n,
+           mono_ms() - t0);
+    return 0;
+}
+
 /* Sorts @v[0..n) and prints its summary line; returns 1 when the p99 meets @goal. */
 static int summary(const char *name, double *v, long n, const struct opts *o, long goal)
 {
@@ -959,17 +1146,6 @@ static int summary(const char *name, double *v, long n, const struct opts *o, lo
            name, o->interval_ms, n, v[0], percentile(v, (size_t)n, 0.5), p99, v[n - 1],
            sum / (double)n, goal, p99 <= (double)goal ? "PASS" : "FAIL");
     return p99 <= (double)goal;
-}
-
-/* Appends @line to *@list; 0, or -1 with the list intact when out of memory. */
-static int add_header(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(*list, line);
-
-    if (!l)
-        return -1;
-    *list = l;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -1027,13 +1203,16 @@ int main(int argc, char **argv)
         goto fail_setup;
 
     printf("detect_latency: url=%s interval_ms=%ld trials=%ld poll_ms=%ld feed_ms=%ld "
+           "background=%ld "
            "goal_p99_ms=%ld", b.base, o.interval_ms, o.trials, o.poll_ms, o.feed_ms,
-           o.goal_ms);
+           o.background, o.goal_ms);
     if (o.webhook_port)
         printf(" webhook=127.0.0.1:%ld webhook_goal_p99_ms=%ld", o.webhook_port,
                o.webhook_goal_ms);
     printf("\n");
     fflush(stdout);
+    if (o.background && background_start_wait(&b))
+        goto out;
     for (long n = 1; n <= o.trials; n++) {
         struct result r;
 
@@ -1052,7 +1231,14 @@ int main(int argc, char **argv)
     }
     rc = ok ? 0 : 1;
 
+    if (o.background)
+        printf("detect_latency: background deployments=%ld feed_ms=%ld failed_requests=%ld\n",
+               o.background, o.background_feed_ms, atomic_load(&b.bg.failures));
+    if (atomic_load(&b.bg.failures))
+        rc = 1;
+
 out:
+    background_stop(&b.bg);
     receiver_stop(&b.rx);
 fail_setup:
     client_cleanup(&b.ctl);
