@@ -1,6 +1,10 @@
 /* tests/rules/test_manager.c - rule groups over a real store: recording rules
  * written back and queryable, ALERTS series and their stale markers, slot
- * alignment and missed slots, query errors, notifications, persisted state. */
+ * alignment and missed slots, query errors, notifications, persisted state. Groups
+ * with a `source:` run on a real loop against a fake Prometheus query API
+ * (fakeprom.h): alerts fire from its answers, a 500 or a timeout leaves the alert
+ * state unchanged with health err and lastError, overlapping evaluations are
+ * counted as missed, and an unknown source is a configuration error. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,8 +18,10 @@
 #include "config/config.h"
 #include "promql/ast.h"
 #include "promql/engine.h"
+#include "query/client.h"
 #include "rules/manager.h"
 #include "store/store.h"
+#include "fakeprom.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -616,6 +622,212 @@ static void test_manager__global_and_check_errors(void **state)
     rg_buf_cleanup(&err);
 }
 
+/* ---- groups with a source ------------------------------------------------------ */
+
+static const char remote_rules[] =
+    "groups:\n"
+    "- name: remote\n"
+    "  source: prom\n"
+    "  rules:\n"
+    "  - alert: HighErrors\n"
+    "    expr: errors > 1\n"
+    "    for: 20s\n"
+    "    labels: {severity: page}\n"
+    "  - record: job:errors:copy\n"
+    "    expr: errors\n";
+
+static void remote_setup(struct fx *f, struct fp_env *e, struct rg_query_sources **srcs,
+                         const char *rules, int timeout_ms)
+{
+    char global[512];
+    struct rg_rules_opts o;
+    struct rg_buf err = { 0 };
+
+    assert_int_equal(fp_env_init(e), 0);
+    snprintf(global, sizeof(global),
+             "global:\n  evaluation_interval: 10s\n"
+             "sources:\n  - name: prom\n    url: http://127.0.0.1:%d\n    timeout: %dms\n",
+             e->fp.port, timeout_ms);
+    fx_setup(f, global, rules);
+    if (rg_query_sources_parse(&f->cfg, srcs, &err))
+        fail_msg("sources: %s", err.data);
+    rg_rules_opts_default(&o);
+    o.client = e->client;
+    o.sources = *srcs;
+    if (rg_rules_new(&f->cfg, f->store, &o, &f->rules, &err))
+        fail_msg("rules: %s", err.data);
+    rg_buf_cleanup(&err);
+}
+
+/* Ticks at @ts and runs the loop until the group's answers are applied. */
+static const struct rg_rules_group *remote_tick(struct fx *f, struct fp_env *e, int64_t ts)
+{
+    size_t ng;
+    const struct rg_rules_group *g;
+
+    rg_rules_tick(f->rules, ts);
+    g = rg_rules_groups(f->rules, &ng);
+    assert_int_equal(ng, 1);
+    assert_int_equal(fp_env_run_while(e, &g->in_flight, 5000), 0);
+    return g;
+}
+
+static const struct rg_alert *only_alert(const struct rg_rules_group *g)
+{
+    assert_int_equal(g->rules[0].alerts.n, 1);
+    return &g->rules[0].alerts.alerts[0];
+}
+
+static void test_manager__remote_group_fires_and_keeps_state_on_errors(void **state)
+{
+    struct fx f;
+    struct fp_env e;
+    struct rg_query_sources *srcs = NULL;
+    const struct rg_rules_group *g;
+    int64_t ts;
+    size_t ng;
+    (void)state;
+
+    remote_setup(&f, &e, &srcs, remote_rules, 300);
+    fp_set(&e.fp, "errors > 1", "5");
+    fp_set(&e.fp, "errors", "5");
+    ts = rg_rules_tick(f.rules, T0);          /* the first tick only schedules */
+    g = rg_rules_groups(f.rules, &ng);
+    assert_non_null(g[0].source);
+    assert_string_equal(g[0].source->name, "prom");
+
+    /* The tick only sends the queries; the answers arrive through the loop. */
+    rg_rules_tick(f.rules, ts);
+    assert_int_equal(g[0].in_flight, 1);
+    assert_int_equal(g[0].iterations, 0);
+    assert_int_equal(fp_env_run_while(&e, &g[0].in_flight, 5000), 0);
+    assert_int_equal(g[0].iterations, 1);
+    assert_int_equal(e.fp.requests, 2);
+    /* The query time is the group's slot, in seconds with milliseconds. */
+    assert_int_equal(llround(strtod(e.fp.last_time, NULL) * 1000), ts);
+    assert_int_equal(g[0].rules[0].health, RG_RULE_HEALTH_OK);
+    assert_int_equal(g[0].rules[1].health, RG_RULE_HEALTH_OK);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_PENDING);
+    assert_int_equal(only_alert(g)->active_at, ts);
+    /* The recording rule's result is in the local store. */
+    assert_true(query(f.store, "job:errors:copy{job=\"api\"}", ts) == 5);
+
+    g = remote_tick(&f, &e, ts + 10000);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_PENDING);
+    g = remote_tick(&f, &e, ts + 20000);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_FIRING);
+    assert_int_equal(only_alert(g)->fired_at, ts + 20000);
+    assert_true(query(f.store, "ALERTS{alertname=\"HighErrors\",alertstate=\"firing\"}",
+                      ts + 20000) == 1);
+
+    /* A 500: the alert stays firing, the rules say why. */
+    e.fp.status = 500;
+    g = remote_tick(&f, &e, ts + 30000);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_FIRING);
+    assert_int_equal(only_alert(g)->fired_at, ts + 20000);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(g->rules[i].health, RG_RULE_HEALTH_ERR);
+        assert_non_null(g->rules[i].last_error);
+        assert_non_null(strstr(g->rules[i].last_error, "HTTP 500"));
+    }
+    assert_true(fp_env_metric_has(&e, "rollgate_query_errors_total{source=\"prom\","
+                                      "reason=\"http\"} 2"));
+
+    /* A timeout: the same. */
+    e.fp.status = 0;
+    e.fp.delay_ms = 1000;
+    g = remote_tick(&f, &e, ts + 40000);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_FIRING);
+    assert_int_equal(g->rules[0].health, RG_RULE_HEALTH_ERR);
+    assert_non_null(strstr(g->rules[0].last_error, "timed out"));
+    assert_true(fp_env_metric_has(&e, "rollgate_query_errors_total{source=\"prom\","
+                                      "reason=\"timeout\"} 2"));
+
+    /* Healthy again; then the condition ends and the alert resolves. */
+    e.fp.delay_ms = 0;
+    g = remote_tick(&f, &e, ts + 50000);
+    assert_int_equal(g->rules[0].health, RG_RULE_HEALTH_OK);
+    assert_null(g->rules[0].last_error);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_FIRING);
+    fp_set(&e.fp, "errors > 1", NULL);
+    g = remote_tick(&f, &e, ts + 60000);
+    assert_int_equal(only_alert(g)->state, RG_ALERT_INACTIVE);
+    assert_int_equal(only_alert(g)->resolved_at, ts + 60000);
+    assert_int_equal(g->iterations, 7);
+    assert_int_equal(g->iterations_missed, 0);
+
+    fx_teardown(&f);
+    rg_query_sources_free(srcs);
+    fp_env_done(&e);
+}
+
+static void test_manager__remote_group_overlap_is_missed(void **state)
+{
+    struct fx f;
+    struct fp_env e;
+    struct rg_query_sources *srcs = NULL;
+    const struct rg_rules_group *g;
+    int64_t ts;
+    size_t ng;
+    (void)state;
+
+    remote_setup(&f, &e, &srcs, remote_rules, 5000);
+    fp_set(&e.fp, "errors > 1", "5");
+    e.fp.delay_ms = 300;
+    ts = rg_rules_tick(f.rules, T0);
+    g = rg_rules_groups(f.rules, &ng);
+    rg_rules_tick(f.rules, ts);
+    assert_int_equal(g[0].in_flight, 1);
+    /* The next slot comes while the answers are still out: skipped, not sent. */
+    assert_int_equal(rg_rules_tick(f.rules, ts + 10000), ts + 20000);
+    assert_int_equal(g[0].iterations_missed, 1);
+    assert_int_equal(fp_env_run_while(&e, &g[0].in_flight, 5000), 0);
+    assert_int_equal(e.fp.requests, 2);
+    assert_int_equal(g[0].iterations, 1);
+    /* The late answers are applied with the timestamp of the tick that sent them. */
+    assert_int_equal(only_alert(g)->active_at, ts);
+
+    /* A manager freed while its answers are out leaves them to the client. */
+    rg_rules_tick(f.rules, ts + 20000);
+    assert_int_equal(g[0].in_flight, 1);
+    fx_teardown(&f);
+    fp_env_run_for(&e, 50);
+    rg_query_sources_free(srcs);
+    fp_env_done(&e);
+}
+
+static void test_manager__remote_group_unknown_source(void **state)
+{
+    static const char rules[] =
+        "groups:\n"
+        "- name: remote\n"
+        "  source: nope\n"
+        "  rules:\n"
+        "  - record: x\n"
+        "    expr: up\n";
+    struct fx f;
+    struct rg_rules_opts o;
+    struct rg_buf err = { 0 };
+    struct rg_query_sources *srcs = NULL;
+    (void)state;
+
+    fx_setup(&f, "sources:\n  - name: prom\n    url: http://127.0.0.1:9\n", rules);
+    assert_int_equal(rg_query_sources_parse(&f.cfg, &srcs, &err), 0);
+    rg_rules_opts_default(&o);
+    o.sources = srcs;
+    assert_int_equal(rg_rules_new(&f.cfg, f.store, &o, &f.rules, &err), RG_EPARSE);
+    assert_non_null(strstr(err.data, "rules.yml:3:11: group \"remote\": unknown source "
+                                     "\"nope\" (not in sources:)\n"));
+    /* Without any sources every named source is unknown; without a name all is local. */
+    rg_buf_reset(&err);
+    rg_rules_opts_default(&o);
+    assert_int_equal(rg_rules_new(&f.cfg, f.store, &o, &f.rules, &err), RG_EPARSE);
+    assert_null(f.rules);
+    rg_buf_cleanup(&err);
+    rg_query_sources_free(srcs);
+    fx_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -629,6 +841,9 @@ int main(void)
         cmocka_unit_test(test_manager__pending_timer_survives_restart),
         cmocka_unit_test(test_manager__corrupt_state_file_starts_empty),
         cmocka_unit_test(test_manager__global_and_check_errors),
+        cmocka_unit_test(test_manager__remote_group_fires_and_keeps_state_on_errors),
+        cmocka_unit_test(test_manager__remote_group_overlap_is_missed),
+        cmocka_unit_test(test_manager__remote_group_unknown_source),
     };
     rg_log_set_level(RG_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
