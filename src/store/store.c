@@ -1612,6 +1612,7 @@ struct lists {
     const struct rg__postings **p;   /* owned array of borrowed lists */
     size_t n, cap;
     size_t total;                    /* ids over all lists */
+    uint32_t name;                   /* label name symbol of the last gather() */
 };
 
 static int lists_add(struct lists *l, const struct rg__postings *p)
@@ -1644,6 +1645,7 @@ static int gather(const struct rg_store *st, const struct rg_matcher *m, int wan
     if (li == NONE)
         return 0;
     ln = &st->lnames[li];
+    out->name = nsym;
     /* "=" wanting matches and "!=" wanting non-matches both name one value. */
     if ((m->op == RG_MATCH_EQ && want) || (m->op == RG_MATCH_NE && !want)) {
         uint32_t vsym, ei;
@@ -1769,6 +1771,39 @@ static int lists_filter(const struct rg_store *st, const struct lists *l, int ke
     return 0;
 }
 
+/* Keeps the ids of @cur whose series carry label l->name with one of the values of
+ * the lists of @l (all from one gather(), keyed by value symbol). For a set already
+ * much smaller than the lists, looking at each series beats going through every
+ * listed id: a selector like {__name__="x", job!=""} meets every job's list. */
+static int lists_filter_direct(const struct rg_store *st, const struct lists *l,
+                               struct idvec *cur)
+{
+    uint64_t *want = calloc((size_t)st->syms.used / 64 + 1, sizeof(*want));
+    size_t w = 0;
+
+    if (!want)
+        return RG_ENOMEM;
+    for (size_t i = 0; i < l->n; i++) {
+        uint32_t v = l->p[i]->key & KEY_VALUE;
+
+        want[v / 64] |= UINT64_C(1) << (v % 64);
+    }
+    for (size_t i = 0; i < cur->n; i++) {
+        const struct rg_series *s = st->by_id[cur->ids[i]];
+
+        for (uint32_t k = 0; k < s_n(s); k++) {
+            if (s_name(s, k) == l->name) {
+                if (want[s->vals[k] / 64] >> (s->vals[k] % 64) & 1)
+                    cur->ids[w++] = cur->ids[i];
+                break;
+            }
+        }
+    }
+    cur->n = w;
+    free(want);
+    return 0;
+}
+
 /* Selection, with the visit order when @visit is not NULL. */
 static int select_series(const struct rg_store *store, const struct rg_matcher *m, size_t nm,
                          struct rg_series ***out, uint32_t **visit, size_t *n)
@@ -1803,6 +1838,8 @@ static int select_series(const struct rg_store *store, const struct rg_matcher *
                 goto out;
             if (!have_cur)
                 err = lists_union(st, &l, &cur);
+            else if (l.n > 1 && cur.n * 16 < l.total)
+                err = lists_filter_direct(st, &l, &cur);
             else
                 err = lists_filter(st, &l, 1, &cur, &tmp);
             have_cur = 1;

@@ -1179,6 +1179,69 @@ static void test_store__random_against_model_ranked(void **state)
     random_against_model(0);
 }
 
+/* Whether @m accepts value @v (NULL: the label is missing, which counts as ""). */
+static int m_matches_one(const struct rg_matcher *m, const char *v)
+{
+    if (!v)
+        v = "";
+    switch (m->op) {
+    case RG_MATCH_EQ:  return strcmp(v, m->value) == 0;
+    case RG_MATCH_NE:  return strcmp(v, m->value) != 0;
+    case RG_MATCH_RE:  return m->re_match(m->re, v, strlen(v));
+    case RG_MATCH_NRE: return !m->re_match(m->re, v, strlen(v));
+    }
+    return 0;
+}
+
+/* A small set from "=" meets matchers whose value lists hold many more ids: the
+ * store then looks at each series of the set instead of at every list. */
+static void test_select__small_set_against_long_lists(void **state)
+{
+    static const struct {
+        const char *m;
+        size_t want;
+    } cases[] = {
+        { "__name__=m;j!=", 40 },              /* every m that has j */
+        { "__name__=m;j=~.+", 40 },
+        { "__name__=m;j=~[0-9]*[13579]", 20 }, /* odd j */
+        { "__name__=m;j=~1.|2.", 20 },
+        { "__name__=m;j=~nothing.*", 0 },
+        { "__name__=n;j!=", 1950 },
+    };
+    struct rg_store *st = new_store(100, 10000);
+    char spec[64];
+    (void)state;
+
+    for (int i = 0; i < 2000; i++) {
+        if (i >= 40 && i < 50)
+            snprintf(spec, sizeof(spec), "__name__=m,k=%d", i);
+        else
+            snprintf(spec, sizeof(spec), "__name__=%s,j=%d,k=%d", i < 40 ? "m" : "n",
+                     i % 100, i);
+        must_get(st, spec);
+    }
+    for (size_t c = 0; c < N_OF(cases); c++) {
+        struct t_matchers ms;
+        struct rg_series **res;
+        size_t n;
+
+        assert_int_equal(t_matchers(&ms, cases[c].m), 0);
+        assert_int_equal(rg_store_select(st, ms.m, ms.n, &res, &n), 0);
+        if (n != cases[c].want)
+            fail_msg("{%s}: got %zu series, want %zu", cases[c].m, n, cases[c].want);
+        for (size_t i = 0; i < n; i++) {
+            const char *j = rg_series_label(res[i], "j");
+
+            assert_non_null(j);
+            for (size_t k = 0; k < ms.n; k++)
+                assert_true(m_matches_one(&ms.m[k], rg_series_label(res[i], ms.m[k].name)));
+        }
+        free(res);
+        t_matchers_free(&ms);
+    }
+    rg_store_free(st);
+}
+
 static int cache_frees;
 
 static void cache_free(void *p)
@@ -1345,6 +1408,7 @@ int main(void)
         cmocka_unit_test(test_store__random_against_model),
         cmocka_unit_test(test_store__random_against_model_ranked),
         cmocka_unit_test(test_select__ranks_follow_new_and_removed_series),
+        cmocka_unit_test(test_select__small_set_against_long_lists),
         cmocka_unit_test(test_cache__dropped_when_series_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
