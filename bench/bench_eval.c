@@ -15,14 +15,14 @@
  *   (a) the PromQL benchmark's two instant queries (issue 3) through
  *       rg_promql_eval_instant: median and p90 over the runs, and the answers,
  *       "cold" (what the engine keeps in the store between queries dropped before
- *       each run, as a new or collected series does) and "warm";
+ *       each run, as a collection that removes series does) and "warm";
  *   (b) the deployments manager on the bundled configuration (rules/rollgate.yml,
  *       loaded with rg_config_load_file, so discovery on the job label makes every
  *       job a deployment), every deployment started in the canary phase, then
  *       rg_deploy_tick once per second of virtual time: median and p90 per cycle, and
  *       a digest of every check's value so that two builds can be compared for
- *       identical results; warm (the set of series unchanged between ticks, the
- *       steady state) and cold (as after every change of the set of series). The
+ *       identical results; warm (no series removed between ticks, the steady state)
+ *       and cold (as after every collection that removes series). The
  *       last line says PASS or FAIL against the goal of <= 50 ms per cycle (warm
  *       median) and whether cold cycles meet it too. BENCH_EVAL_UNBATCHED=1 also
  *       times three cycles with batching off.
@@ -263,7 +263,7 @@ static double summarise(double *ms, int n, double *p90)
 }
 
 /* Drops what the engine keeps in the store between queries (rg_store_cache_set()),
- * as any new or collected series would: the next evaluation starts cold. */
+ * as a collection that removes series does: the next evaluation starts cold. */
 static void drop_cache(const struct rg_store *st)
 {
     rg_store_cache_set(st, NULL, NULL);
@@ -492,7 +492,7 @@ int main(int argc, char **argv)
     if (getenv("BENCH_EVAL_UNBATCHED"))
         (void)time_deploy(st, cycles < 3 ? cycles : 3, 0, 0);
     printf("bench_eval: %s (deployments manager, %d deployments: median cycle <= %.0f ms; "
-           "cold cycles, after the set of series changed: %s)\n", ok ? "PASS" : "FAIL", jobs,
+           "cold cycles, after series were removed: %s)\n", ok ? "PASS" : "FAIL", jobs,
            GOAL_MS, cold_ok ? "also within" : "over");
     rg_store_free(st);
     return ok ? 0 : 1;

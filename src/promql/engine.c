@@ -23,8 +23,9 @@
  * functions then append their values in label order, so results, sums included,
  * are bit for bit those of reading in label order. A selection's label arrays lie
  * in label order in one block. Large selections are kept between queries in the
- * store's readers' cache, keyed by their matchers, until the set of series changes:
- * the deployments manager runs the same selectors every second.
+ * store's readers' cache, keyed by their matchers, while no series went away and
+ * no new one matches them: the deployments manager runs the same selectors every
+ * second.
  */
 #include "promql/engine.h"
 
@@ -338,11 +339,13 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
  * (rg_store_cache_set), keyed by their matchers: the deployments manager runs the
  * same selectors every second, and making a selection of 100,000 series (postings,
  * order, label arrays) costs more than reading their samples. The store drops the
- * cache whenever its set of series changes, so an entry is exactly what selecting
+ * cache when series go away; an entry is used again only when none of the series
+ * created since it was made matches its matchers, so it is exactly what selecting
  * again would give. Entries are evicted least recently used first, never one the
  * running query uses, and hold at most twice the store's series in all. */
 #define SELCACHE_MAX 16    /* selections kept */
 #define SELCACHE_MIN 256   /* smaller selections are cheap to make again */
+#define SELCACHE_RECHECK 4096   /* new series checked against an entry at most */
 
 struct selentry {
     char *key;                 /* owned: the matchers, see sel_key() */
@@ -355,6 +358,7 @@ struct selentry {
     size_t n;
     int samename;
     uint64_t used;             /* stamp of the last query that used it */
+    uint64_t mark;             /* rg_store_created_mark() when it was last right */
 };
 
 struct selstore {
@@ -417,16 +421,42 @@ static uint64_t sel_stamp(struct rg__ctx *c, struct selstore *cs)
     return c->selclock;
 }
 
-/* Fills @sc from the cached selection of key @key, if any. Returns 1 on a hit. */
-static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *key, size_t len)
+struct created_ud {
+    const struct rg_matcher *m;
+    size_t nm;
+};
+
+static int created_matches(const struct rg_series *s, void *ud)
+{
+    const struct created_ud *u = ud;
+
+    return rg_store_series_matches(s, u->m, u->nm);
+}
+
+/* Fills @sc from the cached selection of key @key (matchers @m), if any, and still
+ * right: series created since it was made must not match. Returns 1 on a hit. */
+static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *key, size_t len,
+                      const struct rg_matcher *m, size_t nm)
 {
     struct selstore *cs = rg_store_cache(c->store, selstore_free);
+    uint64_t mark = rg_store_created_mark(c->store);
 
     for (size_t i = 0; cs && key && i < cs->n; i++) {
         struct selentry *e = &cs->e[i];
+        struct created_ud u = { m, nm };
 
         if (e->keylen != len || memcmp(e->key, key, len) != 0)
             continue;
+        /* Checking many new series one by one costs more than selecting again. */
+        if (e->mark != mark &&
+            (mark - e->mark > SELCACHE_RECHECK ||
+             rg_store_created_since(c->store, e->mark, created_matches, &u))) {
+            cs->nseries -= e->n;
+            selentry_free(e);
+            cs->e[i] = cs->e[--cs->n];
+            return 0;
+        }
+        e->mark = mark;
         e->used = sel_stamp(c, cs);
         sc->series = e->series;
         sc->visit = e->visit;
@@ -482,6 +512,7 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
     e->n = sc->n;
     e->samename = sc->samename;
     e->used = sel_stamp(c, cs);
+    e->mark = rg_store_created_mark(c->store);
     cs->nseries += sc->n;
     sc->borrowed = 1;
 }
@@ -515,12 +546,6 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
         return oom(c);
     c->sel[c->nsel++] = sc;
     sc->node = n;
-    key = nm ? sel_key(n, &keylen) : NULL;
-    if (sel_lookup(c, sc, key, keylen)) {
-        free(key);
-        *out = sc;
-        return 0;
-    }
     if (nm) {
         m = calloc(nm, sizeof(*m));
         if (!m)
@@ -536,6 +561,13 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
             m[i].re_match = rg_promql_matcher_re_match;
             m[i].re = (void *)pm;
         }
+    }
+    key = nm ? sel_key(n, &keylen) : NULL;
+    if (sel_lookup(c, sc, key, keylen, m, nm)) {
+        free(key);
+        free(m);
+        *out = sc;
+        return 0;
     }
     err = rg_store_select_visit(c->store, m, nm, &sc->series, &sc->visit, &sc->n);
     free(m);

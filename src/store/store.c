@@ -50,7 +50,8 @@
  * newest sample, where query windows end.
  *
  * Readers may attach one cache to the store (rg_store_cache_set); it is dropped
- * whenever the set of series changes, which is what makes it safe to keep.
+ * whenever series go away, and readers learn which series were created since they
+ * filled it from creation marks (the ids, which only grow while it lives).
  */
 #include "store/store.h"
 
@@ -1161,8 +1162,6 @@ int rg_store_series_get(struct rg_store *store, const struct rg_label_ref *label
     st->by_id[st->next_id++] = s;
     st->nseries++;
     st->bytes += sizeof(*s) + sizeof(uint32_t) * n;
-    if (st->rcache_free)
-        rcache_drop(st);
     if (created)
         *created = 1;
     *out = s;
@@ -1240,6 +1239,9 @@ static uint32_t new_id(const void *ctx, uint32_t id)
 static void compact_ids(struct rg_store *st)
 {
     uint32_t w = 0, hi = 0;
+
+    /* Creation marks are ids: renumbering ends what readers cached with them. */
+    rcache_drop(st);
 
     for (uint32_t id = 0; id < st->next_id; id++)
         if (st->by_id[id])
@@ -2088,6 +2090,50 @@ void rg_store_cache_set(const struct rg_store *store, void *data, void (*free_fn
 void *rg_store_cache(const struct rg_store *store, void (*free_fn)(void *))
 {
     return store->rcache_free == free_fn ? store->rcache : NULL;
+}
+
+uint64_t rg_store_created_mark(const struct rg_store *store)
+{
+    /* Ids are handed out in increasing order and only renumbered by a collection
+     * that removed series, which drops the readers' cache. */
+    return store->next_id;
+}
+
+int rg_store_created_since(const struct rg_store *store, uint64_t since,
+                           int (*cb)(const struct rg_series *series, void *ud), void *ud)
+{
+    for (uint64_t id = since; id < store->next_id; id++) {
+        int rc;
+
+        if (!store->by_id[id])
+            continue;
+        rc = cb(store->by_id[id], ud);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int rg_store_series_matches(const struct rg_series *series, const struct rg_matcher *m,
+                            size_t nm)
+{
+    const struct rg__intern *in = s_syms(series);
+
+    for (size_t i = 0; i < nm; i++) {
+        const struct rg__sym *v = NULL;
+
+        for (uint32_t k = 0; k < s_n(series); k++) {
+            const struct rg__sym *nsym = rg__intern_sym(in, s_name(series, k));
+
+            if (cmp_bytes(nsym->str, nsym->len, m[i].name, strlen(m[i].name)) == 0) {
+                v = rg__intern_sym(in, series->vals[k]);
+                break;
+            }
+        }
+        if (!(v ? matches(&m[i], v->str, v->len) : matches(&m[i], "", 0)))
+            return 0;
+    }
+    return 1;
 }
 
 /* ---- Accounting and introspection --------------------------------------- */

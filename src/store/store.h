@@ -190,17 +190,32 @@ int rg_store_metadata_each(const struct rg_store *store,
 /** Attaches @data, a cache of what a reader derived from the store's series (the
  *  PromQL engine keeps its large selections there between queries), replacing and
  *  freeing with its own function the one attached before. The store calls
- *  @free_fn(@data) as soon as the set of series changes: when a series is created,
- *  when rg_store_gc() removes any, and in rg_store_free(). Appending samples keeps
- *  it. So a reader finds it only while every series pointer and label string it
- *  holds is valid and every selection it made would select the same series.
- *  @store is const because readers hold it so; the cache is not part of its
- *  contents. */
+ *  @free_fn(@data) as soon as series go away: when rg_store_gc() removes any, and
+ *  in rg_store_free(). Creating series and appending samples keep it. So while a
+ *  reader finds it, every series pointer and label string it holds is valid, and
+ *  a selection it made would select the same series plus, at most, series created
+ *  since, which rg_store_created_since() lists. @store is const because readers
+ *  hold it so; the cache is not part of its contents. */
 void rg_store_cache_set(const struct rg_store *store, void *data, void (*free_fn)(void *));
 
 /** The data attached by rg_store_cache_set() with @free_fn, or NULL (nothing
  *  attached, attached with another function, or dropped since). */
 void *rg_store_cache(const struct rg_store *store, void (*free_fn)(void *));
+
+/** A mark of the series created so far, for rg_store_created_since(): it grows by
+ *  one with every series created. Marks compare only while the readers' cache
+ *  lives (series removed by rg_store_gc() renumber them). */
+uint64_t rg_store_created_mark(const struct rg_store *store);
+
+/** Calls @cb with each live series created after mark @since (oldest first) until
+ *  @cb returns non-zero, which is returned; 0 after the last. */
+int rg_store_created_since(const struct rg_store *store, uint64_t since,
+                           int (*cb)(const struct rg_series *series, void *ud), void *ud);
+
+/** 1 when @series satisfies every matcher of @m (as rg_store_select() decides it:
+ *  a missing label counts as ""), else 0. The matchers must be well formed. */
+int rg_store_series_matches(const struct rg_series *series, const struct rg_matcher *m,
+                            size_t nm);
 
 /** Approximate bytes of memory held by the store (for /metrics). */
 size_t rg_store_bytes(const struct rg_store *store);

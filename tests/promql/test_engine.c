@@ -1470,11 +1470,25 @@ static void test_engine__selection_cache(void **state)
     for (int round = 0; round < 2; round++) {
         assert_true(vals_equal(eval1(st, "count(m)", 5 * MIN), 600));
         assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 5 * MIN), 400));
+        assert_true(vals_equal(eval1(st, "count({g=\"a\"})", 5 * MIN), 400));
         assert_true(vals_equal(eval1(st, "sum(m)", 5 * MIN), 600 * 20));
         assert_true(vals_equal(eval1(st, "sum(rate(m[1m]))", 5 * MIN), 600 / 15.0));
         assert_true(vals_equal(eval1(st, "count(sum by (i) (m))", 5 * MIN), 600));
     }
-    /* A new series is seen at once. */
+    /* A new series of another name leaves the selections of m as they were, and
+     * joins those it matches... */
+    {
+        struct rg_label_ref l[2] = {
+            { RG_SLICE_LIT("__name__"), RG_SLICE_LIT("other") },
+            { RG_SLICE_LIT("g"), RG_SLICE_LIT("a") },
+        };
+
+        assert_int_equal(rg_store_series_get(st, l, 2, &s, NULL), 0);
+        assert_int_equal(rg_store_append(st, s, 5 * MIN, 1), 0);
+    }
+    assert_true(vals_equal(eval1(st, "count(m)", 5 * MIN), 600));
+    assert_true(vals_equal(eval1(st, "count({g=\"a\"})", 5 * MIN), 401));
+    /* ... and a new series of the selection is seen at once. */
     s = add_m(st, "a", "new", 5 * MIN);
     assert_true(vals_equal(eval1(st, "count(m)", 5 * MIN), 601));
     assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 5 * MIN), 401));
@@ -1498,7 +1512,7 @@ static void test_engine__selection_cache(void **state)
         s = add_m(st, i % 3 ? "a" : "b", i_s, -1);
         assert_int_equal(rg_store_append(st, s, 20 * MIN, 1), 0);
     }
-    assert_int_equal(rg_store_gc(st, 20 * MIN), 301);
+    assert_int_equal(rg_store_gc(st, 20 * MIN), 302);
     assert_true(vals_equal(eval1(st, "count(m)", 20 * MIN), 300));
     assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 20 * MIN), 200));
     rg_store_free(st);

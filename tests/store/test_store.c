@@ -1255,44 +1255,75 @@ static void other_free(void *p)
     free(p);
 }
 
-static void test_cache__dropped_when_series_change(void **state)
+struct since_ud {
+    char seen[256];
+    size_t w;
+};
+
+static int since_cb(const struct rg_series *s, void *ud)
+{
+    struct since_ud *u = ud;
+    char buf[64];
+
+    u->w += (size_t)snprintf(u->seen + u->w, sizeof(u->seen) - u->w, "%s%s", u->w ? "|" : "",
+                             t_render(s, buf, sizeof(buf)));
+    return 0;
+}
+
+static void test_cache__kept_until_series_go_away(void **state)
 {
     struct rg_store *st = new_store(100, 100);
     struct rg_series *a, *b;
+    struct since_ud u = { "", 0 };
+    struct t_matchers ms;
+    uint64_t mark;
     (void)state;
 
     cache_frees = 0;
     assert_null(rg_store_cache(st, cache_free));
-    a = must_get(st, "__name__=a");
+    a = must_get(st, "__name__=a,job=x");
     rg_store_cache_set(st, malloc(8), cache_free);
     assert_non_null(rg_store_cache(st, cache_free));
     /* Only the function it was attached with finds it. */
     assert_null(rg_store_cache(st, other_free));
-    /* Appends and finding existing series keep it. */
+    /* Appends, finding existing series and collections that remove nothing keep it. */
+    mark = rg_store_created_mark(st);
     assert_int_equal(rg_store_append(st, a, 10, 1), 0);
-    assert_ptr_equal(must_get(st, "__name__=a"), a);
+    assert_ptr_equal(must_get(st, "__name__=a,job=x"), a);
     assert_int_equal(rg_store_gc(st, 50), 0);
+    assert_int_equal(rg_store_created_mark(st), mark);
+    /* New series keep it too, and are listed as created since the mark. */
+    b = must_get(st, "__name__=b,job=y");
+    must_get(st, "__name__=c");
     assert_non_null(rg_store_cache(st, cache_free));
     assert_int_equal(cache_frees, 0);
-    /* A new series drops it. */
-    b = must_get(st, "__name__=b");
+    assert_int_equal(rg_store_created_mark(st), mark + 2);
+    assert_int_equal(rg_store_created_since(st, mark, since_cb, &u), 0);
+    assert_string_equal(u.seen, "__name__=b,job=y|__name__=c");
+    assert_int_equal(rg_store_created_since(st, mark + 2, since_cb, &u), 0);
+    assert_int_equal(t_matchers(&ms, "job=~x|y;__name__!=a"), 0);
+    assert_int_equal(rg_store_series_matches(a, ms.m, ms.n), 0);
+    assert_int_equal(rg_store_series_matches(b, ms.m, ms.n), 1);
+    t_matchers_free(&ms);
+    /* A missing label counts as "". */
+    assert_int_equal(t_matchers(&ms, "job="), 0);
+    assert_int_equal(rg_store_series_matches(b, ms.m, ms.n), 0);
+    assert_int_equal(rg_store_series_matches(must_get(st, "__name__=c"), ms.m, ms.n), 1);
+    t_matchers_free(&ms);
+    /* A collection that removes series drops it, and so does replacing it. */
+    assert_int_equal(rg_store_append(st, b, 200, 1), 0);
+    assert_int_equal(rg_store_gc(st, 200), 2);
     assert_null(rg_store_cache(st, cache_free));
     assert_int_equal(cache_frees, 1);
-    /* So does a collection that removes series, and replacing it. */
-    assert_int_equal(rg_store_append(st, b, 200, 1), 0);
-    rg_store_cache_set(st, malloc(8), cache_free);
-    assert_int_equal(rg_store_gc(st, 200), 1);
-    assert_null(rg_store_cache(st, cache_free));
-    assert_int_equal(cache_frees, 2);
     rg_store_cache_set(st, malloc(8), cache_free);
     rg_store_cache_set(st, malloc(8), other_free);
-    assert_int_equal(cache_frees, 3);
+    assert_int_equal(cache_frees, 2);
     assert_null(rg_store_cache(st, cache_free));
     assert_non_null(rg_store_cache(st, other_free));
     rg_store_cache_set(st, malloc(8), cache_free);
     /* And freeing the store. */
     rg_store_free(st);
-    assert_int_equal(cache_frees, 4);
+    assert_int_equal(cache_frees, 3);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1409,7 +1440,7 @@ int main(void)
         cmocka_unit_test(test_store__random_against_model_ranked),
         cmocka_unit_test(test_select__ranks_follow_new_and_removed_series),
         cmocka_unit_test(test_select__small_set_against_long_lists),
-        cmocka_unit_test(test_cache__dropped_when_series_change),
+        cmocka_unit_test(test_cache__kept_until_series_go_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
