@@ -1,7 +1,10 @@
 /* tests/rules/test_deploy.c - the deployments manager over a real store and virtual
  * time: a generated service is written sample by sample, the manager ticks every
  * second, and verdicts, exported series, events, discovery and the state file are
- * checked.
+ * checked. Deployments and signals with a `source:` run on a real loop against a
+ * fake Prometheus query API (fakeprom.h): promote and rollback from its answers, a
+ * signal's own source, failing queries turning the verdict inconclusive after the
+ * no-data bound, and unknown source names.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,12 +20,14 @@
 #include "config/yaml.h"
 #include "promql/ast.h"
 #include "promql/engine.h"
+#include "query/client.h"
 #include "rules/deploy.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "fakeprom.h"
 
 #define T0 INT64_C(1700000000000)
 
@@ -544,6 +549,211 @@ static void test_deploy__config_errors(void **state)
     assert_int_equal(rg_deploy_checklist(w->d)->nphases, 2);
 }
 
+/* ---- query mode ------------------------------------------------------------------------ */
+
+static const char remote_config[] =
+    "global: {evaluation_interval: 1s}\n"
+    "sources:\n"
+    "  - {name: prom, url: \"http://127.0.0.1:%d\", timeout: 2s}\n"
+    "  - {name: broken, url: \"http://127.0.0.1:%d/broken\", timeout: 2s}\n"
+    "phases:\n"
+    "  - name: canary\n"
+    "    min_observation: 5s\n"
+    "    max_observation: 10m\n"
+    "    min_requests: 100\n"
+    "    no_data_timeout: 3s\n"
+    "    gates:\n"
+    "      - {signal: err, op: \"<\", threshold: 0.01}\n"
+    "signals:\n"
+    "  err: 'sum(errs{<selector>})'\n"
+    "  err_now: {expr: 'max(errs_now{<selector>})', source: prom}\n"
+    "triggers:\n"
+    "  - {name: err_rollback, signal: err_now, op: \">\", threshold: 0.05, for: 2s}\n"
+    "deployments:\n"
+    "  - {name: web, selector: 'job=\"web\"', source: prom}\n"
+    "  - {name: api, selector: 'job=\"api\"', source: prom}\n"
+    "  - {name: local, selector: 'job=\"local\"'}\n"
+    "  - {name: down, selector: 'job=\"down\"', source: broken}\n"
+    "discovery: {enabled: false}\n";
+
+struct rworld {
+    struct fp_env e;
+    struct rg_config cfg;
+    struct rg_store *store;
+    struct rg_query_sources *srcs;
+    struct rg_deploy *d;
+};
+
+static int rworld_new(struct rworld *w, const char *fmt, struct rg_buf *err)
+{
+    char text[4096];
+    struct rg_store_config sc;
+    struct rg_deploy_opts o;
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    assert_int_equal(fp_env_init(&w->e), 0);
+    snprintf(text, sizeof(text), fmt, w->e.fp.port, w->e.fp.port);
+    rg_config_default(&w->cfg);
+    if (rg_config_load_text("deploy.yml", text, strlen(text), &w->cfg, err))
+        fail_msg("config: %s", err->data);
+    rg_store_config_default(&sc);
+    assert_int_equal(rg_store_new(&sc, &w->store), 0);
+    if (rg_query_sources_parse(&w->cfg, &w->srcs, err))
+        fail_msg("sources: %s", err->data);
+    memset(&o, 0, sizeof(o));
+    o.now_ms = T0;
+    o.client = w->e.client;
+    o.sources = w->srcs;
+    rc = rg_deploy_new_opts(&w->cfg, w->store, w->e.metrics, &o, &w->d, err);
+    return rc;
+}
+
+static void rworld_free(struct rworld *w)
+{
+    rg_deploy_free(w->d);
+    rg_store_free(w->store);
+    rg_config_cleanup(&w->cfg);
+    rg_query_sources_free(w->srcs);
+    fp_env_done(&w->e);
+}
+
+/* Ticks at @t and runs the loop until every deployment has stepped. */
+static void rtick(struct rworld *w, int64_t t)
+{
+    static const char *const names[] = { "web", "api", "local", "down" };
+    int64_t steps[4], deadline = rg_mono_ms() + 5000;
+    int done = 0;
+
+    for (int i = 0; i < 4; i++)
+        steps[i] = rg_deploy_verdict(w->d, names[i])->steps;
+    assert_int_equal(rg_deploy_tick(w->d, t), t + 1000);
+    while (!done && rg_mono_ms() < deadline) {
+        uv_run(&w->e.loop, UV_RUN_ONCE);
+        done = 1;
+        for (int i = 0; i < 4; i++)
+            done &= rg_deploy_verdict(w->d, names[i])->steps > steps[i];
+    }
+    assert_true(done);
+}
+
+static void test_deploy__remote_promote_rollback_inconclusive(void **state)
+{
+    struct rworld w;
+    struct rg_buf err = { 0 }, js = { 0 };
+    const struct rg_verdict *web, *api, *loc, *down;
+    (void)state;
+
+    assert_int_equal(rworld_new(&w, remote_config, &err), 0);
+    fp_set(&w.e.fp, "sum(errs{job=\"web\"})", "0.001");
+    fp_set(&w.e.fp, "max(errs_now{job=\"web\"})", "0");
+    fp_set(&w.e.fp, "sum(increase(http_requests_total{job=\"web\"}[1m]))", "500");
+    fp_set(&w.e.fp, "sum(errs{job=\"api\"})", "0.001");
+    fp_set(&w.e.fp, "max(errs_now{job=\"api\"})", "0.5");
+    fp_set(&w.e.fp, "sum(increase(http_requests_total{job=\"api\"}[1m]))", "500");
+    fp_set(&w.e.fp, "max(errs_now{job=\"local\"})", "0.9");
+    web = rg_deploy_verdict(w.d, "web");
+    api = rg_deploy_verdict(w.d, "api");
+    loc = rg_deploy_verdict(w.d, "local");
+    down = rg_deploy_verdict(w.d, "down");
+
+    rtick(&w, T0 + 1000);
+    /* The query time is the tick's, aligned to the 1 s interval. */
+    assert_int_equal(llround(strtod(w.e.fp.last_time, NULL) * 1000), T0 + 1000);
+    assert_int_equal(web->checks[0].state, RG_VERDICT_OK);
+    assert_true(web->checks[0].value == 0.001);
+    assert_true(web->has_requests && web->requests == 500);
+    assert_int_equal(api->checks[1].state, RG_VERDICT_PENDING);
+    /* The signal's own source: err_now of the deployment without one went remote,
+     * its err stayed on the (empty) store. */
+    assert_int_equal(loc->checks[0].state, RG_VERDICT_NO_DATA);
+    assert_string_equal(loc->checks[0].error, "");
+    assert_int_equal(loc->checks[1].state, RG_VERDICT_PENDING);
+    assert_true(loc->checks[1].value == 0.9);
+    /* The broken source: the error is the check's. */
+    assert_int_equal(down->checks[0].state, RG_VERDICT_NO_DATA);
+    assert_non_null(strstr(down->checks[0].error, "HTTP 404"));
+    assert_int_equal(down->verdict, RG_VERDICT_HOLD);
+
+    for (int64_t t = T0 + 2000; t <= T0 + 6000; t += 1000)
+        rtick(&w, t);
+    assert_int_equal(web->verdict, RG_VERDICT_PROMOTE);
+    assert_int_equal(api->verdict, RG_VERDICT_ROLLBACK);
+    assert_non_null(strstr(api->reason, "trigger err_rollback fired"));
+    assert_int_equal(loc->verdict, RG_VERDICT_ROLLBACK);
+    assert_int_equal(down->verdict, RG_VERDICT_INCONCLUSIVE);
+    assert_non_null(strstr(down->reason, "gate err: query failing for"));
+    assert_non_null(strstr(down->reason, "HTTP 404"));
+    assert_true(fp_env_metric_has(&w.e, "rollgate_query_errors_total{source=\"broken\","
+                                        "reason=\"http\"} "));
+    /* The JSON shows the error of the check and the query sent. */
+    assert_int_equal(rg_deploy_json(w.d, "down", T0 + 6000, &js), 0);
+    assert_non_null(strstr(js.data, "\"query\":\"sum(errs{job=\\\"down\\\"})\""));
+    assert_non_null(strstr(js.data, "HTTP 404"));
+
+    /* The server recovers: the error clears and the gate holds again. */
+    fp_set(&w.e.fp, "sum(errs{job=\"down\"})", "0");
+    fp_set(&w.e.fp, "max(errs_now{job=\"down\"})", "0");
+    rg_buf_cleanup(&js);
+    rg_buf_cleanup(&err);
+    rworld_free(&w);
+}
+
+static void test_deploy__remote_overlap_and_free_in_flight(void **state)
+{
+    struct rworld w;
+    struct rg_buf err = { 0 };
+    const struct rg_verdict *web;
+    int64_t deadline;
+    (void)state;
+
+    assert_int_equal(rworld_new(&w, remote_config, &err), 0);
+    fp_set(&w.e.fp, "sum(errs{job=\"web\"})", "0.001");
+    w.e.fp.delay_ms = 300;
+    web = rg_deploy_verdict(w.d, "web");
+    rg_deploy_tick(w.d, T0 + 1000);
+    /* The next tick comes before the answers: nothing is sent for the deployments
+     * still waiting, and their verdict steps once. */
+    rg_deploy_tick(w.d, T0 + 2000);
+    deadline = rg_mono_ms() + 5000;
+    while (web->steps < 1 && rg_mono_ms() < deadline)
+        uv_run(&w.e.loop, UV_RUN_ONCE);
+    assert_int_equal(web->steps, 1);
+    fp_env_run_for(&w.e, 100);
+    assert_int_equal(web->steps, 1);
+    /* 3 queries for each of web, api and down, 1 for local: one round each. */
+    assert_int_equal(w.e.fp.requests, 10);
+    /* A manager freed with answers out leaves them to the client. */
+    rg_deploy_tick(w.d, T0 + 3000);
+    rg_deploy_free(w.d);
+    w.d = NULL;
+    fp_env_run_for(&w.e, 50);
+    rg_buf_cleanup(&err);
+    rworld_free(&w);
+}
+
+static void test_deploy__remote_unknown_source(void **state)
+{
+    static const char text[] =
+        "sources:\n"
+        "  - {name: prom, url: \"http://127.0.0.1:%d\"}\n"
+        "signals:\n"
+        "  a: {expr: 'sum(x{<selector>})', source: nope}\n"
+        "deployments:\n"
+        "  - {name: web, selector: 'job=\"web\"', source: other%d}\n";
+    struct rworld w;
+    struct rg_buf err = { 0 };
+    (void)state;
+
+    assert_int_equal(rworld_new(&w, text, &err), RG_EINVAL);
+    assert_null(w.d);
+    assert_non_null(strstr(err.data, "deploy.yml:4:43: signal \"a\": unknown source "
+                                     "\"nope\" (not in sources:)\n"));
+    assert_non_null(strstr(err.data, "deploy.yml:6:48: deployment \"web\": unknown source"));
+    rg_buf_cleanup(&err);
+    rworld_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +766,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deploy__batched_equals_per_deployment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_deploy__config_errors, setup, teardown),
+        cmocka_unit_test(test_deploy__remote_promote_rollback_inconclusive),
+        cmocka_unit_test(test_deploy__remote_overlap_and_free_in_flight),
+        cmocka_unit_test(test_deploy__remote_unknown_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
