@@ -318,6 +318,45 @@ static uint32_t gallop_back(const struct rg_series *s, uint32_t cap, uint32_t hi
 {
     uint32_t lo = 0, b = hi, step = 1;
 
+    /* Samples usually come at a steady interval: the first probe goes where the
+     * answer would be if they all did, and a step or two either way finds it. */
+    if (hi >= 2) {
+        int64_t t0 = s_time_p(s, cap, s_phys(s, cap, 0));
+        int64_t tn = s_time_p(s, cap, s_phys(s, cap, hi - 1));
+        double back;
+        uint32_t p;
+
+        if (strict ? tn <= t : tn < t)
+            return hi;
+        if (tn > t0 && t > t0) {
+            /* Unsigned: the differences are positive and may not fit in int64. */
+            back = (double)((uint64_t)tn - (uint64_t)t) / (double)((uint64_t)tn - (uint64_t)t0) *
+                   (double)(hi - 1);
+            p = back < (double)(hi - 1) ? hi - 1 - (uint32_t)back : 0;
+            for (int k = 0; k < 3; k++) {
+                int64_t pt = s_time_p(s, cap, s_phys(s, cap, p));
+
+                if (strict ? pt <= t : pt < t) {
+                    /* The answer is above p. */
+                    int64_t nt = s_time_p(s, cap, s_phys(s, cap, p + 1));
+
+                    if (!(strict ? nt <= t : nt < t))
+                        return p + 1;
+                    p++;
+                } else {
+                    /* The answer is p or below. */
+                    int64_t qt;
+
+                    if (p == 0)
+                        return 0;
+                    qt = s_time_p(s, cap, s_phys(s, cap, p - 1));
+                    if (strict ? qt <= t : qt < t)
+                        return p;
+                    p--;
+                }
+            }
+        }
+    }
     while (b > 0) {
         uint32_t p = b > step ? b - step : 0;
         int64_t pt = s_time_p(s, cap, s_phys(s, cap, p));

@@ -1179,6 +1179,57 @@ static void test_store__random_against_model_ranked(void **state)
     random_against_model(0);
 }
 
+/* Windows anywhere in rings with steady and with uneven intervals, wrapped around
+ * by collection, against a plain scan of the samples. */
+static void test_samples__windows_against_scan(void **state)
+{
+    static int64_t ts[400];
+    struct rg_store *st = new_store(3000, 10);
+    struct rg_series *s = must_get(st, "__name__=w");
+    struct rg_sample *buf = NULL, one;
+    size_t n, cap = 0, first = 0, count = 0;
+    uint32_t seed = 7;
+    int64_t t = 1000;
+    (void)state;
+
+    for (int round = 0; round < 4; round++) {
+        /* Rounds 0 and 2 steady, 1 and 3 uneven; collection in between slides the
+         * window so that the ring wraps. */
+        for (int i = 0; i < 100; i++) {
+            seed = seed * 1103515245u + 12345u;
+            t += round % 2 ? 1 + (int64_t)(seed >> 16) % 40 : 15;
+            ts[count++] = t;
+            assert_int_equal(rg_store_append(st, s, t, (double)t), 0);
+        }
+        rg_store_gc(st, t);
+        while (ts[first] < t - 3000)
+            first++;
+        for (int64_t a = ts[first] - 20; a <= t + 20; a += 7) {
+            for (int64_t w = 0; w <= 400; w += 13) {
+                size_t k = 0;
+                const int64_t *last = NULL;
+
+                n = 0;
+                assert_int_equal(rg_series_samples(s, a, a + w, &buf, &n, &cap), 0);
+                for (size_t i = first; i < count; i++) {
+                    if (ts[i] < a || ts[i] > a + w)
+                        continue;
+                    assert_true(k < n);
+                    assert_int_equal(buf[k].t, ts[i]);
+                    k++;
+                    last = &ts[i];
+                }
+                assert_int_equal(k, n);
+                assert_int_equal(rg_series_sample_at(s, a, a + w, &one), last != NULL);
+                if (last)
+                    assert_int_equal(one.t, *last);
+            }
+        }
+    }
+    free(buf);
+    rg_store_free(st);
+}
+
 /* Whether @m accepts value @v (NULL: the label is missing, which counts as ""). */
 static int m_matches_one(const struct rg_matcher *m, const char *v)
 {
@@ -1440,6 +1491,7 @@ int main(void)
         cmocka_unit_test(test_store__random_against_model_ranked),
         cmocka_unit_test(test_select__ranks_follow_new_and_removed_series),
         cmocka_unit_test(test_select__small_set_against_long_lists),
+        cmocka_unit_test(test_samples__windows_against_scan),
         cmocka_unit_test(test_cache__kept_until_series_go_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
