@@ -476,8 +476,9 @@ int main(int argc, char **argv)
         die("store", rc);
     t0 = now_ms();
     build_store(st, jobs);
-    printf("bench_eval: %d jobs, %zu series, %zu samples, built in %.0f ms\n", jobs,
-           rg_store_series_count(st), rg_store_sample_count(st), now_ms() - t0);
+    printf("bench_eval: %d jobs, %zu series, %zu samples, %.1f MB in the store, built in %.0f "
+           "ms\n", jobs, rg_store_series_count(st), rg_store_sample_count(st),
+           (double)rg_store_bytes(st) / 1e6, now_ms() - t0);
     for (int q = 0; q < 2; q++) {
         const char *text = q ? "histogram_quantile(0.99, sum by (le) "
                                "(rate(http_request_duration_seconds_bucket[5m])))"

@@ -342,7 +342,7 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
  * cache when series go away; an entry is used again only when none of the series
  * created since it was made matches its matchers, so it is exactly what selecting
  * again would give. Entries are evicted least recently used first, never one the
- * running query uses, and hold at most twice the store's series in all. */
+ * running query uses, and hold at most half the bytes the store holds in all. */
 #define SELCACHE_MAX 16    /* selections kept */
 #define SELCACHE_MIN 256   /* smaller selections are cheap to make again */
 #define SELCACHE_RECHECK 4096   /* new series checked against an entry at most */
@@ -359,12 +359,13 @@ struct selentry {
     int samename;
     uint64_t used;             /* stamp of the last query that used it */
     uint64_t mark;             /* rg_store_created_mark() when it was last right */
+    size_t bytes;              /* held by the entry */
 };
 
 struct selstore {
     struct selentry e[SELCACHE_MAX];
     size_t n;
-    size_t nseries;            /* series over all entries */
+    size_t bytes;              /* held by all entries */
     uint64_t clock;            /* last query stamp handed out */
 };
 
@@ -413,6 +414,13 @@ static char *sel_key(const struct rg_promql_node *n, size_t *len)
     return k;
 }
 
+size_t rg__selcache_entries(const struct rg_store *store)
+{
+    const struct selstore *cs = rg_store_cache(store, selstore_free);
+
+    return cs ? cs->n : 0;
+}
+
 /* This query's stamp in @cs. */
 static uint64_t sel_stamp(struct rg__ctx *c, struct selstore *cs)
 {
@@ -451,7 +459,7 @@ static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *ke
         if (e->mark != mark &&
             (mark - e->mark > SELCACHE_RECHECK ||
              rg_store_created_since(c->store, e->mark, created_matches, &u))) {
-            cs->nseries -= e->n;
+            cs->bytes -= e->bytes;
             selentry_free(e);
             cs->e[i] = cs->e[--cs->n];
             return 0;
@@ -476,8 +484,14 @@ static int sel_lookup(struct rg__ctx *c, struct rg__selcache *sc, const char *ke
 static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, size_t len)
 {
     struct selstore *cs = rg_store_cache(c->store, selstore_free);
-    size_t budget = 2 * rg_store_series_count(c->store);
+    size_t budget = rg_store_bytes(c->store) / 2, bytes = len, nl = 0;
     struct selentry *e;
+
+    for (size_t i = 0; i < sc->n; i++)
+        nl += sc->ls[i].n;
+    bytes += sc->n * (sizeof(*sc->series) + sizeof(*sc->ls)) + nl * sizeof(*sc->labels);
+    if (sc->visit)
+        bytes += sc->n * (sizeof(*sc->visit) + sizeof(*sc->vseries));
 
     if (!cs) {
         if (!(cs = calloc(1, sizeof(*cs)))) {
@@ -486,7 +500,7 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
         }
         rg_store_cache_set(c->store, cs, selstore_free);
     }
-    while (cs->n == SELCACHE_MAX || cs->nseries + sc->n > budget) {
+    while (cs->n == SELCACHE_MAX || cs->bytes + bytes > budget) {
         size_t victim = cs->n;
 
         for (size_t i = 0; i < cs->n; i++)
@@ -497,7 +511,7 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
             free(key);
             return;
         }
-        cs->nseries -= cs->e[victim].n;
+        cs->bytes -= cs->e[victim].bytes;
         selentry_free(&cs->e[victim]);
         cs->e[victim] = cs->e[--cs->n];
     }
@@ -513,7 +527,8 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
     e->samename = sc->samename;
     e->used = sel_stamp(c, cs);
     e->mark = rg_store_created_mark(c->store);
-    cs->nseries += sc->n;
+    e->bytes = bytes;
+    cs->bytes += bytes;
     sc->borrowed = 1;
 }
 

@@ -189,6 +189,8 @@ int rg__vec_drop_names(struct rg__ctx *c, struct rg__vec *v);
 int rg__eval_scalar(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t, double *out);
 const struct rg_promql_node *rg__unparen(const struct rg_promql_node *n);
 
+/** Selections the engine keeps in @store's readers' cache between queries (tests). */
+size_t rg__selcache_entries(const struct rg_store *store);
 /** Resolves (once per query) the series of selector node @n. */
 int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
                       struct rg__selcache **out);

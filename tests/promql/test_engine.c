@@ -1474,6 +1474,8 @@ static void test_engine__selection_cache(void **state)
         assert_true(vals_equal(eval1(st, "sum(m)", 5 * MIN), 600 * 20));
         assert_true(vals_equal(eval1(st, "sum(rate(m[1m]))", 5 * MIN), 600 / 15.0));
         assert_true(vals_equal(eval1(st, "count(sum by (i) (m))", 5 * MIN), 600));
+        /* m, m{g="a"} and {g="a"} are large enough to be kept. */
+        assert_int_equal(rg__selcache_entries(st), 3);
     }
     /* A new series of another name leaves the selections of m as they were, and
      * joins those it matches... */
@@ -1506,6 +1508,7 @@ static void test_engine__selection_cache(void **state)
         snprintf(q, sizeof(q), "count(m{i!=\"%03d\"})", k);
         assert_true(vals_equal(eval1(st, q, 5 * MIN), 600));
     }
+    assert_true(rg__selcache_entries(st) > 0);
     /* Collecting series drops them from the answers. */
     for (i = 0; i < 300; i++) {
         snprintf(i_s, sizeof(i_s), "%03zu", i);
@@ -1515,6 +1518,8 @@ static void test_engine__selection_cache(void **state)
     assert_int_equal(rg_store_gc(st, 20 * MIN), 302);
     assert_true(vals_equal(eval1(st, "count(m)", 20 * MIN), 300));
     assert_true(vals_equal(eval1(st, "count(m{g=\"a\"})", 20 * MIN), 200));
+    /* 300 and 200 series: only m is large enough to be kept. */
+    assert_int_equal(rg__selcache_entries(st), 1);
     rg_store_free(st);
 }
 
