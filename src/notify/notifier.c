@@ -6,7 +6,9 @@
  * position while the walk goes on. Alert matchers reuse the PromQL parser: an item
  * such as severity="critical" is parsed as the selector {__rg_notify__="1",
  * severity="critical"} (a selector needs one matcher that rejects the empty string)
- * and the compiled matchers after the placeholder are kept.
+ * and the compiled matchers after the placeholder are kept. The fields a notifier shares
+ * with other HTTP clients of the configuration (secret files, tls, basic_auth, headers,
+ * durations) are read by config/fields.
  *
  * Facade: every input is turned into requests per notifier, collected in a list of
  * owned bodies, and the whole list is emitted with one rg_dispatch_emit_batch() (one
@@ -20,13 +22,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/fields.h"
 #include "config/yaml.h"
 #include "notify/dispatch.h"
 #include "notify/sign.h"
@@ -34,11 +36,10 @@
 #include "rules/deploy.h"
 #include "rules/manager.h"
 #include "util/err.h"
-#include "util/file.h"
 #include "util/log.h"
 #include "util/time.h"
 
-#define SECRET_MAX (64 * 1024)          /* bytes of a secret or URL file */
+#define NAME_MAX_LEN 128
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RESEND_MS 60000
 #define DEFAULT_IN_FLIGHT 8
@@ -72,177 +73,18 @@ static void secret_wipe(struct rg_notifier_secret *s)
     s->len = 0;
 }
 
-/* ---- configuration: problems ---------------------------------------------------------- */
+/* ---- configuration: fields ---------------------------------------------------------- */
 
-struct pctx {
-    struct rg_buf *err;
-    const char *path;              /* document being read */
-    int problems;
-    int oom;
-};
-
-static void problem(struct pctx *c, const struct rg_yaml_node *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(struct pctx *c, const struct rg_yaml_node *at, const char *fmt, ...)
+/* Reads a secret file named by @v into @out and returns the resolved path (caller owns
+ * both), or NULL after reporting. */
+static char *want_secret(struct rg_config_fields *c, const struct rg_yaml_node *v,
+                         const char *what, struct rg_notifier_secret *out)
 {
-    va_list ap;
+    char *path;
 
-    c->problems++;
-    if (!c->err)
-        return;
-    if (rg_buf_printf(c->err, "%s:%d:%d: ", c->path, at ? at->line : 1, at ? at->col : 1))
-        c->oom = 1;
-    va_start(ap, fmt);
-    if (rg_buf_vprintf(c->err, fmt, ap))
-        c->oom = 1;
-    va_end(ap);
-    if (rg_buf_putc(c->err, '\n'))
-        c->oom = 1;
-}
-
-static char *dup_or_oom(struct pctx *c, const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        c->oom = 1;
-    return d;
-}
-
-/* A scalar that is a string (plain or quoted); reports otherwise. */
-static const char *want_string(struct pctx *c, const struct rg_yaml_node *v, const char *what)
-{
-    if (!v || v->kind != RG_YAML_SCALAR || (!v->quoted && rg_yaml_is_null(v))) {
-        problem(c, v, "%s: expected a string", what);
+    if (rg_config_field_secret_file(c, v, what, &path, &out->data, &out->len))
         return NULL;
-    }
-    if (strlen(v->scalar) != v->scalar_len) {
-        problem(c, v, "%s: contains a NUL byte", what);
-        return NULL;
-    }
-    return v->scalar;
-}
-
-static int want_bool(struct pctx *c, const struct rg_yaml_node *v, const char *what, int *out)
-{
-    if (v && v->kind == RG_YAML_SCALAR && !v->quoted) {
-        if (!strcmp(v->scalar, "true")) {
-            *out = 1;
-            return 0;
-        }
-        if (!strcmp(v->scalar, "false")) {
-            *out = 0;
-            return 0;
-        }
-    }
-    problem(c, v, "%s: expected true or false", what);
-    return -1;
-}
-
-static int want_duration(struct pctx *c, const struct rg_yaml_node *v, const char *what,
-                         int64_t min_ms, int64_t *out)
-{
-    int64_t ms;
-
-    if (!v || v->kind != RG_YAML_SCALAR ||
-        rg_promql_parse_duration(v->scalar, v->scalar_len, &ms) != 0) {
-        problem(c, v, "%s: invalid duration \"%s\"", what,
-                v && v->kind == RG_YAML_SCALAR ? v->scalar : "");
-        return -1;
-    }
-    if (ms < min_ms) {
-        problem(c, v, "%s: must be at least %lldms", what, (long long)min_ms);
-        return -1;
-    }
-    *out = ms;
-    return 0;
-}
-
-/* Resolves a file path against the document and checks that it can be read. */
-static char *want_file(struct pctx *c, const struct rg_yaml_node *v, const char *what)
-{
-    char full[1024];
-    const char *s = want_string(c, v, what);
-
-    if (!s)
-        return NULL;
-    if (!*s) {
-        problem(c, v, "%s: empty path", what);
-        return NULL;
-    }
-    rg_config_resolve_path(c->path, s, full, sizeof(full));
-    if (access(full, R_OK) != 0) {
-        problem(c, v, "%s: cannot read \"%s\": %s", what, full, strerror(errno));
-        return NULL;
-    }
-    return dup_or_oom(c, full);
-}
-
-/* Reads a secret file named by @v into @out (trailing blanks and newlines removed, as
- * Prometheus does with its credential files) and returns the resolved path. */
-static char *want_secret(struct pctx *c, const struct rg_yaml_node *v, const char *what,
-                         struct rg_notifier_secret *out)
-{
-    struct rg_buf b = { 0 };
-    char *path = want_file(c, v, what);
-    int err;
-
-    if (!path)
-        return NULL;
-    err = rg_file_read(path, SECRET_MAX, &b);
-    if (err) {
-        problem(c, v, "%s: cannot read \"%s\": %s", what, path,
-                err == RG_ETOOBIG ? "larger than 64 KiB" : rg_strerror(err));
-        goto fail;
-    }
-    while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
-                     b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
-        b.data[--b.len] = 0;
-    if (b.len == 0) {
-        problem(c, v, "%s: \"%s\" is empty", what, path);
-        goto fail;
-    }
-    if (strlen(b.data) != b.len || strchr(b.data, '\n') || strchr(b.data, '\r')) {
-        problem(c, v, "%s: \"%s\" holds a line break or NUL byte", what, path);
-        goto fail;
-    }
-    out->data = b.data;
-    out->len = b.len;
     return path;
-fail:
-    if (b.data) {
-        volatile char *p = b.data;
-        for (size_t i = 0; i < b.cap; i++)
-            p[i] = 0;
-    }
-    rg_buf_cleanup(&b);
-    free(path);
-    return NULL;
-}
-
-/* An http:// or https:// URL with a host and no blanks or control characters. */
-static int url_ok(const char *s)
-{
-    const char *host;
-
-    if (!strncmp(s, "http://", 7))
-        host = s + 7;
-    else if (!strncmp(s, "https://", 8))
-        host = s + 8;
-    else
-        return 0;
-    if (!*host || *host == '/' || *host == '?' || *host == '#')
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= ' ' || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
-static int token_char(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
 /* Header names whose values the dump hides. */
@@ -289,23 +131,6 @@ static const char *const pd_keys[] = {
 
 /* ---- configuration: one entry ---------------------------------------------------------- */
 
-/* True (after reporting it) when the key at item @i of @map was already given. */
-static int dup_key(struct pctx *c, const struct rg_yaml_node *map, size_t i, const char *section)
-{
-    const struct rg_yaml_node *k = map->items[i];
-
-    if (k->kind != RG_YAML_SCALAR)
-        return 0;
-    for (size_t j = 0; j < i; j += 2) {
-        const struct rg_yaml_node *o = map->items[j];
-        if (o->kind == RG_YAML_SCALAR && !strcmp(o->scalar, k->scalar)) {
-            problem(c, k, "%s: duplicate key \"%s\"", section, k->scalar);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static int parse_event_kind(const char *s, unsigned *bit)
 {
     for (int k = 0; k < RG_NOTIFY_EVENT__COUNT; k++) {
@@ -341,7 +166,7 @@ static size_t seq_items(const struct rg_yaml_node *v, const struct rg_yaml_node 
     return 0;
 }
 
-static void parse_match(struct pctx *c, const struct rg_yaml_node *v,
+static void parse_match(struct rg_config_fields *c, const struct rg_yaml_node *v,
                         struct rg_notifier_filter *f)
 {
     const struct rg_yaml_node *const *items;
@@ -352,7 +177,7 @@ static void parse_match(struct pctx *c, const struct rg_yaml_node *v,
         items = one;
         n = 1;
     } else if (v->kind != RG_YAML_SEQ) {
-        problem(c, v, "events.match: expected a list of label matchers");
+        rg_config_field_problem(c, v, "events.match: expected a list of label matchers");
         return;
     }
     f->match = calloc(n ? n : 1, sizeof(*f->match));
@@ -362,7 +187,7 @@ static void parse_match(struct pctx *c, const struct rg_yaml_node *v,
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *s = want_string(c, items[i], "events.match");
+        const char *s = rg_config_field_string(c, items[i], "events.match");
         struct rg_buf q = { 0 };
         struct rg_promql_node *node = NULL;
         char msg[256];
@@ -386,25 +211,25 @@ static void parse_match(struct pctx *c, const struct rg_yaml_node *v,
             /* The parser's column refers to the wrapped text; the message without it
              * is still precise about what is wrong. */
             const char *m = err ? strstr(msg, "parse error: ") : NULL;
-            problem(c, items[i], "events.match: invalid label matcher \"%s\"%s%s", s,
-                    m ? ": " : "", m ? m + 13 : "");
+            rg_config_field_problem(c, items[i], "events.match: invalid label matcher "
+                                    "\"%s\"%s%s", s, m ? ": " : "", m ? m + 13 : "");
             rg_promql_node_free(node);
             continue;
         }
         f->match[f->nmatch] = node;
-        f->match_text[f->nmatch++] = dup_or_oom(c, s);
+        f->match_text[f->nmatch++] = rg_config_field_dup(c, s);
     }
 }
 
-static void parse_str_list(struct pctx *c, const struct rg_yaml_node *v, const char *what,
-                           int (*conv)(const char *, unsigned *), unsigned *mask,
-                           char ***names, size_t *nnames)
+static void parse_str_list(struct rg_config_fields *c, const struct rg_yaml_node *v,
+                           const char *what, int (*conv)(const char *, unsigned *),
+                           unsigned *mask, char ***names, size_t *nnames)
 {
     const struct rg_yaml_node *const *items;
     size_t n = seq_items(v, &items);
 
     if (v->kind != RG_YAML_SEQ) {
-        problem(c, v, "%s: expected a list", what);
+        rg_config_field_problem(c, v, "%s: expected a list", what);
         return;
     }
     if (names && !(*names = calloc(n ? n : 1, sizeof(char *)))) {
@@ -412,24 +237,24 @@ static void parse_str_list(struct pctx *c, const struct rg_yaml_node *v, const c
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *s = want_string(c, items[i], what);
+        const char *s = rg_config_field_string(c, items[i], what);
         unsigned bit;
 
         if (!s)
             continue;
         if (conv) {
             if (conv(s, &bit)) {
-                problem(c, items[i], "%s: unknown value \"%s\"", what, s);
+                rg_config_field_problem(c, items[i], "%s: unknown value \"%s\"", what, s);
                 continue;
             }
             *mask |= bit;
         } else {
-            (*names)[(*nnames)++] = dup_or_oom(c, s);
+            (*names)[(*nnames)++] = rg_config_field_dup(c, s);
         }
     }
 }
 
-static void parse_events(struct pctx *c, const struct rg_yaml_node *v,
+static void parse_events(struct rg_config_fields *c, const struct rg_yaml_node *v,
                          struct rg_notifier_config *nc)
 {
     struct rg_notifier_filter *f = &nc->filter;
@@ -440,7 +265,7 @@ static void parse_events(struct pctx *c, const struct rg_yaml_node *v,
         /* Short form: events: [alerts, deployments]. */
         f->alerts = f->deployments = 0;
         for (size_t i = 0; i < v->nitems; i++) {
-            const char *s = want_string(c, v->items[i], "events");
+            const char *s = rg_config_field_string(c, v->items[i], "events");
             if (!s)
                 continue;
             if (!strcmp(s, "alerts"))
@@ -448,21 +273,21 @@ static void parse_events(struct pctx *c, const struct rg_yaml_node *v,
             else if (!strcmp(s, "deployments"))
                 f->deployments = 1, deploy_at = v->items[i];
             else
-                problem(c, v->items[i], "events: unknown value \"%s\" (alerts or deployments)",
-                        s);
+                rg_config_field_problem(c, v->items[i], "events: unknown value \"%s\" "
+                                        "(alerts or deployments)", s);
         }
     } else if (v->kind == RG_YAML_MAP) {
         for (size_t i = 0; i + 1 < v->nitems; i += 2) {
             const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
             const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
-            if (dup_key(c, v, i, "events"))
+            if (rg_config_field_dup_key(c, v, i, "events"))
                 continue;
             if (!strcmp(key, "alerts")) {
-                want_bool(c, x, "events.alerts", &f->alerts);
+                rg_config_field_bool(c, x, "events.alerts", &f->alerts);
                 alerts_at = x;
             } else if (!strcmp(key, "deployments")) {
-                want_bool(c, x, "events.deployments", &f->deployments);
+                rg_config_field_bool(c, x, "events.deployments", &f->deployments);
                 deploy_at = x;
             } else if (!strcmp(key, "match")) {
                 parse_match(c, x, f);
@@ -478,178 +303,61 @@ static void parse_events(struct pctx *c, const struct rg_yaml_node *v,
                                NULL);
                 has_dfilter = 1;
             } else {
-                problem(c, k, "events: unknown key \"%s\"", key);
+                rg_config_field_problem(c, k, "events: unknown key \"%s\"", key);
             }
         }
     } else {
-        problem(c, v, "events: expected a list or a map");
+        rg_config_field_problem(c, v, "events: expected a list or a map");
         return;
     }
     if (nc->type == RG_NOTIFIER_ALERTMANAGER && f->deployments)
-        problem(c, deploy_at, "events: an alertmanager notifier receives alerts only");
+        rg_config_field_problem(c, deploy_at, "events: an alertmanager notifier receives "
+                                "alerts only");
     if (!f->alerts && !f->deployments)
-        problem(c, v, "events: selects neither alerts nor deployments");
+        rg_config_field_problem(c, v, "events: selects neither alerts nor deployments");
     if (!f->alerts && f->nmatch)
-        problem(c, alerts_at, "events.match: alerts are not sent to this notifier");
+        rg_config_field_problem(c, alerts_at, "events.match: alerts are not sent to this notifier");
     if (!f->deployments && has_dfilter && nc->type != RG_NOTIFIER_ALERTMANAGER)
-        problem(c, deploy_at, "events: deployment filters given but deployments are not sent");
+        rg_config_field_problem(c, deploy_at, "events: deployment filters given but "
+                                "deployments are not sent");
 }
 
-static void parse_tls(struct pctx *c, const struct rg_yaml_node *v,
-                      struct rg_notifier_config *nc)
-{
-    if (v->kind != RG_YAML_MAP) {
-        problem(c, v, "tls: expected a map");
-        return;
-    }
-    for (size_t i = 0; i + 1 < v->nitems; i += 2) {
-        const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
-        const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
-
-        if (dup_key(c, v, i, "tls"))
-            continue;
-        if (!strcmp(key, "ca_file"))
-            nc->ca_file = want_file(c, x, "tls.ca_file");
-        else if (!strcmp(key, "cert_file"))
-            nc->cert_file = want_file(c, x, "tls.cert_file");
-        else if (!strcmp(key, "key_file"))
-            nc->key_file = want_file(c, x, "tls.key_file");
-        else if (!strcmp(key, "server_name")) {
-            const char *s = want_string(c, x, "tls.server_name");
-            if (s)
-                nc->server_name = dup_or_oom(c, s);
-        } else if (!strcmp(key, "insecure_skip_verify"))
-            want_bool(c, x, "tls.insecure_skip_verify", &nc->insecure_skip_verify);
-        else
-            problem(c, k, "tls: unknown key \"%s\"", key);
-    }
-    if (!nc->cert_file != !nc->key_file)
-        problem(c, v, "tls: cert_file and key_file must be given together");
-}
-
-static void parse_basic_auth(struct pctx *c, const struct rg_yaml_node *v,
-                             struct rg_notifier_config *nc)
-{
-    if (v->kind != RG_YAML_MAP) {
-        problem(c, v, "basic_auth: expected a map");
-        return;
-    }
-    for (size_t i = 0; i + 1 < v->nitems; i += 2) {
-        const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
-        const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
-
-        if (dup_key(c, v, i, "basic_auth"))
-            continue;
-        if (!strcmp(key, "username")) {
-            const char *s = want_string(c, x, "basic_auth.username");
-            if (s && strchr(s, ':'))
-                problem(c, x, "basic_auth.username: must not contain ':'");
-            else if (s)
-                nc->basic_user = dup_or_oom(c, s);
-        } else if (!strcmp(key, "password_file")) {
-            nc->basic_password_file = want_secret(c, x, "basic_auth.password_file",
-                                                  &nc->basic_password);
-        } else if (!strcmp(key, "password")) {
-            problem(c, k, "basic_auth.password: secrets are read from files; use password_file");
-        } else {
-            problem(c, k, "basic_auth: unknown key \"%s\"", key);
-        }
-    }
-    if (!nc->basic_user)
-        problem(c, v, "basic_auth: username is required");
-}
+/* Headers the transport or the dispatcher write themselves. */
+static const char *const reserved_headers[] = {
+    "Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection",
+    "Idempotency-Key", RG_SIGN_HEADER_NAME, NULL,
+};
 
 static int cmp_header(const void *a, const void *b)
 {
     return strcasecmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void parse_headers(struct pctx *c, const struct rg_yaml_node *v,
-                          struct rg_notifier_config *nc)
-{
-    static const char *const reserved[] = {
-        "Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection",
-        "Idempotency-Key", RG_SIGN_HEADER_NAME, NULL,
-    };
-
-    if (v->kind != RG_YAML_MAP) {
-        problem(c, v, "headers: expected a map of header names to values");
-        return;
-    }
-    if (!(nc->headers = calloc(v->nitems / 2 + 1, sizeof(char *)))) {
-        c->oom = 1;
-        return;
-    }
-    for (size_t i = 0; i + 1 < v->nitems; i += 2) {
-        const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
-        const char *name = want_string(c, k, "headers"), *val;
-        struct rg_buf line = { 0 };
-        int bad = 0;
-
-        if (!name)
-            continue;
-        for (const char *p = name; *p; p++)
-            bad |= !token_char((unsigned char)*p);
-        if (!*name || bad || strlen(name) > 256) {
-            problem(c, k, "headers: invalid header name \"%s\"", name);
-            continue;
-        }
-        for (size_t r = 0; reserved[r]; r++)
-            if (!strcasecmp(name, reserved[r]))
-                bad = 1;
-        if (bad) {
-            problem(c, k, "headers: \"%s\" is set by rollgate itself", name);
-            continue;
-        }
-        for (size_t j = 0; j < nc->nheaders; j++) {
-            size_t len = strcspn(nc->headers[j], ":");
-            if (len == strlen(name) && !strncasecmp(nc->headers[j], name, len))
-                bad = 1;
-        }
-        if (bad) {
-            problem(c, k, "headers: duplicate header \"%s\"", name);
-            continue;
-        }
-        if (!(val = want_string(c, x, "headers")))
-            continue;
-        if (strpbrk(val, "\r\n")) {
-            problem(c, x, "headers.%s: value holds a line break", name);
-            continue;
-        }
-        if (rg_buf_printf(&line, "%s: %s", name, val)) {
-            c->oom = 1;
-            continue;
-        }
-        nc->headers[nc->nheaders++] = line.data;
-    }
-    qsort(nc->headers, nc->nheaders, sizeof(char *), cmp_header);
-}
-
-static void parse_retry(struct pctx *c, const struct rg_yaml_node *v,
+static void parse_retry(struct rg_config_fields *c, const struct rg_yaml_node *v,
                         struct rg_notifier_config *nc, int *age_set)
 {
     if (v->kind != RG_YAML_MAP) {
-        problem(c, v, "retry: expected a map");
+        rg_config_field_problem(c, v, "retry: expected a map");
         return;
     }
     for (size_t i = 0; i + 1 < v->nitems; i += 2) {
         const struct rg_yaml_node *k = v->items[i], *x = v->items[i + 1];
         const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
 
-        if (dup_key(c, v, i, "retry"))
+        if (rg_config_field_dup_key(c, v, i, "retry"))
             continue;
         if (!strcmp(key, "min_backoff"))
-            want_duration(c, x, "retry.min_backoff", 1, &nc->retry.min_backoff_ms);
+            rg_config_field_duration(c, x, "retry.min_backoff", 1, &nc->retry.min_backoff_ms);
         else if (!strcmp(key, "max_backoff"))
-            want_duration(c, x, "retry.max_backoff", 1, &nc->retry.max_backoff_ms);
+            rg_config_field_duration(c, x, "retry.max_backoff", 1, &nc->retry.max_backoff_ms);
         else if (!strcmp(key, "max_age")) {
-            if (want_duration(c, x, "retry.max_age", 0, &nc->retry.max_age_ms) == 0)
+            if (rg_config_field_duration(c, x, "retry.max_age", 0, &nc->retry.max_age_ms) == 0)
                 *age_set = 1;
         } else
-            problem(c, k, "retry: unknown key \"%s\"", key);
+            rg_config_field_problem(c, k, "retry: unknown key \"%s\"", key);
     }
     if (nc->retry.max_backoff_ms < nc->retry.min_backoff_ms)
-        problem(c, v, "retry: max_backoff must not be below min_backoff");
+        rg_config_field_problem(c, v, "retry: max_backoff must not be below min_backoff");
 }
 
 /* Names already defined, for the duplicate check across documents. */
@@ -710,7 +418,7 @@ static const char *const entry_keys[] = {
     "group", "class", "client", "client_url", NULL,
 };
 
-static void parse_pd_fields(struct pctx *c, const struct rg_yaml_node *e,
+static void parse_pd_fields(struct rg_config_fields *c, const struct rg_yaml_node *e,
                             struct rg_notifier_config *nc)
 {
     for (size_t i = 0; pd_keys[i]; i++) {
@@ -720,25 +428,26 @@ static void parse_pd_fields(struct pctx *c, const struct rg_yaml_node *e,
         if (!v)
             continue;
         if (nc->type != RG_NOTIFIER_PAGERDUTY) {
-            problem(c, v, "%s: only pagerduty notifiers have this field", pd_keys[i]);
+            rg_config_field_problem(c, v, "%s: only pagerduty notifiers have this field",
+                                    pd_keys[i]);
             continue;
         }
-        if (!(s = want_string(c, v, pd_keys[i])))
+        if (!(s = rg_config_field_string(c, v, pd_keys[i])))
             continue;
         if (!strcmp(pd_keys[i], "severity") && strcmp(s, "critical") && strcmp(s, "error") &&
             strcmp(s, "warning") && strcmp(s, "info")) {
-            problem(c, v, "severity: expected critical, error, warning or info");
+            rg_config_field_problem(c, v, "severity: expected critical, error, warning or info");
             continue;
         }
-        if (!strcmp(pd_keys[i], "client_url") && !url_ok(s)) {
-            problem(c, v, "client_url: expected an http:// or https:// URL");
+        if (!strcmp(pd_keys[i], "client_url") && !rg_config_field_url_ok(s, 1)) {
+            rg_config_field_problem(c, v, "client_url: expected an http:// or https:// URL");
             continue;
         }
-        *pd_field(nc, pd_keys[i]) = dup_or_oom(c, s);
+        *pd_field(nc, pd_keys[i]) = rg_config_field_dup(c, s);
     }
 }
 
-static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
+static void parse_entry(struct rg_config_fields *c, const struct rg_yaml_node *e,
                         struct rg_notifier_config *nc)
 {
     const struct rg_yaml_node *v;
@@ -747,48 +456,31 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
 
     nc->line = e->line;
     nc->col = e->col;
-    nc->path = dup_or_oom(c, c->path);
+    nc->path = rg_config_field_dup(c, c->path);
     nc->timeout_ms = DEFAULT_TIMEOUT_MS;
     nc->resend_delay_ms = DEFAULT_RESEND_MS;
     rg_retry_policy_default(&nc->retry);
     nc->filter.alerts = 1;
     if (e->kind != RG_YAML_MAP) {
-        problem(c, e, "notifiers: expected a map for each notifier");
+        rg_config_field_problem(c, e, "notifiers: expected a map for each notifier");
         return;
     }
-    for (size_t i = 0; i + 1 < e->nitems; i += 2) {
-        const struct rg_yaml_node *k = e->items[i];
-        const char *key = k->kind == RG_YAML_SCALAR ? k->scalar : "";
-        int known = 0;
-
-        for (size_t j = 0; entry_keys[j]; j++)
-            known |= !strcmp(entry_keys[j], key);
-        if (!known)
-            problem(c, k, "notifiers: unknown key \"%s\"", key);
-        dup_key(c, e, i, "notifiers");
-    }
+    rg_config_field_check_keys(c, e, entry_keys, "notifiers");
 
     if (!(v = entry_get(e, "name")))
-        problem(c, e, "notifiers: name is required");
-    else if ((s = want_string(c, v, "name"))) {
-        int bad = !*s || strlen(s) > 128;
-        for (const char *p = s; *p; p++)
-            bad |= !(token_char((unsigned char)*p) && *p != '|' && *p != '`');
-        if (bad)
-            problem(c, v, "name: \"%s\" must be 1 to 128 letters, digits or -_.", s);
-        else
-            nc->name = dup_or_oom(c, s);
-    }
+        rg_config_field_problem(c, e, "notifiers: name is required");
+    else
+        nc->name = rg_config_field_name(c, v, NAME_MAX_LEN);
 
     if (!(v = entry_get(e, "type")))
-        problem(c, e, "notifiers: type is required");
-    else if ((s = want_string(c, v, "type"))) {
+        rg_config_field_problem(c, e, "notifiers: type is required");
+    else if ((s = rg_config_field_string(c, v, "type"))) {
         for (int t = 0; t < 4; t++)
             if (!strcmp(s, type_names[t]))
                 nc->type = (enum rg_notifier_type)t, type_ok = 1;
         if (!type_ok)
-            problem(c, v, "type: unknown notifier type \"%s\" "
-                    "(alertmanager, webhook, pagerduty or slack)", s);
+            rg_config_field_problem(c, v, "type: unknown notifier type \"%s\" "
+                                    "(alertmanager, webhook, pagerduty or slack)", s);
     }
     if (!type_ok)
         return;
@@ -799,27 +491,29 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
     {
         const struct rg_yaml_node *u = entry_get(e, "url"), *uf = entry_get(e, "url_file");
         if (u && uf)
-            problem(c, uf, "url_file: give either url or url_file");
-        if (u && (s = want_string(c, u, "url"))) {
-            if (!url_ok(s))
-                problem(c, u, "url: expected an http:// or https:// URL, got \"%s\"", s);
+            rg_config_field_problem(c, uf, "url_file: give either url or url_file");
+        if (u && (s = rg_config_field_string(c, u, "url"))) {
+            if (!rg_config_field_url_ok(s, 1))
+                rg_config_field_problem(c, u, "url: expected an http:// or https:// URL, "
+                                        "got \"%s\"", s);
             else if (nc->type == RG_NOTIFIER_ALERTMANAGER && strpbrk(s, "?#"))
-                problem(c, u, "url: an Alertmanager base URL takes no query or fragment "
-                        "(/api/v2/alerts is appended to its path)");
+                rg_config_field_problem(c, u, "url: an Alertmanager base URL takes no query or "
+                                        "fragment (/api/v2/alerts is appended to its path)");
             else
-                nc->url = dup_or_oom(c, s);
+                nc->url = rg_config_field_dup(c, s);
         } else if (uf && !u) {
             struct rg_notifier_secret sec = { 0 };
             nc->url_file = want_secret(c, uf, "url_file", &sec);
-            if (nc->url_file && !url_ok(sec.data))
-                problem(c, uf, "url_file: \"%s\" does not hold an http:// or https:// URL",
-                        nc->url_file);
+            if (nc->url_file && !rg_config_field_url_ok(sec.data, 1))
+                rg_config_field_problem(c, uf, "url_file: \"%s\" does not hold an http:// or "
+                                        "https:// URL", nc->url_file);
             else if (nc->url_file)
-                nc->send_url = dup_or_oom(c, sec.data);
+                nc->send_url = rg_config_field_dup(c, sec.data);
             secret_wipe(&sec);
             nc->url_secret = 1;
         } else if (!u && nc->type != RG_NOTIFIER_PAGERDUTY) {
-            problem(c, e, "notifiers: url is required for a %s notifier", type_names[nc->type]);
+            rg_config_field_problem(c, e, "notifiers: url is required for a %s notifier",
+                                    type_names[nc->type]);
         }
         if (nc->url) {
             if (nc->type == RG_NOTIFIER_ALERTMANAGER) {
@@ -831,10 +525,10 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
                     c->oom = 1;
                 nc->send_url = b.data;
             } else {
-                nc->send_url = dup_or_oom(c, nc->url);
+                nc->send_url = rg_config_field_dup(c, nc->url);
             }
         } else if (!nc->send_url && !uf && nc->type == RG_NOTIFIER_PAGERDUTY) {
-            nc->send_url = dup_or_oom(c, PD_DEFAULT_URL);
+            nc->send_url = rg_config_field_dup(c, PD_DEFAULT_URL);
         }
         /* A Slack incoming-webhook URL is itself the credential (in its path). */
         if (nc->type == RG_NOTIFIER_SLACK)
@@ -845,48 +539,67 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
         parse_events(c, v, nc);
     if ((v = entry_get(e, "timeout"))) {
         int64_t ms;
-        if (want_duration(c, v, "timeout", 1, &ms) == 0)
+        if (rg_config_field_duration(c, v, "timeout", 1, &ms) == 0)
             nc->timeout_ms = (uint64_t)ms;
     }
-    if ((v = entry_get(e, "tls")))
-        parse_tls(c, v, nc);
-    if ((v = entry_get(e, "basic_auth")))
-        parse_basic_auth(c, v, nc);
+    if ((v = entry_get(e, "tls"))) {
+        struct rg_config_tls tls = { 0 };
+
+        rg_config_field_tls(c, v, &tls);
+        nc->ca_file = tls.ca_file;
+        nc->cert_file = tls.cert_file;
+        nc->key_file = tls.key_file;
+        nc->server_name = tls.server_name;
+        nc->insecure_skip_verify = tls.insecure_skip_verify;
+    }
+    if ((v = entry_get(e, "basic_auth"))) {
+        struct rg_config_basic_auth ba = { 0 };
+
+        rg_config_field_basic_auth(c, v, &ba);
+        nc->basic_user = ba.user;
+        nc->basic_password_file = ba.password_file;
+        nc->basic_password.data = ba.password;
+        nc->basic_password.len = ba.password_len;
+    }
     if ((v = entry_get(e, "bearer_token_file"))) {
         nc->bearer_token_file = want_secret(c, v, "bearer_token_file", &nc->bearer_token);
         if (entry_get(e, "basic_auth"))
-            problem(c, v, "bearer_token_file: give either basic_auth or bearer_token_file");
+            rg_config_field_problem(c, v, "bearer_token_file: give either basic_auth or "
+                                    "bearer_token_file");
     }
     if ((v = entry_get(e, "headers"))) {
-        parse_headers(c, v, nc);
-        for (size_t i = 0; i < nc->nheaders; i++)
-            if (!strncasecmp(nc->headers[i], "Authorization:", 14) &&
-                (entry_get(e, "basic_auth") || entry_get(e, "bearer_token_file")))
-                problem(c, v, "headers: Authorization conflicts with basic_auth or "
-                        "bearer_token_file");
+        int other_auth = entry_get(e, "basic_auth") || entry_get(e, "bearer_token_file");
+
+        rg_config_field_headers(c, v, reserved_headers, other_auth, &nc->headers,
+                                &nc->nheaders);
+        qsort(nc->headers, nc->nheaders, sizeof(char *), cmp_header);
     }
     if ((v = entry_get(e, "signing_secret_file"))) {
         if (nc->type != RG_NOTIFIER_WEBHOOK)
-            problem(c, v, "signing_secret_file: only webhook notifiers are signed");
+            rg_config_field_problem(c, v, "signing_secret_file: only webhook notifiers are "
+                                    "signed");
         else
             nc->signing_secret_file = want_secret(c, v, "signing_secret_file",
                                                   &nc->signing_secret);
     }
     if ((v = entry_get(e, "routing_key_file"))) {
         if (nc->type != RG_NOTIFIER_PAGERDUTY)
-            problem(c, v, "routing_key_file: only pagerduty notifiers have a routing key");
+            rg_config_field_problem(c, v, "routing_key_file: only pagerduty notifiers have a "
+                                    "routing key");
         else
             nc->routing_key_file = want_secret(c, v, "routing_key_file", &nc->routing_key);
     } else if (nc->type == RG_NOTIFIER_PAGERDUTY) {
-        problem(c, e, "notifiers: routing_key_file is required for a pagerduty notifier");
+        rg_config_field_problem(c, e, "notifiers: routing_key_file is required for a "
+                                "pagerduty notifier");
     }
     if ((v = entry_get(e, "retry")))
         parse_retry(c, v, nc, &age_set);
     if ((v = entry_get(e, "resend_delay"))) {
         if (nc->type != RG_NOTIFIER_ALERTMANAGER)
-            problem(c, v, "resend_delay: only alertmanager notifiers resend alerts");
+            rg_config_field_problem(c, v, "resend_delay: only alertmanager notifiers resend "
+                                    "alerts");
         else
-            want_duration(c, v, "resend_delay", 1, &nc->resend_delay_ms);
+            rg_config_field_duration(c, v, "resend_delay", 1, &nc->resend_delay_ms);
     }
     nc->max_in_flight = nc->type == RG_NOTIFIER_ALERTMANAGER ? 1 : DEFAULT_IN_FLIGHT;
     if ((v = entry_get(e, "max_in_flight"))) {
@@ -899,19 +612,21 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
                 x = -1;
         }
         if (x < 1 || x > MAX_IN_FLIGHT)
-            problem(c, v, "max_in_flight: expected an integer from 1 to %d", MAX_IN_FLIGHT);
+            rg_config_field_problem(c, v, "max_in_flight: expected an integer from 1 to %d",
+                                    MAX_IN_FLIGHT);
         else
             nc->max_in_flight = (unsigned)x;
     }
     parse_pd_fields(c, e, nc);
-    if ((v = entry_get(e, "idempotency_header")) && (s = want_string(c, v, "idempotency_header"))) {
+    if ((v = entry_get(e, "idempotency_header")) &&
+        (s = rg_config_field_string(c, v, "idempotency_header"))) {
         int bad = strlen(s) > 128;
         for (const char *p = s; *p; p++)
-            bad |= !token_char((unsigned char)*p);
+            bad |= !rg_config_field_token_char((unsigned char)*p);
         if (bad)
-            problem(c, v, "idempotency_header: invalid header name \"%s\"", s);
+            rg_config_field_problem(c, v, "idempotency_header: invalid header name \"%s\"", s);
         else
-            nc->idempotency_header = dup_or_oom(c, s);
+            nc->idempotency_header = rg_config_field_dup(c, s);
     }
     /* Prometheus never retries a batch: the next resend is the retry. Retrying for the
      * validity window of the alerts (endsAt = send time + 4 x resend delay) gives at
@@ -921,7 +636,7 @@ static void parse_entry(struct pctx *c, const struct rg_yaml_node *e,
 }
 
 struct parse_state {
-    struct pctx c;
+    struct rg_config_fields c;
     struct rg_notify_config *out;
     size_t cap;
 };
@@ -929,13 +644,13 @@ struct parse_state {
 static int each_section(const char *path, const struct rg_yaml_node *sec, void *ud)
 {
     struct parse_state *ps = ud;
-    struct pctx *c = &ps->c;
+    struct rg_config_fields *c = &ps->c;
 
     c->path = path;
     if (rg_yaml_is_null(sec))
         return 0;
     if (sec->kind != RG_YAML_SEQ) {
-        problem(c, sec, "notifiers: expected a list of notifiers");
+        rg_config_field_problem(c, sec, "notifiers: expected a list of notifiers");
         return 0;
     }
     for (size_t i = 0; i < sec->nitems; i++) {
@@ -960,8 +675,9 @@ static int each_section(const char *path, const struct rg_yaml_node *sec, void *
             const struct rg_notifier_config *o = &ps->out->v[j];
             if (o->name && !strcmp(o->name, nc->name)) {
                 const struct rg_yaml_node *at = rg_yaml_get(sec->items[i], "name");
-                problem(c, at, "name: notifier \"%s\" is already defined at %s:%d:%d",
-                        nc->name, o->path ? o->path : "", o->line, o->col);
+                rg_config_field_problem(c, at, "name: notifier \"%s\" is already defined at "
+                                        "%s:%d:%d", nc->name, o->path ? o->path : "",
+                                        o->line, o->col);
                 break;
             }
         }
