@@ -1251,6 +1251,11 @@ const struct rg_checklist *rg_deploy_checklist(const struct rg_deploy *d)
     return d->cl;
 }
 
+void rg_deploy_set_query_client(struct rg_deploy *d, struct rg_query_client *c)
+{
+    d->client = c;
+}
+
 void rg_deploy_set_batching(struct rg_deploy *d, int on)
 {
     d->batching = on != 0;
@@ -1314,6 +1319,7 @@ struct rq {
     struct round *rd;
     size_t slot;
     int base;
+    int cancelled;
     struct rg_verdict_input in;
     char err[256];
 };
@@ -1355,6 +1361,10 @@ static void round_finish(struct round *rd)
     if (!d || !p)
         return;
     p->round = NULL;
+    /* A cancelled query (the client is closing) is no answer: no step this time. */
+    for (size_t i = 0; i < rd->nq; i++)
+        if (rd->q[i].cancelled)
+            return;
     if (!p->compiled || p->compiled_phase != rd->phase || p->v.phase != rd->phase ||
         p->v.phase_start_ms != rd->phase_start_ms)
         return;
@@ -1385,6 +1395,7 @@ static void on_answer(void *ud, int err, const char *msg, struct rg_query_result
     struct round *rd = q->rd;
 
     memset(&q->in, 0, sizeof(q->in));
+    q->cancelled = err == RG_ECANCELED;
     if (err) {
         snprintf(q->err, sizeof(q->err), "%s", msg && msg[0] ? msg : rg_strerror(err));
         q->in.error = q->err;
@@ -1449,6 +1460,7 @@ static void round_start(struct rg_deploy *d, struct dep *p, int64_t now_ms)
                      s->src->name, rg_strerror(rc));
         else
             continue;
+        q->cancelled = rc == RG_ECANCELED;
         q->in.error = q->err;
         rd->pending--;
     }

@@ -125,6 +125,11 @@ int rg_deploy_new_opts(const struct rg_config *cfg, struct rg_store *store,
  *  detached and their answers dropped; free the manager before the query client. */
 void rg_deploy_free(struct rg_deploy *d);
 
+/** Sets (or, with NULL, removes) the query client, for a client created after the
+ *  manager; it replaces o->client. Remove it before freeing the client while the
+ *  manager lives on. */
+void rg_deploy_set_query_client(struct rg_deploy *d, struct rg_query_client *c);
+
 /** Sets the event callback (NULL to remove it). */
 void rg_deploy_set_event_cb(struct rg_deploy *d, rg_deploy_event_cb cb, void *ud);
 

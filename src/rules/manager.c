@@ -501,6 +501,11 @@ void rg_rules_set_notify(struct rg_rules *r, rg_rules_notify_cb cb, void *ud)
     r->notify_ud = ud;
 }
 
+void rg_rules_set_query_client(struct rg_rules *r, struct rg_query_client *c)
+{
+    r->opts.client = c;
+}
+
 const struct rg_rules_global *rg_rules_global_get(const struct rg_rules *r)
 {
     return &r->global;
@@ -1119,6 +1124,11 @@ static void remote_apply(struct remote_eval *ev)
 
     r->remote[ev->group] = NULL;
     g->in_flight = 0;
+    /* A cancelled query (the client is closing) is no answer from the server: the
+     * evaluation is dropped as if it had never started. */
+    for (size_t i = 0; i < ev->nres; i++)
+        if (ev->res[i].err == RG_ECANCELED)
+            return;
     r->nout = 0;
     for (size_t i = 0; i < g->nrules && i < ev->nres; i++) {
         struct remote_res *rr = &ev->res[i];

@@ -192,6 +192,11 @@ int rg_rules_new(const struct rg_config *cfg, struct rg_store *store,
  *  detached and their answers dropped; free the manager before the query client. */
 void rg_rules_free(struct rg_rules *r);
 
+/** Sets (or, with NULL, removes) the query client of groups with a source, for a
+ *  client created after the manager; it replaces opts.client. Remove it before
+ *  freeing the client while the manager lives on. */
+void rg_rules_set_query_client(struct rg_rules *r, struct rg_query_client *c);
+
 /** Sets the hook that receives alerts to send (NULL to remove it). */
 void rg_rules_set_notify(struct rg_rules *r, rg_rules_notify_cb cb, void *ud);
 

@@ -691,10 +691,49 @@ static void test_deploy__remote_promote_rollback_inconclusive(void **state)
     assert_non_null(strstr(js.data, "\"query\":\"sum(errs{job=\\\"down\\\"})\""));
     assert_non_null(strstr(js.data, "HTTP 404"));
 
-    /* The server recovers: the error clears and the gate holds again. */
-    fp_set(&w.e.fp, "sum(errs{job=\"down\"})", "0");
-    fp_set(&w.e.fp, "max(errs_now{job=\"down\"})", "0");
     rg_buf_cleanup(&js);
+    rg_buf_cleanup(&err);
+    rworld_free(&w);
+}
+
+static void test_deploy__remote_recovery_and_cancel(void **state)
+{
+    static const char *const names[] = { "web", "api", "local", "down" };
+    struct rworld w;
+    struct rg_buf err = { 0 };
+    const struct rg_verdict *web;
+    int64_t steps[4];
+    (void)state;
+
+    /* A 500 is the check's error; once the server answers again it clears. */
+    assert_int_equal(rworld_new(&w, remote_config, &err), 0);
+    web = rg_deploy_verdict(w.d, "web");
+    w.e.fp.status = 500;
+    rtick(&w, T0 + 1000);
+    assert_int_equal(web->checks[0].state, RG_VERDICT_NO_DATA);
+    assert_non_null(strstr(web->checks[0].error, "HTTP 500"));
+    w.e.fp.status = 0;
+    fp_set(&w.e.fp, "sum(errs{job=\"web\"})", "0.5");
+    rtick(&w, T0 + 2000);
+    assert_int_equal(web->checks[0].state, RG_VERDICT_FAILING);
+    assert_true(web->checks[0].value == 0.5);
+    assert_string_equal(web->checks[0].error, "");
+
+    /* The client closing with answers out (daemon shutdown): no step. */
+    w.e.fp.delay_ms = 1000;
+    for (int i = 0; i < 4; i++)
+        steps[i] = rg_deploy_verdict(w.d, names[i])->steps;
+    rg_deploy_tick(w.d, T0 + 3000);
+    rg_deploy_set_query_client(w.d, NULL);
+    rg_query_client_free(w.e.client);
+    w.e.client = NULL;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rg_deploy_verdict(w.d, names[i])->steps, steps[i]);
+    /* Without a client the remote checks fail at once and the verdict steps. */
+    rg_deploy_tick(w.d, T0 + 4000);
+    assert_int_equal(rg_deploy_verdict(w.d, "web")->steps, steps[0] + 1);
+    assert_string_equal(rg_deploy_verdict(w.d, "web")->checks[0].error,
+                        "source prom: no query client");
     rg_buf_cleanup(&err);
     rworld_free(&w);
 }
@@ -767,6 +806,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_deploy__config_errors, setup, teardown),
         cmocka_unit_test(test_deploy__remote_promote_rollback_inconclusive),
+        cmocka_unit_test(test_deploy__remote_recovery_and_cancel),
         cmocka_unit_test(test_deploy__remote_overlap_and_free_in_flight),
         cmocka_unit_test(test_deploy__remote_unknown_source),
     };

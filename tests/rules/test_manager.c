@@ -756,6 +756,24 @@ static void test_manager__remote_group_fires_and_keeps_state_on_errors(void **st
     assert_int_equal(g->iterations, 7);
     assert_int_equal(g->iterations_missed, 0);
 
+    /* The client closing with answers out (daemon shutdown) is no answer: nothing is
+     * applied and the group is free again. */
+    e.fp.delay_ms = 1000;
+    rg_rules_tick(f.rules, ts + 70000);
+    assert_int_equal(g->in_flight, 1);
+    rg_rules_set_query_client(f.rules, NULL);
+    rg_query_client_free(e.client);
+    e.client = NULL;
+    assert_int_equal(g->in_flight, 0);
+    assert_int_equal(g->iterations, 7);
+    assert_int_equal(g->rules[0].health, RG_RULE_HEALTH_OK);
+    /* Without a client a group with a source fails at once, state unchanged. */
+    rg_rules_tick(f.rules, ts + 80000);
+    assert_int_equal(g->in_flight, 0);
+    assert_int_equal(g->rules[0].health, RG_RULE_HEALTH_ERR);
+    assert_string_equal(g->rules[0].last_error, "source prom: no query client");
+    assert_int_equal(only_alert(g)->state, RG_ALERT_INACTIVE);
+
     fx_teardown(&f);
     rg_query_sources_free(srcs);
     fp_env_done(&e);
