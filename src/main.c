@@ -28,6 +28,7 @@
 #include "notify/curl_uv.h"
 #include "notify/notifier.h"
 #include "query/cli.h"
+#include "query/client.h"
 #include "rules/check.h"
 #include "rules/deploy.h"
 #include "rules/manager.h"
@@ -54,6 +55,8 @@ struct daemon {
     struct rg_deploy *deploy;
     struct rg_rules *rules;
     struct rg_curl_uv *cu;
+    struct rg_query_sources *sources;   /* `sources:` of query mode */
+    struct rg_query_client *qc;         /* on the shared transport */
     struct rg_notify *notify;
     int pending_stops;             /* parts still closing: HTTP server, notifications */
     char deploy_state[1100];
@@ -150,6 +153,12 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_stop(&d->gc_timer);
     uv_timer_stop(&d->deploy_timer);
     uv_timer_stop(&d->rules_timer);
+    /* Queries still out are cancelled (the managers drop them) before the transport
+     * closes. */
+    rg_rules_set_query_client(d->rules, NULL);
+    rg_deploy_set_query_client(d->deploy, NULL);
+    rg_query_client_free(d->qc);
+    d->qc = NULL;
     d->pending_stops = 2;
     rg_http_server_stop(d->http, on_part_stopped, d);
     /* No new events from here on; what is in the outbox stays there for the next start. */
@@ -272,6 +281,11 @@ static int cmd_run(int argc, char **argv)
     rc = rg_api_init(&d.api, &d.cfg, d.store, d.metrics);
     if (rc)
         goto fail_api;
+    rc = rg_query_sources_parse(&d.cfg, &d.sources, &err);
+    if (rc) {
+        fprintf(stderr, "%s", err.data ? err.data : "");
+        goto fail_sources;
+    }
     {
         struct rg_rules_opts ro;
         rg_rules_opts_default(&ro);
@@ -280,6 +294,7 @@ static int cmd_run(int argc, char **argv)
         ro.query.timeout_ms = d.cfg.query.timeout_ms;
         snprintf(d.rules_state, sizeof(d.rules_state), "%s/alerts.json", data_dir);
         ro.state_path = d.rules_state;
+        ro.sources = d.sources;
         rc = rg_rules_new(&d.cfg, d.store, &ro, &d.rules, &err);
         if (rc) {
             fprintf(stderr, "%s", err.data ? err.data : "");
@@ -288,7 +303,14 @@ static int cmd_run(int argc, char **argv)
         d.api.rules = d.rules;
     }
     snprintf(d.deploy_state, sizeof(d.deploy_state), "%s/deployments.json", data_dir);
-    rc = rg_deploy_new(&d.cfg, d.store, d.metrics, d.deploy_state, rg_now_ms(), &d.deploy, &err);
+    {
+        struct rg_deploy_opts dopt;
+        memset(&dopt, 0, sizeof(dopt));
+        dopt.state_path = d.deploy_state;
+        dopt.now_ms = rg_now_ms();
+        dopt.sources = d.sources;
+        rc = rg_deploy_new_opts(&d.cfg, d.store, d.metrics, &dopt, &d.deploy, &err);
+    }
     if (rc) {
         fprintf(stderr, "%s", err.data ? err.data : "");
         goto fail_deploy;
@@ -310,6 +332,11 @@ static int cmd_run(int argc, char **argv)
     rc = rg_curl_uv_new(&d.loop, &d.cu);
     if (rc)
         goto fail_curl;
+    rc = rg_query_client_new(&d.loop, d.cu, d.metrics, &d.qc);
+    if (rc)
+        goto fail_notify;
+    rg_rules_set_query_client(d.rules, d.qc);
+    rg_deploy_set_query_client(d.deploy, d.qc);
     {
         const struct rg_rules_global *g = rg_rules_global_get(d.rules);
         struct rg_notify_config nc;
@@ -376,6 +403,7 @@ static int cmd_run(int argc, char **argv)
     rg_deploy_free(d.deploy);
     rg_api_cleanup(&d.api);
     rg_rules_free(d.rules);
+    rg_query_sources_free(d.sources);
     rg_metrics_free(d.metrics);
     rg_store_free(d.store);
     rg_config_cleanup(&d.cfg);
@@ -388,6 +416,9 @@ fail_http:
     rg_deploy_set_event_cb(d.deploy, NULL, NULL);
     rg_notify_close(d.notify, NULL, NULL);
 fail_notify:
+    rg_rules_set_query_client(d.rules, NULL);
+    rg_deploy_set_query_client(d.deploy, NULL);
+    rg_query_client_free(d.qc);
     rg_curl_uv_close(d.cu, NULL, NULL);
 fail_curl:
     uv_run(&d.loop, UV_RUN_DEFAULT);   /* let the close callbacks run */
@@ -397,6 +428,8 @@ fail_loop:
 fail_deploy:
     rg_rules_free(d.rules);
 fail_rules:
+    rg_query_sources_free(d.sources);
+fail_sources:
     rg_api_cleanup(&d.api);
 fail_api:
     rg_metrics_free(d.metrics);
