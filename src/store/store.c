@@ -1393,13 +1393,13 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
  * comparing strings: sorting a selection of 100,000 series that way cost more than
  * the rest of a query. So the store keeps the position of every series in the
  * label-set order of all series, its rank, and sorts a selection by rank with a
- * radix sort. Ranks are made lazily, by a large selection that meets many series
- * created since the last ranking: the new series are sorted among themselves with
+ * radix sort. Ranks are made lazily, by a selection that meets many series created
+ * since the last ranking: the new series are sorted among themselves with
  * the string comparison and merged into the ranked ones (a binary search each),
  * and all series are renumbered in one pass. Removing series leaves holes in the
  * ranks, which keeps the others in order; compact_ids() moves ranks with the ids.
- * A selection with only a few new series sorts those by string comparison and
- * merges them into the ranked rest instead. Without memory for ranks selection
+ * A selection with new series that are few next to the whole store sorts those by
+ * string comparison and merges them into the ranked rest instead. Without memory for ranks selection
  * falls back to sorting by string comparison, so results never depend on them. */
 
 /* Ranks every series created since the last ranking. Returns 0 or RG_ENOMEM (the
@@ -1547,7 +1547,9 @@ static int order_series(struct rg_store *st, const uint32_t *ids, size_t n,
             else
                 k = mid;
         }
-        if ((n - k) * 16 > n && rank_update(st) == 0)
+        /* Ranking touches every series: worth it once the unranked ones selected
+         * are a good part of the store, else they are merged in below. */
+        if (k < n && (n - k) * 32 >= st->nseries && rank_update(st) == 0)
             k = n;
     }
     nb = n - k;
