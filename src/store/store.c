@@ -1394,13 +1394,14 @@ size_t rg_store_gc(struct rg_store *store, int64_t now_ms)
  * the rest of a query. So the store keeps the position of every series in the
  * label-set order of all series, its rank, and sorts a selection by rank with a
  * radix sort. Ranks are made lazily, by a selection that meets many series created
- * since the last ranking: the new series are sorted among themselves with
- * the string comparison and merged into the ranked ones (a binary search each),
- * and all series are renumbered in one pass. Removing series leaves holes in the
+ * since the last ranking: the new series are sorted among themselves with the
+ * string comparison and merged into the ranked ones (a binary search each), and
+ * all series are renumbered in one pass. Removing series leaves holes in the
  * ranks, which keeps the others in order; compact_ids() moves ranks with the ids.
  * A selection with new series that are few next to the whole store sorts those by
- * string comparison and merges them into the ranked rest instead. Without memory for ranks selection
- * falls back to sorting by string comparison, so results never depend on them. */
+ * string comparison and merges them into the ranked rest instead. Without memory
+ * for ranks, selection falls back to sorting by string comparison, so results
+ * never depend on them. */
 
 /* Ranks every series created since the last ranking. Returns 0 or RG_ENOMEM (the
  * ranks are then unchanged). */
