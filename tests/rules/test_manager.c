@@ -633,6 +633,9 @@ static const char remote_rules[] =
     "    expr: errors > 1\n"
     "    for: 20s\n"
     "    labels: {severity: page}\n"
+    "    annotations:\n"
+    "      summary: '{{ $labels.job }} at {{ $value }}'\n"
+    "      other: '{{ with query \"errors\" }}{{ . | first | value }}{{ end }}'\n"
     "  - record: job:errors:copy\n"
     "    expr: errors\n";
 
@@ -709,6 +712,12 @@ static void test_manager__remote_group_fires_and_keeps_state_on_errors(void **st
     assert_int_equal(g[0].rules[1].health, RG_RULE_HEALTH_OK);
     assert_int_equal(only_alert(g)->state, RG_ALERT_PENDING);
     assert_int_equal(only_alert(g)->active_at, ts);
+    /* Templates expand from the server's answer; `query` cannot wait for a server. */
+    assert_int_equal(only_alert(g)->nannotations, 2);
+    assert_string_equal(only_alert(g)->annotations[1].name, "summary");
+    assert_string_equal(only_alert(g)->annotations[1].value, "api at 5");
+    assert_non_null(strstr(only_alert(g)->annotations[0].value,
+                           "the query function is not available in groups with a source"));
     /* The recording rule's result is in the local store. */
     assert_true(query(f.store, "job:errors:copy{job=\"api\"}", ts) == 5);
 
