@@ -13,6 +13,8 @@
 #include "notify/payload_internal.h"
 #include "promql/kernels.h"
 #include "util/err.h"
+#include "util/json.h"
+#include "util/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -30,91 +32,10 @@
 
 /* ---- JSON strings as Go writes them ------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at @s (at most @n bytes), 0 when invalid. The
- * rules are Go's utf8.DecodeRune: no overlong forms, no surrogates, nothing past
- * U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
+/* Go's encoding/json escapes HTML characters, U+2028 and U+2029 by default. */
 int rg__pl_str(struct rg_buf *out, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0;   /* bytes at p[i - run .. i) that are copied as they are */
-    int err;
-
-    if ((err = rg_buf_reserve(out, len + 2)) || (err = rg_buf_putc(out, '"')))
-        return err;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        char esc[8];
-        size_t elen, u = 1;
-
-        if (c < 0x80) {
-            if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-                run++;
-                i++;
-                continue;
-            }
-            esc[0] = '\\', elen = 2;
-            switch (c) {
-            case '"': case '\\': esc[1] = (char)c; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            default:
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4], esc[5] = hex[c & 15], elen = 6;
-            }
-        } else if ((u = utf8_len(p + i, len - i)) == 0) {
-            /* encoding/json replaces each invalid byte by an escaped U+FFFD. */
-            memcpy(esc, "\\ufffd", 6), elen = 6, u = 1;
-        } else if (u == 3 && c == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] & 0xfe) == 0xa8) {
-            /* U+2028 and U+2029 end lines in JavaScript; Go escapes them. */
-            memcpy(esc, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6), elen = 6;
-        } else {
-            run += u;
-            i += u;
-            continue;
-        }
-        if (run && (err = rg_buf_append(out, p + i - run, run)))
-            return err;
-        run = 0;
-        if ((err = rg_buf_append(out, esc, elen)))
-            return err;
-        i += u;
-    }
-    if (run && (err = rg_buf_append(out, p + len - run, run)))
-        return err;
-    return rg_buf_putc(out, '"');
+    return rg_json_string_flags(out, s, len, RG_JSON_GO_HTML);
 }
 
 int rg__pl_cstr(struct rg_buf *out, const char *s)
@@ -312,13 +233,12 @@ const char *rg_payload_event_kind_name(enum rg_notify_event_kind kind)
 
 size_t rg_payload_utf8_prefix(const char *s, size_t len, size_t max)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
     if (len <= max)
         return len;
     while (i < len) {
-        size_t u = utf8_len(p + i, len - i);
+        size_t u = rg_utf8_seq_len(s + i, len - i);
 
         if (u == 0)
             u = 1;
@@ -752,7 +672,7 @@ static int go_quote(struct rg_buf *out, const char *s)
 
     for (size_t i = 0; !err && i < len;) {
         unsigned char c = p[i];
-        size_t u = utf8_len(p + i, len - i);
+        size_t u = rg_utf8_seq_len(s + i, len - i);
         const char *esc = NULL;
 
         switch (c) {

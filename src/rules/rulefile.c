@@ -15,6 +15,7 @@
 #include "rules/template.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -222,41 +223,6 @@ int rg_rule_valid_label_name(const char *s)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
               (p > s && c >= '0' && c <= '9')))
             return 0;
-    }
-    return 1;
-}
-
-/* Strict UTF-8 validation (model.LabelValue.IsValid is utf8.ValidString). */
-static int valid_utf8(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        unsigned c = *p;
-        size_t len;
-        unsigned cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, cp = c & 0x07;
-        else
-            return 0;
-        if ((size_t)(e - p) < len)
-            return 0;
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        p += len;
     }
     return 1;
 }
@@ -511,7 +477,7 @@ static int parse_rule(struct walk *w, const struct rg_yaml_node *n, const char *
         if (!rg_rule_valid_label_name(r->labels[i].name) ||
             strcmp(r->labels[i].name, "__name__") == 0)
             rule_problem(w, at, group, idx, rname, "invalid label name: %s", r->labels[i].name);
-        if (!valid_utf8(r->labels[i].value, strlen(r->labels[i].value)))
+        if (!rg_utf8_valid(r->labels[i].value, strlen(r->labels[i].value)))
             rule_problem(w, at, group, idx, rname, "invalid label value: %s", r->labels[i].value);
     }
     for (size_t i = 0; i < r->nannotations; i++)
@@ -594,7 +560,7 @@ static int parse_group(struct walk *w, const struct rg_yaml_node *n, struct rg_r
         if (!rg_rule_valid_label_name(g->labels[i].name) ||
             strcmp(g->labels[i].name, "__name__") == 0)
             problem(w, at, "invalid label name: %s", g->labels[i].name);
-        if (!valid_utf8(g->labels[i].value, strlen(g->labels[i].value)))
+        if (!rg_utf8_valid(g->labels[i].value, strlen(g->labels[i].value)))
             problem(w, at, "invalid label value: %s", g->labels[i].value);
     }
     v = map_val(n, "rules");
