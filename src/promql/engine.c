@@ -311,7 +311,8 @@ static int label_arrays(struct rg__ctx *c, struct rg__selcache *sc)
     }
     bytes = (total ? total : 1) * sizeof(*block);
     block = NULL;
-    if (total <= ((size_t)-1 / 2) / sizeof(*block))
+    /* Offsets into the block are kept as uint32 in nls. */
+    if (total <= UINT32_MAX && total <= ((size_t)-1 / 2) / sizeof(*block))
         block = sc->ls_heap ? (sc->labels = malloc(bytes)) : rg__arena_alloc(&c->arena, bytes);
     if (!block) {
         free(nls);
@@ -492,7 +493,11 @@ static void sel_insert(struct rg__ctx *c, struct rg__selcache *sc, char *key, si
     bytes += sc->n * (sizeof(*sc->series) + sizeof(*sc->ls)) + nl * sizeof(*sc->labels);
     if (sc->visit)
         bytes += sc->n * (sizeof(*sc->visit) + sizeof(*sc->vseries));
-
+    /* Too big to keep at all: evicting the others would not make room. */
+    if (bytes > budget) {
+        free(key);
+        return;
+    }
     if (!cs) {
         if (!(cs = calloc(1, sizeof(*cs)))) {
             free(key);
