@@ -7,7 +7,7 @@
  *
  *   rwgen --url URL [--url URL2 ...] --scenario promql|service|bench
  *         --start-ms T --end-ms T --step-ms S [--seed N] [--jitter-ms J] [--job NAME]
- *         [--error-ratio R] [--latency-scale X] [--label NAME=VALUE ...]
+ *         [--jobs N] [--error-ratio R] [--latency-scale X] [--label NAME=VALUE ...]
  *         [--chunk N] [--timeout-s S] [--print]
  *
  * Time: step k (k = 0, 1, ...) has base time start + k * step, for every base time up
@@ -65,6 +65,11 @@
  *   container_memory_working_set_bytes{container="app", instance, job}
  *                                           gauge, 200 MB +- 10 MB.
  *   up{instance, job}                       always 1.
+ * --jobs N (service only) generates N such services instead of one, a fleet for the
+ * query-mode benchmark: jobs "NAME-1" ... "NAME-N", the number zero-padded to the
+ * width of N (--job svc --jobs 100: "svc-001" ... "svc-100"), all with the same
+ * options and their own random draws, each step of every job in one request when
+ * --chunk allows. Without --jobs the output is that of a single service named NAME.
  *
  * Scenario `bench` (default jitter 999 ms, default --chunk 500000), the data set of
  * the PromQL benchmark (bench/run.sh, section promql), sized like a mid-sized fleet:
@@ -144,6 +149,7 @@ struct gen {
     /* options */
     const char *scenario;
     const char *job;
+    int64_t njobs;                            /* --jobs; 0: one job named job */
     int64_t start_ms, end_ms, step_ms, jitter_ms;
     uint64_t seed;
     double error_ratio;
@@ -607,22 +613,23 @@ static double latency_cdf(double x)
     return 1;
 }
 
-static void service_setup(struct gen *g, struct service_state *st)
+/* Sets up one service named @job (a string that outlives the generator's series). */
+static void service_setup(struct gen *g, struct service_state *st, const char *job)
 {
     static const char *const instances[2] = { "10.1.0.1:8080", "10.1.0.2:8080" };
 
     memset(st, 0, sizeof(*st));
     for (int i = 0; i < 2; i++) {
-        const char *kok[] = { "code", "200", "instance", instances[i], "job", g->job, NULL };
-        const char *kbad[] = { "code", "500", "instance", instances[i], "job", g->job, NULL };
-        const char *kv[] = { "instance", instances[i], "job", g->job, NULL };
-        const char *kc[] = { "container", "app", "instance", instances[i], "job", g->job,
+        const char *kok[] = { "code", "200", "instance", instances[i], "job", job, NULL };
+        const char *kbad[] = { "code", "500", "instance", instances[i], "job", job, NULL };
+        const char *kv[] = { "instance", instances[i], "job", job, NULL };
+        const char *kc[] = { "container", "app", "instance", instances[i], "job", job,
                              NULL };
 
         st->ok[i] = add_series(g, "http_requests_total", kok);
         st->bad[i] = add_series(g, "http_requests_total", kbad);
         for (int b = 0; b < NBUCKETS; b++) {
-            const char *kb[] = { "instance", instances[i], "job", g->job, "le",
+            const char *kb[] = { "instance", instances[i], "job", job, "le",
                                  bucket_le_text[b], NULL };
 
             st->bucket[i][b] = add_series(g, "http_request_duration_seconds_bucket", kb);
@@ -642,7 +649,11 @@ static void service_setup(struct gen *g, struct service_state *st)
     for (size_t i = 1; i < NLAT; i++)
         st->mean_s += (lat_f[i] - lat_f[i - 1]) * (lat_x[i - 1] + lat_x[i]) / 2;
     st->mean_s *= g->latency_scale;
+}
 
+/* The metadata of the service's families, once however many jobs there are. */
+static void service_metadata(struct gen *g)
+{
     add_metadata(g, RG_METRIC_COUNTER, "http_requests_total", "Requests served.", "");
     add_metadata(g, RG_METRIC_HISTOGRAM, "http_request_duration_seconds",
                  "Request latency.", "seconds");
@@ -953,7 +964,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rwgen --url URL [--url URL ...] --scenario promql|service|bench\n"
             "             --start-ms T --end-ms T --step-ms S [--seed N] [--jitter-ms J]\n"
-            "             [--job NAME] [--error-ratio R] [--latency-scale X]\n"
+            "             [--job NAME] [--jobs N] [--error-ratio R] [--latency-scale X]\n"
             "             [--label NAME=VALUE ...] [--chunk N] [--timeout-s S] [--print]\n");
 }
 
@@ -986,6 +997,7 @@ int main(int argc, char **argv)
     struct service_state *sst = NULL;
     struct bench_state *bst = NULL;
     int64_t nsteps, jitter = -1, v;
+    size_t nsst = 0;
     int have_start = 0, have_end = 0, have_step = 0, have_chunk = 0;
     int rc = 2;
 
@@ -1037,6 +1049,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--job") == 0) {
             bad = !*val;
             g->job = val;
+        } else if (strcmp(a, "--jobs") == 0) {
+            bad = parse_i64(val, &g->njobs) || g->njobs < 1 || g->njobs > 100000;
         } else if (strcmp(a, "--error-ratio") == 0) {
             bad = parse_double(val, &g->error_ratio) || g->error_ratio < 0 ||
                   g->error_ratio > 1;
@@ -1094,10 +1108,26 @@ int main(int argc, char **argv)
             die_nomem();
         promql_setup(g, pst);
     } else if (strcmp(g->scenario, "service") == 0) {
-        sst = malloc(sizeof(*sst));
+        nsst = g->njobs ? (size_t)g->njobs : 1;
+        sst = calloc(nsst, sizeof(*sst));
         if (!sst)
             die_nomem();
-        service_setup(g, sst);
+        for (size_t j = 0; j < nsst; j++) {
+            char name[256];
+            int width = snprintf(NULL, 0, "%zu", nsst);
+
+            if (!g->njobs) {
+                service_setup(g, &sst[j], g->job);
+                continue;
+            }
+            if (snprintf(name, sizeof(name), "%s-%0*zu", g->job, width, j + 1) >=
+                (int)sizeof(name)) {
+                fprintf(stderr, "rwgen: --job is too long for --jobs\n");
+                goto usage;
+            }
+            service_setup(g, &sst[j], keep_string(g, name));
+        }
+        service_metadata(g);
     } else if (strcmp(g->scenario, "bench") == 0) {
         bst = malloc(sizeof(*bst));
         if (!bst)
@@ -1107,6 +1137,10 @@ int main(int argc, char **argv)
             g->chunk = BENCH_DEFAULT_CHUNK;
     } else {
         fprintf(stderr, "rwgen: unknown scenario %s (promql, service, bench)\n", g->scenario);
+        goto usage;
+    }
+    if (g->njobs && !sst) {
+        fprintf(stderr, "rwgen: --jobs is for scenario service only\n");
         goto usage;
     }
 
@@ -1129,13 +1163,17 @@ int main(int argc, char **argv)
     rg_rw_encoder_init(&g->enc);
 
     for (int64_t k = 0; k < nsteps && !bst; k++) {
-        int err;
+        int err = 0;
 
         /* Start a new request rather than split a step when the next step might not
          * fit; a step larger than a chunk is split by emit(). */
         if (g->pending && g->pending + g->nseries > g->chunk && flush(g) != 0)
             goto out_enc;
-        err = pst ? promql_step(g, pst, k, nsteps) : service_step(g, sst, k);
+        if (pst)
+            err = promql_step(g, pst, k, nsteps);
+        else
+            for (size_t j = 0; j < nsst && !err; j++)
+                err = service_step(g, &sst[j], k);
         if (err)
             goto out_enc;
     }
