@@ -1,4 +1,6 @@
-/* api/api.c - routing, health endpoints and the /metrics exposition.
+/* api/api.c - routing, health endpoints, the /metrics exposition and the Prometheus API
+ * answer envelope ({"status":"success","data":...} or {"status":"error",...}) that the
+ * query, rules and deployments handlers share.
  *
  * Process metrics follow the Prometheus client conventions (process_cpu_seconds_total,
  * process_resident_memory_bytes, process_open_fds, ...) and are read from /proc at
@@ -7,6 +9,7 @@
 #include "api/api.h"
 #include "rules/manager.h"
 #include "util/err.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -47,6 +50,32 @@ void rg__api_text(struct rg_http_response *res, int status, const char *fmt, ...
     va_end(ap);
     rg_buf_putc(&res->body, '\n');
     rg_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+}
+
+void rg__api_error(struct rg_http_response *res, int status, const char *type,
+                   const char *fmt, ...)
+{
+    struct rg_buf msg = { 0 };
+    va_list ap;
+
+    va_start(ap, fmt);
+    rg_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    res->status = status;
+    rg_buf_reset(&res->body);
+    rg_buf_printf(&res->body, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
+    rg_json_string(&res->body, msg.data ? msg.data : "", msg.len);
+    rg_buf_putc(&res->body, '}');
+    rg_buf_cleanup(&msg);
+    rg_http_response_header(res, "Content-Type", "application/json");
+}
+
+void rg__api_success_begin(struct rg_http_response *res)
+{
+    res->status = 200;
+    rg_buf_reset(&res->body);
+    rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":");
+    rg_http_response_header(res, "Content-Type", "application/json");
 }
 
 static void collect(struct rg_metrics *m, void *ud)

@@ -80,6 +80,14 @@ void rg_api_handle(struct rg_http_request *req, struct rg_http_response *res, vo
 void rg__api_text(struct rg_http_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/** Sets a Prometheus API error answer: @status and the body
+ *  {"status":"error","errorType":@type,"error":<message>}, the message formatted from
+ *  @fmt and JSON-escaped. Replaces any body written so far. */
+void rg__api_error(struct rg_http_response *res, int status, const char *type,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/** Starts a Prometheus API success answer: status 200, a JSON content type and the body
+ *  {"status":"success","data": ; the caller appends the data and the closing '}'. */
+void rg__api_success_begin(struct rg_http_response *res);
 /** Remote-write: header checks (returns 0 to go on, else res is filled). */
 int rg__api_write_headers(struct rg_api *api, const struct rg_http_request *req,
                           struct rg_http_response *res);

@@ -17,10 +17,8 @@
 #include "api/api.h"
 #include "rules/deploy.h"
 #include "util/err.h"
-#include "util/json.h"
 #include "util/time.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,36 +30,12 @@
 int rg__api_deployments_route(struct rg_api *api, struct rg_http_request *req,
                               struct rg_http_response *res);
 
-static void error_json(struct rg_http_response *res, int status, const char *type,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void error_json(struct rg_http_response *res, int status, const char *type,
-                       const char *fmt, ...)
-{
-    struct rg_buf msg = { 0 };
-    va_list ap;
-
-    va_start(ap, fmt);
-    rg_buf_vprintf(&msg, fmt, ap);
-    va_end(ap);
-    res->status = status;
-    rg_buf_reset(&res->body);
-    rg_buf_printf(&res->body, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-    rg_json_string(&res->body, msg.data ? msg.data : "", msg.len);
-    rg_buf_puts(&res->body, "}");
-    rg_buf_cleanup(&msg);
-    rg_http_response_header(res, "Content-Type", "application/json");
-}
-
 /* Answers 200 with @data (JSON text) inside the success envelope. */
 static void success(struct rg_http_response *res, const struct rg_buf *data)
 {
-    res->status = 200;
-    rg_buf_reset(&res->body);
-    rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":");
+    rg__api_success_begin(res);
     rg_buf_append(&res->body, data->data ? data->data : "null", data->data ? data->len : 4);
     rg_buf_puts(&res->body, "}");
-    rg_http_response_header(res, "Content-Type", "application/json");
 }
 
 /* Percent-decodes one path segment ('+' stays a plus sign, unlike in a query
@@ -100,9 +74,9 @@ static void answer_deployment(struct rg_api *api, const char *name, struct rg_ht
     int rc = api->deploy ? rg_deploy_json(api->deploy, name, rg_now_ms(), &data) : RG_ENOENT;
 
     if (rc == RG_ENOENT)
-        error_json(res, 404, "not_found", "unknown deployment \"%s\"", name);
+        rg__api_error(res, 404, "not_found", "unknown deployment \"%s\"", name);
     else if (rc)
-        error_json(res, 500, "internal", "%s", rg_strerror(rc));
+        rg__api_error(res, 500, "internal", "%s", rg_strerror(rc));
     else
         success(res, &data);
     rg_buf_cleanup(&data);
@@ -120,17 +94,17 @@ static int body_string(const struct rg_http_request *req, struct rg_http_respons
 
     out[0] = '\0';
     if (req->body.len > MAX_BODY) {
-        error_json(res, 400, "bad_data", "request body larger than %d bytes", MAX_BODY);
+        rg__api_error(res, 400, "bad_data", "request body larger than %d bytes", MAX_BODY);
         return -1;
     }
     if (req->body.len == 0 || !req->body.data) {
         if (!required)
             return 0;
-        error_json(res, 400, "bad_data", "expected a JSON body such as {\"%s\":\"...\"}", key);
+        rg__api_error(res, 400, "bad_data", "expected a JSON body such as {\"%s\":\"...\"}", key);
         return -1;
     }
     if (memchr(req->body.data, '\0', req->body.len)) {
-        error_json(res, 400, "bad_data", "invalid JSON body: NUL byte");
+        rg__api_error(res, 400, "bad_data", "invalid JSON body: NUL byte");
         return -1;
     }
     msg[0] = '\0';
@@ -140,12 +114,12 @@ static int body_string(const struct rg_http_request *req, struct rg_http_respons
         char *nl = strchr(msg, '\n');
         if (nl)
             *nl = '\0';
-        error_json(res, 400, "bad_data", "invalid JSON body: %s", msg[0] ? msg : "parse error");
+        rg__api_error(res, 400, "bad_data", "invalid JSON body: %s", msg[0] ? msg : "parse error");
         return -1;
     }
     if (!YAJL_IS_OBJECT(root)) {
         yajl_tree_free(root);
-        error_json(res, 400, "bad_data", "expected a JSON object such as {\"%s\":\"...\"}", key);
+        rg__api_error(res, 400, "bad_data", "expected a JSON object such as {\"%s\":\"...\"}", key);
         return -1;
     }
     v = yajl_tree_get(root, path, yajl_t_any);
@@ -156,12 +130,12 @@ static int body_string(const struct rg_http_request *req, struct rg_http_respons
     s = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
     if (!s || s[0] == '\0') {
         yajl_tree_free(root);
-        error_json(res, 400, "bad_data", "\"%s\" must be a non-empty string", key);
+        rg__api_error(res, 400, "bad_data", "\"%s\" must be a non-empty string", key);
         return -1;
     }
     if (strlen(s) >= cap) {
         yajl_tree_free(root);
-        error_json(res, 400, "bad_data", "\"%s\" is longer than %zu bytes", key, cap - 1);
+        rg__api_error(res, 400, "bad_data", "\"%s\" is longer than %zu bytes", key, cap - 1);
         return -1;
     }
     snprintf(out, cap, "%s", s);
@@ -178,11 +152,11 @@ static void handle_action(struct rg_api *api, struct rg_http_request *req,
 
     if (strcmp(req->method, "POST") != 0) {
         rg_http_response_header(res, "Allow", "POST");
-        error_json(res, 405, "bad_data", "method not allowed");
+        rg__api_error(res, 405, "bad_data", "method not allowed");
         return;
     }
     if (!api->deploy || !rg_deploy_verdict(api->deploy, name)) {
-        error_json(res, 404, "not_found", "unknown deployment \"%s\"", name);
+        rg__api_error(res, 404, "not_found", "unknown deployment \"%s\"", name);
         return;
     }
     if (strcmp(action, "phase") == 0) {
@@ -190,7 +164,7 @@ static void handle_action(struct rg_api *api, struct rg_http_request *req,
             return;
         rc = rg_deploy_start_phase(api->deploy, name, arg, now);
         if (rc == RG_EINVAL) {
-            error_json(res, 400, "bad_data", "deployment \"%s\" has no phase \"%s\"", name, arg);
+            rg__api_error(res, 400, "bad_data", "deployment \"%s\" has no phase \"%s\"", name, arg);
             return;
         }
     } else if (strcmp(action, "trigger") == 0) {
@@ -204,8 +178,8 @@ static void handle_action(struct rg_api *api, struct rg_http_request *req,
         rc = rg_deploy_reset(api->deploy, name, now);
     }
     if (rc) {
-        error_json(res, rc == RG_ENOENT ? 404 : 500, rc == RG_ENOENT ? "not_found" : "internal",
-                   "%s", rg_strerror(rc));
+        rg__api_error(res, rc == RG_ENOENT ? 404 : 500,
+                      rc == RG_ENOENT ? "not_found" : "internal", "%s", rg_strerror(rc));
         return;
     }
     answer_deployment(api, name, res);
@@ -227,12 +201,12 @@ int rg__api_deployments_route(struct rg_api *api, struct rg_http_request *req,
         struct rg_buf data = { 0 };
         if (!get) {
             rg_http_response_header(res, "Allow", "GET");
-            error_json(res, 405, "bad_data", "method not allowed");
+            rg__api_error(res, 405, "bad_data", "method not allowed");
             return 1;
         }
         if (api->deploy) {
             if (rg_deploy_list_json(api->deploy, rg_now_ms(), &data)) {
-                error_json(res, 500, "internal", "out of memory");
+                rg__api_error(res, 500, "internal", "out of memory");
                 rg_buf_cleanup(&data);
                 return 1;
             }
@@ -258,7 +232,7 @@ int rg__api_deployments_route(struct rg_api *api, struct rg_http_request *req,
     }
     if (seg.len == 0 || memchr(seg.ptr, '/', seg.len) ||
         decode_segment(seg, &name)) {
-        error_json(res, 404, "not_found", "no such deployment path");
+        rg__api_error(res, 404, "not_found", "no such deployment path");
         rg_buf_cleanup(&name);
         return 1;
     }
@@ -266,7 +240,7 @@ int rg__api_deployments_route(struct rg_api *api, struct rg_http_request *req,
         handle_action(api, req, res, name.data, action);
     } else if (!get) {
         rg_http_response_header(res, "Allow", "GET");
-        error_json(res, 405, "bad_data", "method not allowed");
+        rg__api_error(res, 405, "bad_data", "method not allowed");
     } else {
         answer_deployment(api, name.data, res);
     }

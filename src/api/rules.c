@@ -145,17 +145,6 @@ static size_t put_alerts(struct rg_buf *out, const struct rg_rule_state *rs, siz
     return n;
 }
 
-static void error_json(struct rg_http_response *res, int status, const char *type,
-                       const char *msg)
-{
-    res->status = status;
-    rg_buf_reset(&res->body);
-    rg_buf_printf(&res->body, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-    rg_json_cstr(&res->body, msg);
-    rg_buf_putc(&res->body, '}');
-    rg_http_response_header(res, "Content-Type", "application/json");
-}
-
 /* Values of a repeated parameter. */
 struct strset {
     char **v;
@@ -325,26 +314,20 @@ static void handle_rules(struct rg_api *api, struct rg_http_request *req,
         } else if (strcmp(type.data, "record") == 0) {
             want_alert = 0;
         } else {
-            struct rg_buf m = { 0 };
-            rg_buf_printf(&m, "invalid parameter \"type\": not supported value \"%s\"",
-                          type.data);
-            error_json(res, 400, "bad_data", m.data ? m.data : "");
-            rg_buf_cleanup(&m);
+            rg__api_error(res, 400, "bad_data", "invalid parameter \"type\": not supported "
+                          "value \"%s\"", type.data);
             goto done;
         }
     } else if (rc == RG_EBADMSG) {
-        error_json(res, 400, "bad_data", "invalid query string");
+        rg__api_error(res, 400, "bad_data", "invalid query string");
         goto done;
     }
     rc = rg_http_query_get(req->query, "exclude_alerts", 0, &excl);
     if (rc == 0 && excl.len) {
         int b;
         if (parse_bool(excl.data, &b)) {
-            struct rg_buf m = { 0 };
-            rg_buf_printf(&m, "invalid parameter \"exclude_alerts\": strconv.ParseBool: "
-                          "parsing \"%s\": invalid syntax", excl.data);
-            error_json(res, 400, "bad_data", m.data ? m.data : "");
-            rg_buf_cleanup(&m);
+            rg__api_error(res, 400, "bad_data", "invalid parameter \"exclude_alerts\": "
+                          "strconv.ParseBool: parsing \"%s\": invalid syntax", excl.data);
             goto done;
         }
         with_alerts = !b;
@@ -352,12 +335,11 @@ static void handle_rules(struct rg_api *api, struct rg_http_request *req,
     if (strset_load(req->query, "rule_name[]", &names) ||
         strset_load(req->query, "rule_group[]", &groups_f) ||
         strset_load(req->query, "file[]", &files)) {
-        error_json(res, 400, "bad_data", "invalid query string");
+        rg__api_error(res, 400, "bad_data", "invalid query string");
         goto done;
     }
-    res->status = 200;
-    rg_buf_reset(&res->body);
-    rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":{\"groups\":[");
+    rg__api_success_begin(res);
+    rg_buf_puts(&res->body, "{\"groups\":[");
     groups = rg_rules_groups(api->rules, &ngroups);
     for (size_t i = 0; i < ngroups; i++) {
         const struct rg_rules_group *g = &groups[i];
@@ -398,7 +380,6 @@ static void handle_rules(struct rg_api *api, struct rg_http_request *req,
         emitted++;
     }
     rg_buf_puts(&res->body, "]}}");
-    rg_http_response_header(res, "Content-Type", "application/json");
 
 done:
     rg_buf_cleanup(&type);
@@ -413,15 +394,13 @@ static void handle_alerts(struct rg_api *api, struct rg_http_response *res)
     const struct rg_rules_group *groups;
     size_t ngroups, n = 0;
 
-    res->status = 200;
-    rg_buf_reset(&res->body);
-    rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":{\"alerts\":[");
+    rg__api_success_begin(res);
+    rg_buf_puts(&res->body, "{\"alerts\":[");
     groups = rg_rules_groups(api->rules, &ngroups);
     for (size_t i = 0; i < ngroups; i++)
         for (size_t k = 0; k < groups[i].nrules; k++)
             n += put_alerts(&res->body, &groups[i].rules[k], n);
     rg_buf_puts(&res->body, "]}}");
-    rg_http_response_header(res, "Content-Type", "application/json");
 }
 
 int rg__api_rules_route(struct rg_api *api, struct rg_http_request *req,
