@@ -60,35 +60,6 @@ static int param(const struct rg_http_request *req, const char *name, size_t ind
                              name, index - in_query, out);
 }
 
-static void error_json(struct rg_http_response *res, int status, const char *type,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void error_json(struct rg_http_response *res, int status, const char *type,
-                       const char *fmt, ...)
-{
-    struct rg_buf msg = { 0 };
-    va_list ap;
-
-    va_start(ap, fmt);
-    rg_buf_vprintf(&msg, fmt, ap);
-    va_end(ap);
-    res->status = status;
-    rg_buf_reset(&res->body);
-    rg_buf_printf(&res->body, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-    rg_json_string(&res->body, msg.data ? msg.data : "", msg.len);
-    rg_buf_puts(&res->body, "}");
-    rg_buf_cleanup(&msg);
-    rg_http_response_header(res, "Content-Type", "application/json");
-}
-
-static void success_begin(struct rg_http_response *res)
-{
-    res->status = 200;
-    rg_buf_reset(&res->body);
-    rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":");
-    rg_http_response_header(res, "Content-Type", "application/json");
-}
-
 /* Parses a time as Prometheus does: Unix seconds with a fraction (rounded to ms), or
  * RFC 3339. Returns 0 or RG_EINVAL. */
 int rg__api_parse_time(const char *s, int64_t *out_ms)
@@ -190,8 +161,9 @@ static int time_param(const struct rg_http_request *req, struct rg_http_response
         rg_buf_cleanup(&v);
         return 0;
     }
-    error_json(res, 400, "bad_data", "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp",
-               name, rc == 0 ? v.data : "");
+    rg__api_error(res, 400, "bad_data",
+                  "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp", name,
+                  rc == 0 ? v.data : "");
     rg_buf_cleanup(&v);
     return RG_EINVAL;
 }
@@ -220,17 +192,17 @@ static int parse_query(const struct rg_http_request *req, struct rg_http_respons
     int rc = param(req, "query", 0, &q);
 
     if (rc) {
-        error_json(res, 400, "bad_data", "invalid parameter \"query\": %s",
-                   rc == RG_ENOENT ? "1:1: parse error: no expression found in input"
-                                   : "invalid percent-encoding");
+        rg__api_error(res, 400, "bad_data", "invalid parameter \"query\": %s",
+                      rc == RG_ENOENT ? "1:1: parse error: no expression found in input"
+                                      : "invalid percent-encoding");
         rg_buf_cleanup(&q);
         return RG_EINVAL;
     }
     rc = rg_promql_parse(q.data, expr, err, sizeof(err));
     rg_buf_cleanup(&q);
     if (rc) {
-        error_json(res, 400, "bad_data", "invalid parameter \"query\": %s",
-                   rc == RG_EPARSE ? err : rg_strerror(rc));
+        rg__api_error(res, 400, "bad_data", "invalid parameter \"query\": %s",
+                      rc == RG_EPARSE ? err : rg_strerror(rc));
         return rc;
     }
     return 0;
@@ -241,18 +213,18 @@ static void eval_error(struct rg_http_response *res, int rc, const struct rg_buf
     const char *m = msg->data && msg->len ? msg->data : rg_strerror(rc);
 
     if (rc == RG_ETIMEDOUT)
-        error_json(res, 503, "timeout", "query timed out in %s", m);
+        rg__api_error(res, 503, "timeout", "query timed out in %s", m);
     else if (rc == RG_ENOMEM)
-        error_json(res, 500, "internal", "%s", m);
+        rg__api_error(res, 500, "internal", "%s", m);
     else
-        error_json(res, 422, "execution", "%s", m);
+        rg__api_error(res, 422, "execution", "%s", m);
 }
 
 static void finish_result(struct rg_http_response *res, const struct rg_promql_result *r)
 {
-    success_begin(res);
+    rg__api_success_begin(res);
     if (rg_promql_result_json(r, &res->body)) {
-        error_json(res, 500, "internal", "out of memory encoding the result");
+        rg__api_error(res, 500, "internal", "out of memory encoding the result");
         return;
     }
     if (r->nwarnings) {
@@ -308,24 +280,25 @@ static void handle_query_range(struct rg_api *api, struct rg_http_request *req,
     if (time_param(req, res, "start", 0, 1, &start) || time_param(req, res, "end", 0, 1, &end))
         goto out;
     if (end < start) {
-        error_json(res, 400, "bad_data", "end timestamp must not be before start time");
+        rg__api_error(res, 400, "bad_data", "end timestamp must not be before start time");
         goto out;
     }
     rc = param(req, "step", 0, &v);
     if (rc || rg__api_parse_duration(v.data, &step)) {
-        error_json(res, 400, "bad_data", "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
-                   rc ? "" : v.data);
+        rg__api_error(res, 400, "bad_data",
+                      "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
+                      rc ? "" : v.data);
         goto out;
     }
     if (step <= 0) {
-        error_json(res, 400, "bad_data",
-                   "zero or negative query resolution step widths are not accepted. Try a positive integer");
+        rg__api_error(res, 400, "bad_data", "zero or negative query resolution step widths are "
+                      "not accepted. Try a positive integer");
         goto out;
     }
     if ((end - start) / step > api->cfg->query.max_points) {
-        error_json(res, 400, "bad_data",
-                   "exceeded maximum resolution of %lld points per timeseries. Try decreasing the query resolution (?step=XX)",
-                   (long long)api->cfg->query.max_points);
+        rg__api_error(res, 400, "bad_data", "exceeded maximum resolution of %lld points per "
+                      "timeseries. Try decreasing the query resolution (?step=XX)",
+                      (long long)api->cfg->query.max_points);
         goto out;
     }
     if (parse_query(req, res, &expr))
@@ -381,8 +354,8 @@ static int match_series(struct rg_api *api, const struct rg_http_request *req,
         i++;
         rc = rg_promql_parse(m.data, &sel, err, sizeof(err));
         if (rc || sel->kind != RG_PROMQL_SELECTOR) {
-            error_json(res, 400, "bad_data", "invalid parameter \"match[]\": %s",
-                       rc ? err : "expected a vector selector");
+            rg__api_error(res, 400, "bad_data", "invalid parameter \"match[]\": %s",
+                          rc ? err : "expected a vector selector");
             rg_promql_node_free(sel);
             rc = RG_EINVAL;
             break;
@@ -427,9 +400,10 @@ static int match_series(struct rg_api *api, const struct rg_http_request *req,
     if (rc == RG_ENOENT)
         rc = 0;
     if (rc == RG_EBADMSG)
-        error_json(res, 400, "bad_data", "invalid parameter \"match[]\": invalid percent-encoding");
+        rg__api_error(res, 400, "bad_data",
+                      "invalid parameter \"match[]\": invalid percent-encoding");
     else if (rc == RG_ENOMEM)
-        error_json(res, 500, "internal", "out of memory");
+        rg__api_error(res, 500, "internal", "out of memory");
     if (rc)
         return rc;
     /* Several match[] may select the same series: keep each once. */
@@ -495,11 +469,11 @@ static void handle_series(struct rg_api *api, struct rg_http_request *req,
     if (match_series(api, req, res, start, end, &set, &none))
         goto out;
     if (none) {
-        error_json(res, 400, "bad_data", "no match[] parameter provided");
+        rg__api_error(res, 400, "bad_data", "no match[] parameter provided");
         goto out;
     }
     qsort(set.v, set.n, sizeof(*set.v), labels_cmp);
-    success_begin(res);
+    rg__api_success_begin(res);
     rg_buf_putc(&res->body, '[');
     for (size_t i = 0; i < set.n; i++) {
         if (i)
@@ -546,7 +520,7 @@ static void handle_label_strings(struct rg_api *api, struct rg_http_request *req
         return;
     if (match_series(api, req, res, start, end, &set, &none))
         goto out;
-    success_begin(res);
+    rg__api_success_begin(res);
     rg_buf_putc(&res->body, '[');
     l.out = &res->body;
     if (none) {
@@ -635,13 +609,13 @@ static void handle_metadata(struct rg_api *api, struct rg_http_request *req,
         char *end;
         w.limit = strtol(limit.data, &end, 10);
         if (*end || limit.len == 0) {
-            error_json(res, 400, "bad_data", "limit must be a number");
+            rg__api_error(res, 400, "bad_data", "limit must be a number");
             goto out;
         }
     }
     if (param(req, "metric", 0, &metric) == 0)
         w.metric = metric.data;
-    success_begin(res);
+    rg__api_success_begin(res);
     rg_buf_putc(&res->body, '{');
     rg_store_metadata_each(api->store, emit_metadata, &w);
     rg_buf_puts(&res->body, "}}");
@@ -652,7 +626,7 @@ out:
 
 static void handle_buildinfo(struct rg_http_response *res)
 {
-    success_begin(res);
+    rg__api_success_begin(res);
     rg_buf_puts(&res->body, "{\"version\":\"" RG_VERSION "\",\"revision\":\"" RG_GIT_SHA
                             "\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\","
                             "\"goVersion\":\"\"}}");
@@ -672,7 +646,7 @@ int rg__api_query_route(struct rg_api *api, struct rg_http_request *req,
         rg_slice_eq(p, "/api/v1/series") || rg_slice_eq(p, "/api/v1/labels")) {
         if (!get && !post) {
             rg_http_response_header(res, "Allow", "GET, POST");
-            error_json(res, 405, "bad_data", "method not allowed");
+            rg__api_error(res, 405, "bad_data", "method not allowed");
         } else if (rg_slice_eq(p, "/api/v1/query")) {
             handle_query(api, req, res);
         } else if (rg_slice_eq(p, "/api/v1/query_range")) {
@@ -691,7 +665,7 @@ int rg__api_query_route(struct rg_api *api, struct rg_http_request *req,
                 sizeof(values_suffix) - 1) == 0)) {
         if (!get) {
             rg_http_response_header(res, "Allow", "GET");
-            error_json(res, 405, "bad_data", "method not allowed");
+            rg__api_error(res, 405, "bad_data", "method not allowed");
         } else if (rg_slice_eq(p, "/api/v1/metadata")) {
             handle_metadata(api, req, res);
         } else if (rg_slice_eq(p, "/api/v1/status/buildinfo")) {
@@ -706,7 +680,7 @@ int rg__api_query_route(struct rg_api *api, struct rg_http_request *req,
             rg_buf_append(&qs, enc.ptr, enc.len);
             if (memchr(enc.ptr, '/', enc.len) ||
                 rg_http_query_get((struct rg_slice){ qs.data, qs.len }, "n", 0, &name)) {
-                error_json(res, 400, "bad_data", "invalid label name");
+                rg__api_error(res, 400, "bad_data", "invalid label name");
             } else {
                 handle_label_strings(api, req, res, name.data);
             }
