@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "config/yaml.h"
 #include "notify/notifier.h"
+#include "query/client.h"
 #include "rules/checklist.h"
 #include "rules/manager.h"
 #include "rules/rulefile.h"
@@ -38,7 +39,13 @@ static int check_rulefile(const char *path, int dump, struct rg_buf *problems,
     return rc;
 }
 
+static int source_known(const char *name, void *ud)
+{
+    return rg_query_sources_find(ud, name) != NULL;
+}
+
 struct rule_walk {
+    const struct rg_query_sources *sources;   /* for groups' `source:` names */
     int dump;
     struct rg_buf *problems;
     struct rg_buf *dump_out;
@@ -65,6 +72,14 @@ static int each_rule_file(const char *path, void *ud)
     }
     w->files++;
     w->rules += count_rules(f);
+    for (size_t g = 0; g < f->ngroups; g++) {
+        const struct rg_rule_group *grp = &f->groups[g];
+        if (grp->source && w->sources && !rg_query_sources_find(w->sources, grp->source)) {
+            rg_buf_printf(w->problems, "%s:%d:%d: group \"%s\": unknown source \"%s\"\n",
+                          path, grp->source_line, grp->source_col, grp->name, grp->source);
+            w->bad++;
+        }
+    }
     if (w->dump) {
         rg_buf_printf(w->dump_out, "# rule file %s\n", path);
         rc = rg_rulefile_dump(f, w->dump_out);
@@ -78,7 +93,8 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
 {
     struct rg_config cfg;
     struct rg_checklist *cl = NULL;
-    struct rule_walk w = { dump, problems, dump_out, 0, 0, 0 };
+    struct rg_query_sources *sources = NULL;
+    struct rule_walk w = { NULL, dump, problems, dump_out, 0, 0, 0 };
     struct rg_buf rules_dump = { 0 };
     int bad = 0;
     int rc;
@@ -102,6 +118,13 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
         bad = 1;
     }
     rg_buf_reset(&rules_dump);
+    /* Sources, secrets included; the names rule groups, signals and deployments use
+     * are checked against them below. */
+    rc = rg_query_sources_parse(&cfg, &sources, problems);
+    if (rc == RG_ENOMEM)
+        goto out;
+    bad |= rc != 0;
+    w.sources = sources;
     w.dump_out = &rules_dump;
     {
         struct rg_buf ignored = { 0 };
@@ -115,6 +138,8 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
     if (rc == RG_ENOMEM)
         goto out;
     bad |= rc != 0;
+    if (cl && sources && rg_checklist_check_sources(cl, source_known, sources, problems))
+        bad = 1;
     /* Notifiers, secrets included: a missing secret file is a problem here too. */
     rc = rg_notify_config_check(&cfg, problems);
     if (rc == RG_ENOMEM)
@@ -140,6 +165,7 @@ static int check_config(const char *path, int dump, struct rg_buf *problems,
     }
     rc = bad ? RG_EINVAL : 0;
 out:
+    rg_query_sources_free(sources);
     rg_checklist_free(cl);
     rg_buf_cleanup(&rules_dump);
     rg_config_cleanup(&cfg);
