@@ -1,18 +1,22 @@
 /* util/metrics.c - metric families, children and the text exposition format.
  *
- * Families live in an array kept sorted by name; children in an array per family,
- * sorted at render time. Both are small (tens of families, hundreds of children),
- * so linear lookups on registration are fine; hot paths hold child pointers.
+ * Families live in an array kept sorted by name (tens of them: linear lookups on
+ * registration are fine). Children live in an array per family, sorted at render
+ * time, and are found by label values through an open-addressing hash index (FNV-1a
+ * over the values), because some families have a child per deployment and check and
+ * are looked up on every evaluation.
  */
 #include "util/metrics.h"
 #include "util/err.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct child_slot {
+    uint64_t hash;                  /* of the label values, for the index */
     char **values;                  /* owned label values */
     struct rg_metrics_child c;
 };
@@ -27,6 +31,8 @@ struct rg_metrics_family {
     size_t nbounds;
     struct child_slot **children;   /* pointers, so children never move */
     size_t nchildren;
+    struct child_slot **index;      /* hash index over children; NULL slots empty */
+    size_t index_cap;               /* power of two, at least twice nchildren */
 };
 
 struct collector {
@@ -65,6 +71,7 @@ static void family_free(struct rg_metrics_family *f)
         free(f->children[i]);
     }
     free(f->children);
+    free(f->index);
     free_strings(f->labels, f->nlabels);
     free(f->bounds);
     free(f->name);
@@ -139,18 +146,70 @@ struct rg_metrics_family *rg_metrics_family(struct rg_metrics *m, const char *na
     return f;
 }
 
+static uint64_t values_hash(const char *const *values, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
+            h = (h ^ *p) * UINT64_C(0x100000001b3);
+        h = (h ^ 0xff) * UINT64_C(0x100000001b3);   /* separator: ("a","b") != ("ab","") */
+    }
+    return h;
+}
+
+static int values_equal(const struct child_slot *s, const char *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s->values[i], values[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static void index_put(struct child_slot **index, size_t cap, struct child_slot *s)
+{
+    size_t i = (size_t)s->hash & (cap - 1);
+
+    while (index[i])
+        i = (i + 1) & (cap - 1);
+    index[i] = s;
+}
+
+/* Keeps the index at most half full. Returns 0 or RG_ENOMEM. */
+static int index_grow(struct rg_metrics_family *f)
+{
+    size_t cap = f->index_cap ? f->index_cap * 2 : 16;
+    struct child_slot **index;
+
+    if ((f->nchildren + 1) * 2 <= f->index_cap)
+        return 0;
+    index = calloc(cap, sizeof(*index));
+    if (!index)
+        return RG_ENOMEM;
+    for (size_t i = 0; i < f->nchildren; i++)
+        index_put(index, cap, f->children[i]);
+    free(f->index);
+    f->index = index;
+    f->index_cap = cap;
+    return 0;
+}
+
 struct rg_metrics_child *rg_metrics_child(struct rg_metrics_family *f,
                                           const char *const *label_values)
 {
+    uint64_t h = values_hash(label_values, f->nlabels);
     struct child_slot *s, **kids;
 
-    for (size_t i = 0; i < f->nchildren; i++) {
-        size_t l = 0;
-        while (l < f->nlabels && strcmp(f->children[i]->values[l], label_values[l]) == 0)
-            l++;
-        if (l == f->nlabels)
-            return &f->children[i]->c;
+    if (f->index_cap) {
+        for (size_t i = (size_t)h & (f->index_cap - 1); f->index[i];
+             i = (i + 1) & (f->index_cap - 1)) {
+            s = f->index[i];
+            if (s->hash == h && values_equal(s, label_values, f->nlabels))
+                return &s->c;
+        }
     }
+    if (index_grow(f))
+        return NULL;
     s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -167,7 +226,9 @@ struct rg_metrics_child *rg_metrics_child(struct rg_metrics_family *f,
         return NULL;
     }
     f->children = kids;
+    s->hash = h;
     kids[f->nchildren++] = s;
+    index_put(f->index, f->index_cap, s);
     return &s->c;
 }
 

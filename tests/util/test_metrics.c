@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,41 @@ static void test_metrics__exposition(void **state)
     rg_buf_cleanup(&out);
     rg_metrics_free(m);
     rg_metrics_free(NULL);
+}
+
+static void test_metrics__many_children(void **state)
+{
+    static const char *const names[] = { "deployment", "check" };
+    struct rg_metrics *m = rg_metrics_new();
+    struct rg_metrics_family *f;
+    struct rg_metrics_child *first[500];
+    char d[32], c[32];
+    (void)state;
+
+    f = rg_metrics_family(m, "x", "X.", RG_METRICS_GAUGE, names, 2, NULL, 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 500; i++) {
+            const char *v[2] = { d, c };
+            struct rg_metrics_child *ch;
+            snprintf(d, sizeof(d), "dep-%d", i / 10);
+            snprintf(c, sizeof(c), "check-%d", i % 10);
+            ch = rg_metrics_child(f, v);
+            assert_non_null(ch);
+            if (round == 0) {
+                first[i] = ch;
+                ch->value = i;
+            } else {
+                assert_ptr_equal(ch, first[i]);   /* found again, never moved */
+                assert_true(ch->value == i);
+            }
+        }
+    }
+    /* Values that concatenate alike are still different children. */
+    {
+        const char *a[2] = { "ab", "" }, *b[2] = { "a", "b" };
+        assert_ptr_not_equal(rg_metrics_child(f, a), rg_metrics_child(f, b));
+    }
+    rg_metrics_free(m);
 }
 
 static void test_metrics__format_value(void **state)
@@ -137,6 +173,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics__exposition),
+        cmocka_unit_test(test_metrics__many_children),
         cmocka_unit_test(test_metrics__format_value),
         cmocka_unit_test(test_buf__append_printf_steal),
         cmocka_unit_test(test_err__names_and_messages),
