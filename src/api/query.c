@@ -331,16 +331,21 @@ static int ptr_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Collects the series selected by every match[] parameter that have samples in
- * [start, end]. Returns 0, or fills @res with the error and returns non-zero.
- * @none_given is set when there is no match[] at all. */
+/* Collects the series selected by every match[] parameter that have samples in the
+ * [start, end] of the request's start and end parameters (the whole time range when
+ * absent). Returns 0, or fills @res with the error and returns non-zero. @none_given is
+ * set when there is no match[] at all. */
 static int match_series(struct rg_api *api, const struct rg_http_request *req,
-                        struct rg_http_response *res, int64_t start, int64_t end,
-                        struct series_set *set, int *none_given)
+                        struct rg_http_response *res, struct series_set *set, int *none_given)
 {
     struct rg_buf m = { 0 };
     size_t i = 0;
+    int64_t start, end;
     int rc = 0;
+
+    if (time_param(req, res, "start", MIN_TIME_MS, 0, &start) ||
+        time_param(req, res, "end", MAX_TIME_MS, 0, &end))
+        return -1;
 
     *none_given = 1;
     while ((rc = param(req, "match[]", i, &m)) == 0) {
@@ -460,13 +465,9 @@ static void handle_series(struct rg_api *api, struct rg_http_request *req,
                           struct rg_http_response *res)
 {
     struct series_set set = { 0 };
-    int64_t start, end;
     int none;
 
-    if (time_param(req, res, "start", MIN_TIME_MS, 0, &start) ||
-        time_param(req, res, "end", MAX_TIME_MS, 0, &end))
-        return;
-    if (match_series(api, req, res, start, end, &set, &none))
+    if (match_series(api, req, res, &set, &none))
         goto out;
     if (none) {
         rg__api_error(res, 400, "bad_data", "no match[] parameter provided");
@@ -512,13 +513,9 @@ static void handle_label_strings(struct rg_api *api, struct rg_http_request *req
 {
     struct series_set set = { 0 };
     struct strlist l = { 0 };
-    int64_t start, end;
     int none;
 
-    if (time_param(req, res, "start", MIN_TIME_MS, 0, &start) ||
-        time_param(req, res, "end", MAX_TIME_MS, 0, &end))
-        return;
-    if (match_series(api, req, res, start, end, &set, &none))
+    if (match_series(api, req, res, &set, &none))
         goto out;
     rg__api_success_begin(res);
     rg_buf_putc(&res->body, '[');
