@@ -59,6 +59,10 @@ struct daemon {
     struct rg_query_client *qc;         /* on the shared transport */
     struct rg_notify *notify;
     int pending_stops;             /* parts still closing: HTTP server, notifications */
+    uint64_t deploy_last_tick;     /* loop time (ms) when the last evaluation ended */
+    uint64_t deploy_last_ns;       /* how long it took */
+    struct rg_metrics_family *deploy_eval_family;
+    struct rg_metrics_child *deploy_eval_seconds;
     char deploy_state[1100];
     char rules_state[1100];
     int stopping;
@@ -96,15 +100,49 @@ static void on_gc_timer(uv_timer_t *t)
                  rg_store_series_count(d->store));
 }
 
+/* The shortest pause between two deployment evaluations: 50 ms, or twice the last
+ * evaluation's duration when that is longer, so that evaluating never takes more
+ * than a third of the loop, however often samples arrive. */
+static uint64_t deploy_gap_ms(const struct daemon *d)
+{
+    uint64_t twice = 2 * (d->deploy_last_ns / 1000000u);
+    return twice > 50 ? twice : 50;
+}
+
 static void on_deploy_timer(uv_timer_t *t)
 {
     struct daemon *d = t->data;
+    uint64_t start_ns = rg_mono_ns();
     int64_t now = rg_now_ms();
     int64_t next = rg_deploy_tick(d->deploy, now);
-    /* Ticks are scheduled from the manager's own due time, so a slow evaluation
-     * does not make the next one late by more than its own overrun. */
-    uv_timer_start(&d->deploy_timer, on_deploy_timer,
-                   next > now ? (uint64_t)(next - now) : 0, 0);
+    uint64_t delay;
+
+    d->deploy_last_ns = rg_mono_ns() - start_ns;
+    rg_metrics_observe(d->deploy_eval_family, d->deploy_eval_seconds,
+                       (double)d->deploy_last_ns / 1e9);
+    uv_update_time(&d->loop);
+    d->deploy_last_tick = uv_now(&d->loop);
+    /* The next tick comes at the manager's own due time, but never sooner than the
+     * gap after this one ended. */
+    delay = next > now ? (uint64_t)(next - now) : 0;
+    if (delay < deploy_gap_ms(d))
+        delay = deploy_gap_ms(d);
+    uv_timer_start(&d->deploy_timer, on_deploy_timer, delay, 0);
+}
+
+/* Called after a remote-write request stored samples: judge them now rather than at
+ * the next interval (rollgate's edge is to see each sample as it arrives), at most
+ * once per gap so that a burst of writes costs one evaluation. */
+static void on_ingest(void *ud)
+{
+    struct daemon *d = ud;
+    uint64_t now = uv_now(&d->loop);
+    uint64_t earliest = d->deploy_last_tick + deploy_gap_ms(d);
+    uint64_t delay = earliest > now ? earliest - now : 0;
+
+    if (d->stopping || uv_timer_get_due_in(&d->deploy_timer) <= delay)
+        return;
+    uv_timer_start(&d->deploy_timer, on_deploy_timer, delay, 0);
 }
 
 static void on_rules_timer(uv_timer_t *t)
@@ -281,6 +319,20 @@ static int cmd_run(int argc, char **argv)
     rc = rg_api_init(&d.api, &d.cfg, d.store, d.metrics);
     if (rc)
         goto fail_api;
+    {
+        static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25, 0.5, 1, 2.5 };
+        d.deploy_eval_family = rg_metrics_family(
+            d.metrics, "rollgate_deployment_evaluation_duration_seconds",
+            "Time to evaluate every deployment once.", RG_METRICS_HISTOGRAM, NULL, 0, bounds,
+            sizeof(bounds) / sizeof(bounds[0]));
+        d.deploy_eval_seconds = d.deploy_eval_family
+                                    ? rg_metrics_child(d.deploy_eval_family, NULL) : NULL;
+        if (!d.deploy_eval_seconds) {
+            rc = RG_ENOMEM;
+            goto fail_api;
+        }
+    }
     rc = rg_query_sources_parse(&d.cfg, &d.sources, &err);
     if (rc) {
         fprintf(stderr, "%s", err.data ? err.data : "");
@@ -380,6 +432,8 @@ static int cmd_run(int argc, char **argv)
     uv_timer_init(&d.loop, &d.deploy_timer);
     d.deploy_timer.data = &d;
     uv_timer_start(&d.deploy_timer, on_deploy_timer, (uint64_t)rg_deploy_interval(d.deploy), 0);
+    d.api.on_ingest = on_ingest;
+    d.api.on_ingest_ud = &d;
     uv_timer_init(&d.loop, &d.rules_timer);
     d.rules_timer.data = &d;
     uv_timer_start(&d.rules_timer, on_rules_timer, 0, 0);

@@ -51,6 +51,8 @@ struct rg_api {
     struct rg_rules *rules;           /* borrowed; NULL when no rules are loaded */
     struct rg_deploy *deploy;         /* borrowed; NULL when no deployments are configured */
     int ready;                        /* /-/ready answers 200 when set */
+    void (*on_ingest)(void *ud);       /* called after a write stored samples; may be NULL */
+    void *on_ingest_ud;
     int64_t start_ms;                 /* process start, for process_start_time_seconds */
     struct rg_api_write_metrics wm;
 };

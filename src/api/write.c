@@ -223,6 +223,8 @@ void rg__api_write(struct rg_api *api, struct rg_http_request *req, struct rg_ht
             rg_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
         }
     }
+    if (w.appended && api->on_ingest)
+        api->on_ingest(api->on_ingest_ud);
     if (res->status >= 400)
         rg_debug("event=remote_write_rejected status=%d body_bytes=%zu", res->status,
                  req->body.len);
