@@ -10,7 +10,9 @@
  *                        200 once the script is used up
  * Every request is recorded (arrival time, path, Idempotency-Key, status answered).
  * Header-only helpers, included by one test file each; the entry points are static
- * inline so a test that does not use one of them still compiles warning-free.
+ * inline so a test that does not use one of them still compiles warning-free. The
+ * pieces any fake server needs (copying a request header, answering a request late
+ * from a pool of timers) are used by the other fake servers of the tests as well.
  */
 #ifndef RG_TESTS_NOTIFY_RECEIVER_H
 #define RG_TESTS_NOTIFY_RECEIVER_H
@@ -42,13 +44,20 @@ struct rcv_step {
     int delay_ms;                      /* > 0: answer late */
 };
 
-struct receiver;
+struct rcv_pool;
 
 struct rcv_pend {
-    struct receiver *rv;
+    struct rcv_pool *pool;
     struct rg_http_request *req;
     uv_timer_t timer;
     int inited, active;
+};
+
+/* Requests answered late, one timer each; set loop before the first rcv_defer. */
+struct rcv_pool {
+    uv_loop_t *loop;
+    struct rcv_pend pend[RCV_MAX_PEND];
+    int cur, max_cur;                  /* requests deferred now, and at most at once */
 };
 
 struct receiver {
@@ -61,7 +70,7 @@ struct receiver {
     struct rcv_hit *hits;
     size_t nhits;
     size_t ok;                         /* 2xx answered */
-    struct rcv_pend pend[RCV_MAX_PEND];
+    struct rcv_pool pool;
     struct rg_http_server_stats last_stats;
     int stops;                         /* on_stopped calls */
 };
@@ -84,29 +93,66 @@ static void rcv_pend_fire(uv_timer_t *t)
     if (!p->active)
         return;
     p->active = 0;
+    p->pool->cur--;
     rg_http_request_finish(p->req);
 }
 
-static void rcv_defer(struct receiver *rv, struct rg_http_request *req, int ms)
+/* Answers @req after @ms instead of when the handler returns; a request that finds the
+ * pool full is answered at once. */
+static void rcv_defer(struct rcv_pool *pool, struct rg_http_request *req, int ms)
 {
     for (int i = 0; i < RCV_MAX_PEND; i++) {
-        struct rcv_pend *p = &rv->pend[i];
+        struct rcv_pend *p = &pool->pend[i];
         if (p->active)
             continue;
         if (!p->inited) {
-            uv_timer_init(rv->loop, &p->timer);
+            uv_timer_init(pool->loop, &p->timer);
             p->timer.data = p;
             p->inited = 1;
         }
-        p->rv = rv;
+        p->pool = pool;
         p->req = req;
         p->active = 1;
+        if (++pool->cur > pool->max_cur)
+            pool->max_cur = pool->cur;
         rg_http_request_defer(req);
         uv_timer_start(&p->timer, rcv_pend_fire, (uint64_t)ms, 0);
         return;
     }
 }
 
+/* Answers every deferred request now, so that a server stop can complete. */
+static inline void rcv_pool_finish(struct rcv_pool *pool)
+{
+    for (int i = 0; i < RCV_MAX_PEND; i++) {
+        struct rcv_pend *p = &pool->pend[i];
+        if (p->active) {
+            p->active = 0;
+            pool->cur--;
+            rg_http_request_finish(p->req);
+        }
+    }
+}
+
+static void rcv_pend_closed(uv_handle_t *h)
+{
+    struct rcv_pend *p = h->data;
+    p->inited = 0;
+}
+
+/* Releases the timers; the pool's memory must stay valid until the loop has run their
+ * close callbacks. */
+static inline void rcv_pool_close(struct rcv_pool *pool)
+{
+    for (int i = 0; i < RCV_MAX_PEND; i++) {
+        struct rcv_pend *p = &pool->pend[i];
+        if (p->inited && !uv_is_closing((uv_handle_t *)&p->timer))
+            uv_close((uv_handle_t *)&p->timer, rcv_pend_closed);
+    }
+}
+
+/* Copies the value of header @name of @req into @out (truncated to @cap - 1 bytes and
+ * NUL-terminated; "" when absent). */
 static void rcv_header_copy(const struct rg_http_request *req, const char *name, char *out,
                             size_t cap)
 {
@@ -167,7 +213,7 @@ static void rcv_handler(struct rg_http_request *req, struct rg_http_response *re
         h->status = res->status;
     }
     if (delay > 0)
-        rcv_defer(rv, req, delay);
+        rcv_defer(&rv->pool, req, delay);
 }
 
 static inline int rcv_start(struct receiver *rv, uv_loop_t *loop)
@@ -179,6 +225,7 @@ static inline int rcv_start(struct receiver *rv, uv_loop_t *loop)
     cfg.host = "127.0.0.1";
     cfg.port = rv->port;
     rv->loop = loop;
+    rv->pool.loop = loop;
     if (!rv->hits)
         rv->hits = calloc(RCV_MAX_HITS, sizeof(*rv->hits));
     err = rg_http_server_start(loop, &cfg, NULL, rcv_handler, rv, &rv->srv);
@@ -195,24 +242,12 @@ static void rcv_on_stopped(void *ud)
     rv->stops++;
 }
 
-static void rcv_pend_closed(uv_handle_t *h)
-{
-    struct rcv_pend *p = h->data;
-    p->inited = 0;
-}
-
 /* Stops the server: answers deferred requests at once so the stop can complete. */
 static inline void rcv_stop(struct receiver *rv)
 {
     if (!rv->running)
         return;
-    for (int i = 0; i < RCV_MAX_PEND; i++) {
-        struct rcv_pend *p = &rv->pend[i];
-        if (p->active) {
-            p->active = 0;
-            rg_http_request_finish(p->req);
-        }
-    }
+    rcv_pool_finish(&rv->pool);
     rg_http_server_stats(rv->srv, &rv->last_stats);
     rg_http_server_stop(rv->srv, rcv_on_stopped, rv);
     rv->srv = NULL;
@@ -223,11 +258,7 @@ static inline void rcv_stop(struct receiver *rv)
 static inline void rcv_cleanup(struct receiver *rv)
 {
     rcv_stop(rv);
-    for (int i = 0; i < RCV_MAX_PEND; i++) {
-        struct rcv_pend *p = &rv->pend[i];
-        if (p->inited && !uv_is_closing((uv_handle_t *)&p->timer))
-            uv_close((uv_handle_t *)&p->timer, rcv_pend_closed);
-    }
+    rcv_pool_close(&rv->pool);
 }
 
 static inline void rcv_free(struct receiver *rv)

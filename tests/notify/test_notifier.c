@@ -35,6 +35,8 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
+#include "receiver.h"
+
 #define DATA "tests/data/notify/config/"
 #define MAX_HITS 256
 
@@ -286,19 +288,6 @@ struct fx {
     int answered;
 };
 
-static void copy_header(const struct rg_http_request *req, const char *name, char *out,
-                        size_t cap)
-{
-    const struct rg_slice *v = rg_http_request_header(req, name);
-    size_t n = v ? v->len : 0;
-
-    if (n >= cap)
-        n = cap - 1;
-    if (v)
-        memcpy(out, v->ptr, n);
-    out[n] = 0;
-}
-
 /* Paths starting with /fail answer 500, /reject 400, /pd 202, everything else 200. */
 static void on_request(struct rg_http_request *req, struct rg_http_response *res, void *ud)
 {
@@ -315,10 +304,10 @@ static void on_request(struct rg_http_request *req, struct rg_http_response *res
         return;
     h = &f->hits[f->nhits++];
     snprintf(h->path, sizeof(h->path), "%.*s", (int)req->path.len, req->path.ptr);
-    copy_header(req, "Idempotency-Key", h->key, sizeof(h->key));
-    copy_header(req, RG_SIGN_HEADER_NAME, h->sig, sizeof(h->sig));
-    copy_header(req, "Content-Type", h->ctype, sizeof(h->ctype));
-    copy_header(req, "Authorization", h->auth, sizeof(h->auth));
+    rcv_header_copy(req, "Idempotency-Key", h->key, sizeof(h->key));
+    rcv_header_copy(req, RG_SIGN_HEADER_NAME, h->sig, sizeof(h->sig));
+    rcv_header_copy(req, "Content-Type", h->ctype, sizeof(h->ctype));
+    rcv_header_copy(req, "Authorization", h->auth, sizeof(h->auth));
     h->len = req->body.len;
     h->body = malloc(h->len + 1);
     memcpy(h->body, req->body.data ? req->body.data : "", h->len);

@@ -6,7 +6,8 @@
  * src/http/server.h on 127.0.0.1: the URL path before /api/v1/ picks its behaviour
  * (answers, errors, delays), and every request is recorded so that the tests can
  * check what went over the wire (form fields, auth, extra headers), how many requests
- * were in flight at once, and in which order they arrived. An over-large response is
+ * were in flight at once, and in which order they arrived (header copies and late
+ * answers use the notify tests' receiver helpers). An over-large response is
  * streamed by a raw libuv TCP writer that only produces bytes as fast as the client
  * reads them, so the test shows the transfer stops at the bound. The blocking
  * calls run the fake server on a second thread, since they block this one.
@@ -36,21 +37,13 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
+#include "../notify/receiver.h"
+
 #define DATA "tests/data/query/sources/"
 #define T0 1700000000000LL               /* ms */
-#define MAX_PEND 16
 #define MAX_SEEN 64
 
 /* ---- the fake server -------------------------------------------------------------------- */
-
-struct fake;
-
-struct pend {
-    struct fake *fk;
-    struct rg_http_request *req;
-    uv_timer_t timer;
-    int inited, active;
-};
 
 struct seen {
     char path[48];
@@ -60,29 +53,14 @@ struct seen {
 };
 
 struct fake {
-    uv_loop_t *loop;
     struct rg_http_server *srv;
     int port;
     int hold_ms;                       /* /hold: answer after this long */
-    int cur, max_cur;                  /* /hold requests held now, and at most */
     struct seen seen[MAX_SEEN];
     int nseen;
-    struct pend pend[MAX_PEND];
+    struct rcv_pool pool;              /* /slow and /hold answers; max_cur is checked */
     int stopped;
 };
-
-static void copy_header(const struct rg_http_request *req, const char *name, char *out,
-                        size_t cap)
-{
-    const struct rg_slice *v = rg_http_request_header(req, name);
-    size_t n = v ? v->len : 0;
-
-    if (n >= cap)
-        n = cap - 1;
-    if (v)
-        memcpy(out, v->ptr, n);
-    out[n] = 0;
-}
 
 static void form_get(const struct rg_http_request *req, const char *name, char *out, size_t cap)
 {
@@ -98,40 +76,6 @@ static void form_get(const struct rg_http_request *req, const char *name, char *
 static int64_t secs_to_ms(const char *s)
 {
     return (int64_t)llround(strtod(s, NULL) * 1000.0);
-}
-
-static void pend_fire(uv_timer_t *t)
-{
-    struct pend *p = t->data;
-
-    if (!p->active)
-        return;
-    p->active = 0;
-    p->fk->cur--;
-    rg_http_request_finish(p->req);
-}
-
-static void defer(struct fake *fk, struct rg_http_request *req, int ms)
-{
-    for (int i = 0; i < MAX_PEND; i++) {
-        struct pend *p = &fk->pend[i];
-        if (p->active)
-            continue;
-        if (!p->inited) {
-            uv_timer_init(fk->loop, &p->timer);
-            p->timer.data = p;
-            p->inited = 1;
-        }
-        p->fk = fk;
-        p->req = req;
-        p->active = 1;
-        fk->cur++;
-        if (fk->cur > fk->max_cur)
-            fk->max_cur = fk->cur;
-        rg_http_request_defer(req);
-        uv_timer_start(&p->timer, pend_fire, (uint64_t)ms, 0);
-        return;
-    }
 }
 
 /* A matrix for [start, end] by step, values in seconds since T0: series a at every
@@ -182,10 +126,10 @@ static void handler(struct rg_http_request *req, struct rg_http_response *res, v
     form_get(req, "end", sn->end, sizeof(sn->end));
     form_get(req, "step", sn->step, sizeof(sn->step));
     form_get(req, "timeout", sn->timeout, sizeof(sn->timeout));
-    copy_header(req, "Authorization", sn->auth, sizeof(sn->auth));
-    copy_header(req, "X-Scope-OrgID", sn->org, sizeof(sn->org));
-    copy_header(req, "Accept", sn->accept, sizeof(sn->accept));
-    copy_header(req, "Content-Type", sn->ctype, sizeof(sn->ctype));
+    rcv_header_copy(req, "Authorization", sn->auth, sizeof(sn->auth));
+    rcv_header_copy(req, "X-Scope-OrgID", sn->org, sizeof(sn->org));
+    rcv_header_copy(req, "Accept", sn->accept, sizeof(sn->accept));
+    rcv_header_copy(req, "Content-Type", sn->ctype, sizeof(sn->ctype));
 
     api = strstr(sn->path, prefix);
     if (!api || strcmp(req->method, "POST")) {
@@ -215,11 +159,11 @@ static void handler(struct rg_http_request *req, struct rg_http_response *res, v
     } else if (!strcmp(mode, "/slow")) {
         rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
                     "\"result\":[]}}");
-        defer(fk, req, 3000);
+        rcv_defer(&fk->pool, req, 3000);
     } else if (!strcmp(mode, "/hold")) {
         rg_buf_puts(&res->body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
                     "\"result\":[]}}");
-        defer(fk, req, fk->hold_ms);
+        rcv_defer(&fk->pool, req, fk->hold_ms);
     } else if (!strcmp(mode, "/html500")) {
         res->status = 500;
         rg_http_response_header(res, "Content-Type", "text/html");
@@ -266,7 +210,7 @@ static int fake_start(struct fake *fk, uv_loop_t *loop)
     int err;
 
     memset(fk, 0, sizeof(*fk));
-    fk->loop = loop;
+    fk->pool.loop = loop;
     fk->hold_ms = 100;
     rg_http_server_config_default(&cfg);
     cfg.host = "127.0.0.1";
@@ -286,16 +230,8 @@ static void fake_stopped(void *ud)
 
 static void fake_stop(struct fake *fk)
 {
-    for (int i = 0; i < MAX_PEND; i++) {
-        struct pend *p = &fk->pend[i];
-        if (p->active) {
-            p->active = 0;
-            rg_http_request_finish(p->req);
-        }
-        if (p->inited)
-            uv_close((uv_handle_t *)&p->timer, NULL);
-        p->inited = 0;
-    }
+    rcv_pool_finish(&fk->pool);
+    rcv_pool_close(&fk->pool);
     if (fk->srv)
         rg_http_server_stop(fk->srv, fake_stopped, fk);
     fk->srv = NULL;
@@ -1195,7 +1131,7 @@ static void test_client__concurrency_limit_fifo(void **state)
         rg_query_result_free(&g[i].res);
     }
     assert_int_equal(e.fk.nseen, 6);
-    assert_int_equal(e.fk.max_cur, 2);
+    assert_int_equal(e.fk.pool.max_cur, 2);
     /* Queued queries are sent in the order they were made. */
     for (int i = 0; i < 6; i++) {
         snprintf(expr, sizeof(expr), "q%d", i);
