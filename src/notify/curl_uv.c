@@ -737,10 +737,15 @@ char *rg_http_redact_url(const char *url, char *out, size_t cap)
     /* scheme:// */
     for (; start < authority && n + 1 < cap; start++)
         out[n++] = *start;
+    /* Host and port only: a path can itself be a credential (Slack's incoming
+     * webhooks), so it is shown as "/..." when there is one. */
     start = at ? at + 1 : authority;
-    end = start + strcspn(start, "?#");
     for (; start < end && n + 1 < cap; start++)
         out[n++] = *start;
+    if (*end == '/' && strcspn(end + 1, "?#") > 0 && n + 4 < cap) {
+        memcpy(out + n, "/...", 4);
+        n += 4;
+    }
     out[n] = 0;
     return out;
 }
