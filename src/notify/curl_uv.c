@@ -57,7 +57,7 @@ struct rg_curl_uv_req {
     int has_retry_after, has_content_type;
     char errbuf[CURL_ERROR_SIZE];
     char method[8];
-    char log_url[160];                 /* redacted, for logs */
+    char log_url[160];                 /* scheme, host and port, for logs */
     rg_http_done_cb cb;
     void *ud;
     struct rg_curl_uv_req *prev, *next;
@@ -617,7 +617,7 @@ int rg_curl_uv_request(struct rg_curl_uv *cu, const struct rg_http_call *call,
     r->ud = ud;
     r->on_data = call->on_data;
     r->max_bytes = call->max_response_bytes ? call->max_response_bytes : DEFAULT_MAX_RESPONSE;
-    rg_http_redact_url(call->url, r->log_url, sizeof(r->log_url));
+    rg_http_log_url(call->url, r->log_url, sizeof(r->log_url));
     r->easy = curl_easy_init();
     if (!r->easy) {
         err = RG_ENOMEM;
@@ -737,15 +737,10 @@ char *rg_http_redact_url(const char *url, char *out, size_t cap)
     /* scheme:// */
     for (; start < authority && n + 1 < cap; start++)
         out[n++] = *start;
-    /* Host and port only: a path can itself be a credential (Slack's incoming
-     * webhooks), so it is shown as "/..." when there is one. */
     start = at ? at + 1 : authority;
+    end = start + strcspn(start, "?#");
     for (; start < end && n + 1 < cap; start++)
         out[n++] = *start;
-    if (*end == '/' && strcspn(end + 1, "?#") > 0 && n + 4 < cap) {
-        memcpy(out + n, "/...", 4);
-        n += 4;
-    }
     out[n] = 0;
     return out;
 }

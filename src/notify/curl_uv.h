@@ -127,9 +127,8 @@ int rg_http_urlencode(struct rg_buf *out, const char *s, size_t len);
  *  @form is not empty. For GET query strings and POST form bodies. */
 int rg_http_form_add(struct rg_buf *form, const char *name, const char *value);
 
-/** Copies the scheme, host and port of @url into @out (capacity @cap, NUL-terminated,
- *  truncated), for logs: no user info, no query or fragment, and a path only as
- *  "/..." since a path can be a credential. Returns @out. */
+/** Copies @url into @out (capacity @cap, NUL-terminated, truncated) without user info,
+ *  query and fragment, for display. Returns @out. */
 char *rg_http_redact_url(const char *url, char *out, size_t cap);
 
 #endif

@@ -502,12 +502,11 @@ static void test_curl_uv__refuse_while_closing(void **state)
 static void test_curl_uv__helpers(void **state)
 {
     static const struct { const char *in, *want; } redact[] = {
-        { "http://user:secret@host:9093/api/v2/alerts?token=abc#f", "http://host:9093/..." },
-        { "https://events.pagerduty.com/v2/enqueue", "https://events.pagerduty.com/..." },
-        { "https://hooks.slack.com/services/T000/B000/XXXX", "https://hooks.slack.com/..." },
-        { "http://h/?q=up", "http://h" },
-        { "http://h", "http://h" },
-        { "host:80/x", "host:80/..." },
+        { "http://user:secret@host:9093/api/v2/alerts?token=abc#f",
+          "http://host:9093/api/v2/alerts" },
+        { "https://events.pagerduty.com/v2/enqueue", "https://events.pagerduty.com/v2/enqueue" },
+        { "http://h/?q=up", "http://h/" },
+        { "host:80/x", "host:80/x" },
     };
     struct rg_buf b = { 0 };
     char out[128];
