@@ -23,8 +23,11 @@
 #                  as an evaluation load (default 0)
 #   EVAL_ARGS      arguments of bench/bench_eval in section eval: jobs, cycles, query
 #                  runs (default "1000 20 20")
+#   QM_JOBS        deployments (services) in section querymode (default 100)
+#   QM_RUNS        timed `rollgate eval` cycles in section querymode (default 10)
+#   QM_DAEMON_SECONDS  measuring window of the daemon in section querymode (default 10)
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest promql detect eval"
+ALL_SECTIONS="micro ingest promql detect eval querymode"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
@@ -394,6 +397,204 @@ bench_eval() {
     [ -n "$line" ] || { say "bench_eval failed (status $erc)"; return 1; }
     say "eval: $line"
     return $erc
+}
+
+# Query mode (issue 6): the bundled checklist judged for QM_JOBS (100) healthy services
+# by asking Debian's real Prometheus. Prometheus gets ten minutes of every service
+# (rwgen scenario service --jobs, every 5 s, up to a second ago) by remote write; then
+#   - `rollgate eval --config rules/rollgate.yml --source PROM --output json`, which
+#     discovers every job on the source, is one evaluation cycle: run_cycles times
+#     QM_RUNS of them after one warm-up, wall time and the eval process's own CPU
+#     (user + system from wait4), at a fixed --time so every cycle asks the same;
+#     Prometheus' CPU over those runs (from /proc) is shown beside it. Every service
+#     must get a verdict, and the verdict must be promote (the data is healthy, so
+#     anything else means the cycle did not do the full work);
+#   - the daemon with the same checklist and one deployment per service with
+#     `source: prom`, evaluated every second through the asynchronous client: its CPU
+#     (from /proc) over QM_DAEMON_SECONDS after two warm-up cycles, per cycle, where
+#     cycles are counted by rollgate_queries_total over the queries of one eval cycle;
+#     no query may fail;
+#   - bench_query_json --check: parse throughput on a 50 MB vector answer, goal
+#     >= 200 MB/s.
+# The wall time and CPU per cycle have no goal in the issue; they are reported.
+bench_querymode() {
+    for t in tools/rwgen bench/run_cycles bench/bench_query_json; do
+        [ -x "$BUILD/$t" ] && continue
+        say "building $BUILD/$t"
+        make -s BUILD="$BUILD" "$BUILD/$t" >"$TMP/make.log" 2>&1 ||
+            { say "cannot build $BUILD/$t:"; tail -20 "$TMP/make.log"; return 1; }
+    done
+    [ -x "$BUILD/rollgate" ] || { say "$BUILD/rollgate is missing"; return 1; }
+    command -v "$PROMETHEUS" >/dev/null 2>&1 ||
+        { say "$PROMETHEUS is not installed (make deps)"; return 1; }
+    start_prometheus || return 1
+    qrc=0
+    querymode_measure || qrc=1
+    stop_prometheus || qrc=1
+    return $qrc
+}
+
+# proc_cpu_ticks PID - utime + stime of PID in clock ticks (empty when it is gone).
+proc_cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
+# prom_counter URL NAME - the sum of the samples of NAME on URL/metrics (0 when absent).
+prom_counter() {
+    curl -s -m 5 "$1/metrics" |
+        awk -v m="$2" 'index($1, m "{") == 1 || $1 == m { s += $2 } END { printf "%.6f\n", s }'
+}
+
+# The body of section querymode, with Prometheus running.
+querymode_measure() {
+    jobs=${QM_JOBS:-100}
+    runs=${QM_RUNS:-10}
+    window=${QM_DAEMON_SECONDS:-10}
+    hz=$(getconf CLK_TCK) || hz=100
+    say "prometheus $PROM_URL (pid $PROM_PID)"
+    # Whole seconds for the data, a jittered sample time inside each step so that no
+    # window bound falls on a sample; the eval cycles run at the end of the data.
+    end_s=$(( $(date +%s) - 1 ))
+    t0=$(date +%s)
+    if ! timeout -k 5 60 "$BUILD/tools/rwgen" --scenario service --job svc --jobs "$jobs" \
+            --seed 1 --jitter-ms 999 --start-ms $(( (end_s - 600) * 1000 )) \
+            --end-ms $((end_s * 1000)) --step-ms 5000 --chunk 100000 \
+            --url "$PROM_URL/api/v1/write" >"$TMP/rwgen.log" 2>&1; then
+        say "rwgen failed:"
+        tail -5 "$TMP/rwgen.log"
+        return 1
+    fi
+    say "loaded in $(( $(date +%s) - t0 )) s: $(sed -n 's/^rwgen: //p' "$TMP/rwgen.log")"
+
+    mrc=0
+    config=$(cd "$(dirname "$0")/.." && pwd)/rules/rollgate.yml
+    p0=$(proc_cpu_ticks "$PROM_PID")
+    timeout -k 5 120 "$BUILD/bench/run_cycles" --runs "$runs" --warmup 1 --max-status 2 \
+        --out "$TMP/qm-eval.json" -- "$BUILD/rollgate" eval --config "$config" \
+        --source "$PROM_URL" --time "$end_s" --output json >"$TMP/qm-cycles.log" 2>&1
+    crc=$?
+    p1=$(proc_cpu_ticks "$PROM_PID")
+    sed 's/^run_cycles: /    /' "$TMP/qm-cycles.log"
+    sum=$(sed -n 's/^run_cycles: summary //p' "$TMP/qm-cycles.log")
+    if [ $crc != 0 ] || [ -z "$sum" ]; then
+        say "rollgate eval failed (run_cycles status $crc)"
+        return 1
+    fi
+    # Deployments with a verdict, the verdicts, and the queries of one cycle.
+    verdicts=$(python3 - "$TMP/qm-eval.json" <<'PY'
+import collections, json, sys
+deps = json.load(open(sys.argv[1]))["deployments"]
+named = {d["deployment"] for d in deps if d.get("verdict")}
+count = collections.Counter(d.get("verdict") for d in deps)
+queries = sum(bool(d.get("requests_query")) + sum(bool(c.get("query")) for c in d["checks"])
+              for d in deps)
+print(len(named), queries, ",".join("%s=%d" % kv for kv in sorted(count.items())))
+PY
+) || { say "cannot read the eval output: $(head -c 300 "$TMP/qm-eval.json")"; return 1; }
+    # shellcheck disable=SC2086
+    set -- $verdicts
+    judged=$1 qpc=$2 vlist=$3
+    line=$(echo "$sum" | awk -v p="$((p1 - p0))" -v hz="$hz" -v n="$((runs + 1))" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        printf "wall per cycle median %.1f ms (min %.1f, max %.1f), rollgate CPU per " \
+            "cycle median %.1f ms (min %.1f, max %.1f), prometheus CPU per cycle %.0f ms",
+            f["wall_ms_median"], f["wall_ms_min"], f["wall_ms_max"], f["cpu_ms_median"],
+            f["cpu_ms_min"], f["cpu_ms_max"], p * 1000 / hz / n }')
+    say "eval of $judged deployments ($qpc queries per cycle): $line; verdicts $vlist"
+    eval_line="eval: $line"
+    if [ "$judged" != "$jobs" ] || [ "$vlist" != "promote=$jobs" ]; then
+        say "want a verdict, promote, for each of the $jobs deployments"
+        mrc=1
+    fi
+
+    querymode_daemon "$qpc" || mrc=1
+
+    timeout -k 5 120 "$BUILD/bench/bench_query_json" --check >"$TMP/qm-json.log" 2>&1
+    jrc=$?
+    sed 's/^bench_query_json: /    /' "$TMP/qm-json.log"
+    mbs=$(sed -n 's/^bench_query_json: vector .* median \([0-9.]*\) MB\/s.*/\1/p' \
+        "$TMP/qm-json.log")
+    if [ $jrc != 0 ] || [ -z "$mbs" ]; then
+        say "bench_query_json: vector ${mbs:-?} MB/s, goal >= 200 (status $jrc)"
+        mrc=1
+    fi
+    say "querymode: $([ $mrc = 0 ] && echo PASS || echo FAIL):"
+    say "    $eval_line"
+    say "    daemon: ${daemon_line:-no figures}"
+    say "    JSON vector parse: median ${mbs:-?} MB/s (goal >= 200 MB/s)"
+    return $mrc
+}
+
+# The daemon part of section querymode: QPC is the number of queries of one cycle.
+# Sets daemon_line.
+querymode_daemon() {
+    qpc=$1
+    daemon_line=""
+    dir=$TMP/qm-daemon
+    mkdir -p "$dir"
+    cp "$(dirname "$0")/../rules/production-checklist.yaml" "$dir/" ||
+        { say "cannot copy rules/production-checklist.yaml"; return 1; }
+    {
+        printf 'global:\n  evaluation_interval: 1s\ninclude:\n  - production-checklist.yaml\n'
+        printf 'discovery:\n  enabled: false\n'
+        printf 'sources:\n  - name: prom\n    url: %s\n    timeout: 10s\n' "$PROM_URL"
+        printf 'deployments:\n'
+        for n in $(seq -w 1 "$jobs"); do
+            printf "  - {name: svc-%s, selector: 'job=\"svc-%s\"', source: prom}\n" "$n" "$n"
+        done
+    } >"$dir/rollgate.yml"
+    start_rollgate_config "$dir/rollgate.yml" || return 1
+    say "daemon: rollgate pid $RG_PID on $RG_URL, $jobs deployments with source: prom"
+    drc=0
+    # Two cycles' answers in before the window opens (at most 20 s).
+    i=0
+    while :; do
+        q=$(prom_counter "$RG_URL" rollgate_queries_total)
+        awk -v q="$q" -v w="$((2 * qpc))" 'BEGIN { exit !(q >= w) }' && break
+        if [ $i -ge 200 ]; then
+            say "daemon: only ${q:-?} queries after 20 s"
+            stop_rollgate
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    q0=$(prom_counter "$RG_URL" rollgate_queries_total)
+    e0=$(prom_counter "$RG_URL" rollgate_query_errors_total)
+    s0=$(prom_counter "$RG_URL" rollgate_query_duration_seconds_sum)
+    c0=$(proc_cpu_ticks "$RG_PID")
+    p0=$(proc_cpu_ticks "$PROM_PID")
+    w0=$(date +%s.%N)
+    sleep "$window"
+    q1=$(prom_counter "$RG_URL" rollgate_queries_total)
+    e1=$(prom_counter "$RG_URL" rollgate_query_errors_total)
+    s1=$(prom_counter "$RG_URL" rollgate_query_duration_seconds_sum)
+    c1=$(proc_cpu_ticks "$RG_PID")
+    p1=$(proc_cpu_ticks "$PROM_PID")
+    w1=$(date +%s.%N)
+    vlist=$(curl -s -m 5 "$RG_URL/api/v1/deployments" | python3 -c '
+import collections, json, sys
+d = json.load(sys.stdin)["data"]
+print(",".join("%s=%d" % kv for kv in sorted(collections.Counter(x["verdict"] for x in d).items())))
+') || vlist="?"
+    stop_rollgate || drc=1
+    daemon_line=$(awk -v q="$((${q1%.*} - ${q0%.*}))" -v e="$((${e1%.*} - ${e0%.*}))" \
+        -v s0="$s0" -v s1="$s1" -v c="$((c1 - c0))" -v p="$((p1 - p0))" -v hz="$hz" \
+        -v w0="$w0" -v w1="$w1" -v qpc="$qpc" -v n="$jobs" 'BEGIN {
+        wall = w1 - w0; cycles = q / qpc
+        if (cycles <= 0) { print "no cycle completed"; exit }
+        printf "%d deployments every 1 s: %.1f cycles in %.1f s (%d queries, %d errors, " \
+            "mean query latency %.1f ms), rollgate CPU per cycle %.1f ms (%.1f%% of a " \
+            "core), prometheus CPU per cycle %.0f ms",
+            n, cycles, wall, q, e, (s1 - s0) * 1000 / (q ? q : 1), c * 1000 / hz / cycles,
+            c * 100 / hz / wall, p * 1000 / hz / cycles }')
+    say "daemon: $daemon_line; verdicts $vlist"
+    case $daemon_line in
+        "no cycle"*) drc=1 ;;
+        *", 0 errors,"*) ;;
+        *) say "daemon: queries failed"; drc=1 ;;
+    esac
+    return $drc
 }
 
 # ---- Driver -------------------------------------------------------------------------
