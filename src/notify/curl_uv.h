@@ -18,7 +18,7 @@
  * libcurl reads them by default (http_proxy, https_proxy, HTTPS_PROXY, all_proxy,
  * no_proxy): CURLOPT_PROXY is never set, so that handling stays enabled. Only http and
  * https URLs are accepted. Passwords and tokens are handed to libcurl and never logged;
- * URLs are logged as scheme, host and port only (see rg_http_redact_url()).
+ * URLs are logged as scheme, host and port only (see rg_http_log_url()).
  *
  * Threading: loop thread only. Callbacks run on the loop thread, never from inside
  * rg_curl_uv_request().
@@ -130,5 +130,10 @@ int rg_http_form_add(struct rg_buf *form, const char *name, const char *value);
 /** Copies @url into @out (capacity @cap, NUL-terminated, truncated) without user info,
  *  query and fragment, for display. Returns @out. */
 char *rg_http_redact_url(const char *url, char *out, size_t cap);
+
+/** Copies the scheme, host and port of @url into @out for log lines: no user info, no
+ *  query, and the path only as "/..." since a path can be a credential (Slack's
+ *  incoming webhooks). Returns @out. */
+char *rg_http_log_url(const char *url, char *out, size_t cap);
 
 #endif
