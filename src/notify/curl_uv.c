@@ -723,6 +723,21 @@ int rg_http_form_add(struct rg_buf *form, const char *name, const char *value)
     return 0;
 }
 
+char *rg_http_log_url(const char *url, char *out, size_t cap)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    const char *end = authority + strcspn(authority, "/?#");
+    const char *at = memchr(authority, '@', (size_t)(end - authority));
+    const char *host = at ? at + 1 : authority;
+    int has_path = *end == '/' && strcspn(end + 1, "?#") > 0;
+
+    /* A path can itself be a credential (Slack's incoming webhooks): "/..." only. */
+    snprintf(out, cap, "%.*s%.*s%s", (int)(authority - url), url, (int)(end - host), host,
+             has_path ? "/..." : "");
+    return out;
+}
+
 char *rg_http_redact_url(const char *url, char *out, size_t cap)
 {
     const char *scheme_end = strstr(url, "://");

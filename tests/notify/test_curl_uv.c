@@ -520,6 +520,10 @@ static void test_curl_uv__helpers(void **state)
     for (size_t i = 0; i < sizeof(redact) / sizeof(redact[0]); i++)
         assert_string_equal(rg_http_redact_url(redact[i].in, out, sizeof(out)), redact[i].want);
     assert_string_equal(rg_http_redact_url("http://long/path", out, 8), "http://");
+    assert_string_equal(rg_http_log_url("https://u:p@hooks.slack.com/services/T0/B0/XX", out,
+                                        sizeof(out)), "https://hooks.slack.com/...");
+    assert_string_equal(rg_http_log_url("http://h:9093/?q=1", out, sizeof(out)), "http://h:9093");
+    assert_string_equal(rg_http_log_url("http://h", out, sizeof(out)), "http://h");
 }
 
 int main(void)
