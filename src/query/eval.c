@@ -651,14 +651,13 @@ fail_alloc:
 
 /* ---- output ------------------------------------------------------------------------ */
 
+/* A value that may be missing (@has zero): null then. */
 static void json_num(struct rg_buf *out, int has, double v)
 {
-    if (!has || isnan(v))
-        rg_buf_puts(out, "null");
-    else if (isinf(v))
-        rg_buf_puts(out, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+    if (has)
+        rg_json_number(out, v);
     else
-        rg_metrics_format_value(v, out);
+        rg_buf_puts(out, "null");
 }
 
 static void json_str_or_null(struct rg_buf *out, const char *s)

@@ -12,7 +12,6 @@
 #include "rules/alert.h"
 #include "util/err.h"
 #include "util/json.h"
-#include "util/metrics.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -867,16 +866,6 @@ static void json_time(struct rg_buf *out, int64_t ms)
     rg_buf_printf(out, "%.3f", (double)ms / 1000.0);
 }
 
-static void json_value(struct rg_buf *out, int has, double v)
-{
-    if (!has || isnan(v))
-        rg_buf_puts(out, "null");
-    else if (isinf(v))
-        rg_buf_puts(out, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-    else
-        rg_metrics_format_value(v, out);
-}
-
 int rg_query_replay_json(const struct rg_checklist *cl, const struct rg_query_replay *r,
                          struct rg_buf *out)
 {
@@ -949,7 +938,10 @@ int rg_query_replay_json(const struct rg_checklist *cl, const struct rg_query_re
         rg_buf_puts(out, ",\"to\":");
         rg_json_cstr(out, e->to);
         rg_buf_puts(out, ",\"value\":");
-        json_value(out, e->has_value, e->value);
+        if (e->has_value)
+            rg_json_number(out, e->value);
+        else
+            rg_buf_puts(out, "null");
         rg_buf_puts(out, ",\"detail\":");
         rg_json_cstr(out, e->detail);
         rg_buf_putc(out, '}');

@@ -8,8 +8,10 @@
  */
 #include "util/json.h"
 #include "util/err.h"
+#include "util/metrics.h"
 #include "util/utf8.h"
 
+#include <math.h>
 #include <string.h>
 
 int rg_json_string_flags(struct rg_buf *out, const char *s, size_t len, unsigned flags)
@@ -87,4 +89,13 @@ int rg_json_string(struct rg_buf *out, const char *s, size_t len)
 int rg_json_cstr(struct rg_buf *out, const char *s)
 {
     return rg_json_string(out, s, strlen(s));
+}
+
+int rg_json_number(struct rg_buf *out, double v)
+{
+    if (isnan(v))
+        return rg_buf_puts(out, "null");
+    if (isinf(v))
+        return rg_buf_puts(out, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+    return rg_metrics_format_value(v, out);
 }

@@ -30,4 +30,10 @@ int rg_json_string(struct rg_buf *out, const char *s, size_t len);
 /** Appends the NUL-terminated @s as a quoted JSON string. */
 int rg_json_cstr(struct rg_buf *out, const char *s);
 
+/** Appends the sample value @v as the API answers write it: the shortest number that
+ *  reads back exactly (rg_metrics_format_value), null for NaN, and the strings "+Inf"
+ *  and "-Inf" for the infinities, which JSON numbers cannot hold. Returns 0 or
+ *  RG_ENOMEM. */
+int rg_json_number(struct rg_buf *out, double v);
+
 #endif

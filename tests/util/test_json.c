@@ -1,10 +1,11 @@
 /* tests/util/test_json.c - JSON string escaping in both styles: Prometheus' API answers
  * (the default) and Go's encoding/json (RG_JSON_GO_HTML). Each row gives the input bytes
- * and the exact output of each style. */
+ * and the exact output of each style. Sample values are checked the same way. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include "util/json.h"
@@ -53,6 +54,37 @@ static void test_json__string_styles(void **state)
     }
 }
 
+static void test_json__numbers(void **state)
+{
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        { 0, "0" },
+        { 1.5, "1.5" },
+        { -0.25, "-0.25" },
+        { 20000, "20000" },
+        { 0.1, "0.1" },
+        { 1e21, "1e+21" },
+    };
+    struct rg_buf b = { 0 };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rg_buf_reset(&b);
+        assert_int_equal(rg_json_number(&b, cases[i].v), 0);
+        assert_string_equal(b.data, cases[i].want);
+    }
+    rg_buf_reset(&b);
+    assert_int_equal(rg_json_number(&b, NAN), 0);
+    assert_int_equal(rg_buf_putc(&b, ','), 0);
+    assert_int_equal(rg_json_number(&b, INFINITY), 0);
+    assert_int_equal(rg_buf_putc(&b, ','), 0);
+    assert_int_equal(rg_json_number(&b, -INFINITY), 0);
+    assert_string_equal(b.data, "null,\"+Inf\",\"-Inf\"");
+    rg_buf_cleanup(&b);
+}
+
 static void test_json__appends(void **state)
 {
     struct rg_buf b = { 0 };
@@ -69,6 +101,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json__string_styles),
+        cmocka_unit_test(test_json__numbers),
         cmocka_unit_test(test_json__appends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
