@@ -525,6 +525,45 @@ PY
     return $mrc
 }
 
+# querymode_cycle_wall URL QPC - the daemon's wall time per cycle, "median N ms (M
+# cycles)": its GET /metrics is polled for 4 s over one keep-alive connection, and a
+# cycle lasts from the last poll that still shows the previous cycle's total of
+# rollgate_queries_total (a multiple of QPC, the queries of one cycle) to the first
+# that shows all of its QPC answers. This is after the CPU window, since the polling
+# costs the daemon CPU. "not measured" when the cycles do not come apart (a cycle
+# still running when the next one starts).
+querymode_cycle_wall() {
+    python3 - "$1" "$2" <<'PY'
+import http.client, statistics, sys, time, urllib.parse
+url = urllib.parse.urlparse(sys.argv[1])
+qpc = int(sys.argv[2])
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+points = []
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    conn.request("GET", "/metrics")
+    body = conn.getresponse().read().decode()
+    points.append((time.monotonic(), sum(float(l.split()[-1]) for l in body.splitlines()
+                                         if l.startswith("rollgate_queries_total{"))))
+    time.sleep(0.002)
+walls = []
+for i in range(1, len(points)):
+    t_prev, q_prev = points[i - 1]
+    if q_prev % qpc or points[i][1] == q_prev:
+        continue
+    # The cycle starting after q_prev: its end is the first poll at q_prev + qpc.
+    for t, q in points[i:]:
+        if q >= q_prev + qpc:
+            if q == q_prev + qpc:
+                walls.append((t - t_prev) * 1000)
+            break
+if walls:
+    print("median %.0f ms (%d cycles)" % (statistics.median(walls), len(walls)))
+else:
+    print("not measured")
+PY
+}
+
 # The daemon part of section querymode: QPC is the number of queries of one cycle.
 # Sets daemon_line.
 querymode_daemon() {
@@ -572,6 +611,7 @@ querymode_daemon() {
     c1=$(proc_cpu_ticks "$RG_PID")
     p1=$(proc_cpu_ticks "$PROM_PID")
     w1=$(date +%s.%N)
+    cycle_wall=$(querymode_cycle_wall "$RG_URL" "$qpc")
     vlist=$(curl -s -m 5 "$RG_URL/api/v1/deployments" | python3 -c '
 import collections, json, sys
 d = json.load(sys.stdin)["data"]
@@ -580,14 +620,14 @@ print(",".join("%s=%d" % kv for kv in sorted(collections.Counter(x["verdict"] fo
     stop_rollgate || drc=1
     daemon_line=$(awk -v q="$((${q1%.*} - ${q0%.*}))" -v e="$((${e1%.*} - ${e0%.*}))" \
         -v s0="$s0" -v s1="$s1" -v c="$((c1 - c0))" -v p="$((p1 - p0))" -v hz="$hz" \
-        -v w0="$w0" -v w1="$w1" -v qpc="$qpc" -v n="$jobs" 'BEGIN {
+        -v w0="$w0" -v w1="$w1" -v qpc="$qpc" -v n="$jobs" -v cw="$cycle_wall" 'BEGIN {
         wall = w1 - w0; cycles = q / qpc
         if (cycles <= 0) { print "no cycle completed"; exit }
         printf "%d deployments every 1 s: %.1f cycles in %.1f s (%d queries, %d errors, " \
-            "mean query latency %.1f ms), rollgate CPU per cycle %.1f ms (%.1f%% of a " \
-            "core), prometheus CPU per cycle %.0f ms",
-            n, cycles, wall, q, e, (s1 - s0) * 1000 / (q ? q : 1), c * 1000 / hz / cycles,
-            c * 100 / hz / wall, p * 1000 / hz / cycles }')
+            "mean query latency %.1f ms), wall per cycle %s, rollgate CPU per cycle " \
+            "%.1f ms (%.1f%% of a core), prometheus CPU per cycle %.0f ms",
+            n, cycles, wall, q, e, (s1 - s0) * 1000 / (q ? q : 1), cw,
+            c * 1000 / hz / cycles, c * 100 / hz / wall, p * 1000 / hz / cycles }')
     say "daemon: $daemon_line; verdicts $vlist"
     case $daemon_line in
         "no cycle"*) drc=1 ;;
