@@ -765,6 +765,19 @@ static void put_state(struct rg_buf *out, const char *state, int color)
         rg_buf_puts(out, state);
 }
 
+/* "from -> to", with the value in parentheses when the event has one. */
+static void put_transition(struct rg_buf *out, const struct rg_query_event *e, int color)
+{
+    put_state(out, e->from, color);
+    rg_buf_puts(out, " -> ");
+    put_state(out, e->to, color);
+    if (e->has_value) {
+        rg_buf_puts(out, " (");
+        rg_query_format_value(e->value, out);
+        rg_buf_putc(out, ')');
+    }
+}
+
 static void put_dur(struct rg_buf *out, int64_t ms)
 {
     rg_promql_format_duration(ms > 0 ? ms : 0, out);
@@ -793,14 +806,7 @@ int rg_query_replay_text(const struct rg_checklist *cl, const struct rg_query_re
             break;
         case RG_QUERY_EVENT_CHECK:
             rg_buf_printf(out, "%s: %s ", e->subject, e->name);
-            put_state(out, e->from, color);
-            rg_buf_puts(out, " -> ");
-            put_state(out, e->to, color);
-            if (e->has_value) {
-                rg_buf_puts(out, " (");
-                rg_query_format_value(e->value, out);
-                rg_buf_putc(out, ')');
-            }
+            put_transition(out, e, color);
             if (e->detail[0])
                 rg_buf_printf(out, ": %s", e->detail);
             rg_buf_putc(out, '\n');
@@ -818,14 +824,7 @@ int rg_query_replay_text(const struct rg_checklist *cl, const struct rg_query_re
             break;
         case RG_QUERY_EVENT_ALERT:
             rg_buf_printf(out, "alert %s%s ", e->name, e->subject);
-            put_state(out, e->from, color);
-            rg_buf_puts(out, " -> ");
-            put_state(out, e->to, color);
-            if (e->has_value) {
-                rg_buf_puts(out, " (");
-                rg_query_format_value(e->value, out);
-                rg_buf_putc(out, ')');
-            }
+            put_transition(out, e, color);
             rg_buf_putc(out, '\n');
             break;
         case RG_QUERY_EVENT_ERROR:

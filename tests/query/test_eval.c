@@ -563,6 +563,7 @@ static void test_replay__finds_breach_at_the_right_step(void **state)
                                      "trigger err_high fired"));
     assert_non_null(strstr(out.data, "2001-09-09T01:47:15Z  alert Breach{i=\"0\", severity="
                                      "\"critical\"} pending -> firing (1)"));
+    assert_non_null(strstr(out.data, "2001-09-09T01:47:05Z  web: err ok -> failing (0.2)"));
     assert_non_null(strstr(out.data, "web: would have rolled back at 2001-09-09T01:47:05Z "
                                      "(phase canary, 25s after it started)"));
     rg_buf_reset(&out);
