@@ -78,6 +78,19 @@ void rg__api_success_begin(struct rg_http_response *res)
     rg_http_response_header(res, "Content-Type", "application/json");
 }
 
+void rg__api_put_labels(struct rg_buf *out, const struct rg_label *l, size_t n)
+{
+    rg_buf_putc(out, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            rg_buf_putc(out, ',');
+        rg_json_cstr(out, l[i].name);
+        rg_buf_putc(out, ':');
+        rg_json_cstr(out, l[i].value);
+    }
+    rg_buf_putc(out, '}');
+}
+
 static void collect(struct rg_metrics *m, void *ud)
 {
     struct rg_api *api = ud;

@@ -446,19 +446,13 @@ static void put_labels(struct rg_buf *out, const struct rg_series *s)
     size_t n = rg_series_label_count(s);
     struct rg_label *l = malloc((n ? n : 1) * sizeof(*l));
 
-    rg_buf_putc(out, '{');
     if (l) {
         rg_series_labels(s, l, n);
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                rg_buf_putc(out, ',');
-            rg_json_cstr(out, l[i].name);
-            rg_buf_putc(out, ':');
-            rg_json_cstr(out, l[i].value);
-        }
+        rg__api_put_labels(out, l, n);
         free(l);
+    } else {
+        rg_buf_puts(out, "{}");
     }
-    rg_buf_putc(out, '}');
 }
 
 static void handle_series(struct rg_api *api, struct rg_http_request *req,

@@ -86,19 +86,6 @@ static void put_seconds(struct rg_buf *out, double s)
     rg_format_float(s, out);
 }
 
-static void put_map(struct rg_buf *out, const struct rg_label *l, size_t n)
-{
-    rg_buf_putc(out, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            rg_buf_putc(out, ',');
-        rg_json_cstr(out, l[i].name);
-        rg_buf_putc(out, ':');
-        rg_json_cstr(out, l[i].value);
-    }
-    rg_buf_putc(out, '}');
-}
-
 static void put_kv_map(struct rg_buf *out, const struct rg_rule_kv *kv, size_t n)
 {
     rg_buf_putc(out, '{');
@@ -115,9 +102,9 @@ static void put_kv_map(struct rg_buf *out, const struct rg_rule_kv *kv, size_t n
 static void put_alert(struct rg_buf *out, const struct rg_alert *a)
 {
     rg_buf_puts(out, "{\"labels\":");
-    put_map(out, a->labels, a->nlabels);
+    rg__api_put_labels(out, a->labels, a->nlabels);
     rg_buf_puts(out, ",\"annotations\":");
-    put_map(out, a->annotations, a->nannotations);
+    rg__api_put_labels(out, a->annotations, a->nannotations);
     rg_buf_printf(out, ",\"state\":\"%s\",\"activeAt\":", rg_alert_state_name(a->state));
     put_time(out, a->active_at);
     if (a->keep_firing_since) {
@@ -239,7 +226,7 @@ static void put_rule(struct rg_buf *out, const struct rg_rules_group *g,
         put_seconds(out, (double)r->keep_firing_for_ms / 1000);
         rg_buf_puts(out, ",\"labels\":");
         if (merged)
-            put_map(out, merged, nmerged);
+            rg__api_put_labels(out, merged, nmerged);
         else
             put_kv_map(out, r->labels, r->nlabels);
         rg_buf_puts(out, ",\"annotations\":");
@@ -257,7 +244,7 @@ static void put_rule(struct rg_buf *out, const struct rg_rules_group *g,
         /* Prometheus omits a recording rule's empty label set. */
         if (merged && nmerged) {
             rg_buf_puts(out, ",\"labels\":");
-            put_map(out, merged, nmerged);
+            rg__api_put_labels(out, merged, nmerged);
         } else if (r->nlabels) {
             rg_buf_puts(out, ",\"labels\":");
             put_kv_map(out, r->labels, r->nlabels);

@@ -1,5 +1,6 @@
 /* tests/api/test_api.c - the Prometheus API answer envelope shared by the query, rules
- * and deployments handlers: exact bodies, status codes and content type. */
+ * and deployments handlers: exact bodies, status codes and content type, and the JSON
+ * object of a label set. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -59,11 +60,28 @@ static void test_api__success_envelope(void **state)
     response_cleanup(&res);
 }
 
+static void test_api__labels_object(void **state)
+{
+    const struct rg_label l[] = {
+        { "__name__", "up" },
+        { "job", "a\"b" },
+    };
+    struct rg_buf b = { 0 };
+    (void)state;
+
+    rg__api_put_labels(&b, l, 2);
+    rg_buf_putc(&b, ' ');
+    rg__api_put_labels(&b, l, 0);
+    assert_string_equal(b.data, "{\"__name__\":\"up\",\"job\":\"a\\\"b\"} {}");
+    rg_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api__error_envelope),
         cmocka_unit_test(test_api__success_envelope),
+        cmocka_unit_test(test_api__labels_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
