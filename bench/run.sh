@@ -406,14 +406,14 @@ bench_eval() {
 #     discovers every job on the source, is one evaluation cycle: run_cycles times
 #     QM_RUNS of them after one warm-up, wall time and the eval process's own CPU
 #     (user + system from wait4), at a fixed --time so every cycle asks the same;
-#     Prometheus' CPU over those runs (from /proc) is shown beside it. Every service
-#     must get a verdict, and the verdict must be promote (the data is healthy, so
-#     anything else means the cycle did not do the full work);
+#     Prometheus' CPU per cycle (from /proc, over these runs and the warm-up) is shown
+#     beside it. Every service must get a verdict, and the verdict must be promote (the
+#     data is healthy, so anything else means the cycle did not do the full work);
 #   - the daemon with the same checklist and one deployment per service with
 #     `source: prom`, evaluated every second through the asynchronous client: its CPU
 #     (from /proc) over QM_DAEMON_SECONDS after two warm-up cycles, per cycle, where
 #     cycles are counted by rollgate_queries_total over the queries of one eval cycle;
-#     no query may fail;
+#     then its wall time per cycle (querymode_cycle_wall); no query may fail;
 #   - bench_query_json --check: parse throughput on a 50 MB vector answer, goal
 #     >= 200 MB/s.
 # The wall time and CPU per cycle have no goal in the issue; they are reported.
