@@ -27,7 +27,7 @@
 #   QM_RUNS        timed `rollgate eval` cycles in section querymode (default 10)
 #   QM_DAEMON_SECONDS  measuring window of the daemon in section querymode (default 10)
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest promql detect eval querymode"
+ALL_SECTIONS="micro ingest promql detect webhook eval querymode"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
