@@ -339,12 +339,10 @@ bench_detect() {
     return $drc
 }
 
-# End-to-end notification latency (issue 5): as section detect at the default 1 s
-# interval, with a webhook notifier for rollback events pointed at a receiver inside
+# End-to-end notification latency: as section detect at the default 1 s interval,
+# with a webhook notifier for rollback events pointed at a receiver inside
 # detect_latency; from the POST of the first breaching sample to the webhook request
-# received. Goal: p99 <= 1.5 s. Not in ALL_SECTIONS while the daemon does not yet send
-# deployment events to its notifiers (every trial would wait for its timeout); run it
-# with `sh bench/run.sh webhook`.
+# received. Goal: p99 <= 1.5 s.
 bench_webhook() {
     for f in "$BUILD/rollgate" "$BUILD/bench/detect_latency"; do
         [ -x "$f" ] || { say "$f is missing"; return 1; }
