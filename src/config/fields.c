@@ -43,6 +43,19 @@ void rg_config_field_problem(struct rg_config_fields *c, const struct rg_yaml_no
         c->oom = 1;
 }
 
+int rg_config_field_list(struct rg_config_fields *c, const char *path,
+                         const struct rg_yaml_node *sec, const char *what)
+{
+    c->path = path;
+    if (rg_yaml_is_null(sec))
+        return 0;
+    if (sec->kind != RG_YAML_SEQ) {
+        rg_config_field_problem(c, sec, "%s: expected a list of %s", what, what);
+        return 0;
+    }
+    return 1;
+}
+
 char *rg_config_field_dup(struct rg_config_fields *c, const char *s)
 {
     char *d = strdup(s);

@@ -51,6 +51,12 @@ struct rg_config_basic_auth {
 void rg_config_field_problem(struct rg_config_fields *c, const struct rg_yaml_node *at,
                              const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/** Starts reading the section @sec of the document @path (kept in c->path for messages
+ *  and relative paths): returns 1 when @sec is a list to walk, 0 when it is empty (null)
+ *  or, after reporting "@what: expected a list of @what", anything else. */
+int rg_config_field_list(struct rg_config_fields *c, const char *path,
+                         const struct rg_yaml_node *sec, const char *what);
+
 /** Copies @s; on allocation failure sets c->oom and returns NULL. Caller owns the copy. */
 char *rg_config_field_dup(struct rg_config_fields *c, const char *s);
 

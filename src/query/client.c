@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/fields.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -136,16 +137,6 @@ static void query_fail(struct query *q, int err, enum reason why, const char *ms
                        struct rg_query_result *res);
 
 /* ---- small functions -------------------------------------------------------------------- */
-
-static void wipe_free(char *p)
-{
-    if (p) {
-        volatile char *v = p;
-        for (size_t i = 0; p[i]; i++)
-            v[i] = 0;
-        free(p);
-    }
-}
 
 /* Copies @s (NULL stays NULL); sets *@oom on failure. */
 static char *dup_opt(const char *s, int *oom)
@@ -291,8 +282,8 @@ static void query_free(struct query *q)
         free(q->headers[i]);
     free(q->headers);
     free(q->user);
-    wipe_free(q->password);
-    wipe_free(q->bearer);
+    rg_config_field_secret_free(q->password);
+    rg_config_field_secret_free(q->bearer);
     free(q->ca_file);
     free(q->cert_file);
     free(q->key_file);

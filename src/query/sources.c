@@ -275,13 +275,8 @@ static int each_section(const char *path, const struct rg_yaml_node *sec, void *
     struct parse_state *ps = ud;
     struct rg_config_fields *c = &ps->c;
 
-    c->path = path;
-    if (rg_yaml_is_null(sec))
+    if (!rg_config_field_list(c, path, sec, "sources"))
         return 0;
-    if (sec->kind != RG_YAML_SEQ) {
-        rg_config_field_problem(c, sec, "sources: expected a list of sources");
-        return 0;
-    }
     for (size_t i = 0; i < sec->nitems; i++) {
         const struct rg_yaml_node *e = sec->items[i];
         struct rg_query_sources *s = ps->out;

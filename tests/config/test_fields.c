@@ -62,6 +62,21 @@ static void test_fields__problem_has_position(void **state)
     doc_close(&d);
 }
 
+static void test_fields__list(void **state)
+{
+    struct doc d;
+    (void)state;
+
+    doc_open(&d, "t.yml", "a: [x, y]\nb: ~\nc: {x: 1}\n");
+    assert_int_equal(rg_config_field_list(&d.c, "u.yml", rg_yaml_get(d.root, "a"), "a"), 1);
+    assert_string_equal(d.c.path, "u.yml");
+    assert_int_equal(rg_config_field_list(&d.c, "u.yml", rg_yaml_get(d.root, "b"), "b"), 0);
+    assert_int_equal(d.c.problems, 0);
+    assert_int_equal(rg_config_field_list(&d.c, "u.yml", rg_yaml_get(d.root, "c"), "cs"), 0);
+    assert_string_equal(doc_errors(&d), "u.yml:3:4: cs: expected a list of cs\n");
+    doc_close(&d);
+}
+
 /* Scalar readers: the YAML value of "v", whether it is accepted, and the value read or
  * the message expected. */
 static const struct scalar_case {
@@ -405,6 +420,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields__problem_has_position),
+        cmocka_unit_test(test_fields__list),
         cmocka_unit_test(test_fields__scalars),
         cmocka_unit_test(test_fields__url_ok),
         cmocka_unit_test(test_fields__name_and_keys),
