@@ -345,18 +345,6 @@ void rg_verdict_restore_rollback(struct rg_verdict *v, int64_t since_ms, const c
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-static void json_num(struct rg_buf *out, double v)
-{
-    if (isnan(v)) {
-        rg_buf_puts(out, "null");
-    } else if (isinf(v)) {
-        rg_buf_puts(out, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-    } else {
-        /* The shortest form that reads back exactly: valid JSON for finite values. */
-        rg_metrics_format_value(v, out);
-    }
-}
-
 static void json_time(struct rg_buf *out, int64_t ms)
 {
     rg_buf_printf(out, "%.3f", (double)ms / 1000.0);
@@ -373,7 +361,7 @@ int rg_verdict_json(const struct rg_verdict *v, const char *name,
     rg_buf_puts(out, ",\"phase\":");
     rg_json_cstr(out, ph->name);
     rg_buf_printf(out, ",\"phase_index\":%zu,\"traffic_weight\":", v->phase);
-    json_num(out, ph->traffic_weight);
+    rg_json_number(out, ph->traffic_weight);
     rg_buf_puts(out, ",\"phase_start\":");
     json_time(out, v->phase_start_ms);
     rg_buf_puts(out, ",\"time_in_phase\":");
@@ -395,9 +383,9 @@ int rg_verdict_json(const struct rg_verdict *v, const char *name,
     else
         rg_buf_puts(out, "null");
     rg_buf_puts(out, ",\"requests\":");
-    json_num(out, v->has_requests ? v->requests : NAN);
+    rg_json_number(out, v->has_requests ? v->requests : NAN);
     rg_buf_puts(out, ",\"min_requests\":");
-    json_num(out, ph->min_requests);
+    rg_json_number(out, ph->min_requests);
     rg_buf_puts(out, ",\"checks\":[");
     for (size_t i = 0; i < v->nchecks; i++) {
         const struct rg_verdict_check *c = &v->checks[i];
@@ -411,16 +399,16 @@ int rg_verdict_json(const struct rg_verdict *v, const char *name,
         rg_buf_puts(out, ",\"op\":");
         rg_json_cstr(out, rg_checklist_op_name(s->op));
         rg_buf_puts(out, ",\"threshold\":");
-        json_num(out, s->has_threshold ? s->threshold : NAN);
+        rg_json_number(out, s->has_threshold ? s->threshold : NAN);
         if (s->has_baseline) {
             rg_buf_puts(out, ",\"baseline_margin\":");
-            json_num(out, s->baseline_margin);
+            rg_json_number(out, s->baseline_margin);
             rg_buf_printf(out, ",\"baseline_relative\":%s,\"baseline\":",
                           s->baseline_relative ? "true" : "false");
-            json_num(out, c->has_baseline ? c->baseline : NAN);
+            rg_json_number(out, c->has_baseline ? c->baseline : NAN);
         }
         rg_buf_puts(out, ",\"value\":");
-        json_num(out, c->has_value ? c->value : NAN);
+        rg_json_number(out, c->has_value ? c->value : NAN);
         rg_buf_printf(out, ",\"state\":\"%s\",\"since\":", rg_verdict_state_name(c->state));
         json_time(out, c->since_ms);
         if (s->kind == RG_CHECKLIST_TRIGGER) {
