@@ -148,7 +148,7 @@ start_prometheus() {
     PROM_URL="http://127.0.0.1:$PROM_PORT"
     printf 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' >"$TMP/prometheus.yml"
     "$PROMETHEUS" --config.file="$TMP/prometheus.yml" \
-        --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.path="$TMP/prom-data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.path="$TMP/prom-data.$PROM_PORT" \
         --web.enable-remote-write-receiver --query.max-samples=500000000 \
         --query.timeout=2m --log.level=warn >"$TMP/prometheus.log" 2>&1 &
     PROM_PID=$!
@@ -234,7 +234,9 @@ promql_measure() {
     while :; do
         rg=$(metric_value "$RG_URL" rollgate_series_active)
         pr=$(metric_value "$PROM_URL" prometheus_tsdb_head_series)
-        [ "$rg" = "$series" ] && [ "$pr" = "$series" ] && break
+        # rollgate also holds the series it exports about the deployments it
+        # discovered in the data (rollgate_deployment_verdict, rollgate_check_*).
+        [ "${rg:-0}" -ge "$series" ] && [ "$pr" = "$series" ] && break
         if [ $i -ge 300 ]; then
             say "series: expected $series, rollgate has ${rg:-?}, prometheus ${pr:-?}"
             return 1
