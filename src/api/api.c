@@ -7,6 +7,7 @@
  * scrape time by a collector callback, so nothing is sampled in the background.
  */
 #include "api/api.h"
+#include "promql/labels.h"
 #include "rules/manager.h"
 #include "util/err.h"
 #include "util/json.h"
@@ -80,15 +81,7 @@ void rg__api_success_begin(struct rg_http_response *res)
 
 void rg__api_put_labels(struct rg_buf *out, const struct rg_label *l, size_t n)
 {
-    rg_buf_putc(out, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            rg_buf_putc(out, ',');
-        rg_json_cstr(out, l[i].name);
-        rg_buf_putc(out, ':');
-        rg_json_cstr(out, l[i].value);
-    }
-    rg_buf_putc(out, '}');
+    rg_promql_labels_json(l, n, out);
 }
 
 static void collect(struct rg_metrics *m, void *ud)

@@ -91,7 +91,8 @@ void rg__api_error(struct rg_http_response *res, int status, const char *type,
  *  {"status":"success","data": ; the caller appends the data and the closing '}'. */
 void rg__api_success_begin(struct rg_http_response *res);
 /** Appends the labels @l (@n of them, borrowed) as a JSON object of names to values, in
- *  the order given. */
+ *  the order given, with rg_promql_labels_json. Like the other answer writers here it
+ *  does not report a failed append (out of memory). */
 void rg__api_put_labels(struct rg_buf *out, const struct rg_label *l, size_t n);
 /** Remote-write: header checks (returns 0 to go on, else res is filled). */
 int rg__api_write_headers(struct rg_api *api, const struct rg_http_request *req,

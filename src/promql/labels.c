@@ -5,7 +5,8 @@
  * Prometheus' labels.Hash(): XXH64 (Yann Collet's algorithm, seed 0) over
  * name, 0xff, value, 0xff for every label in order (and, for limit_ratio, over
  * the length-prefixed layout of Prometheus 3's default build). The hash table is linear
- * probing over a power-of-two array, grown at 50 % load.
+ * probing over a power-of-two array, grown at 50 % load. A label set is also written
+ * here as a JSON object, which the API answers and the alert state file share.
  */
 #include "promql/labels.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/json.h"
 
 /* ---- Arena ------------------------------------------------------------- */
 
@@ -477,6 +479,23 @@ int rg__lset_format(struct rg__lset ls, struct rg_buf *out)
             err = rg_buf_putc(out, '=');
         if (!err)
             err = quote(out, ls.l[i].value);
+    }
+    return err ? err : rg_buf_putc(out, '}');
+}
+
+int rg_promql_labels_json(const struct rg_label *l, size_t n, struct rg_buf *out)
+{
+    int err = rg_buf_putc(out, '{');
+
+    for (size_t i = 0; !err && i < n; i++) {
+        if (i)
+            err = rg_buf_putc(out, ',');
+        if (!err)
+            err = rg_json_cstr(out, l[i].name);
+        if (!err)
+            err = rg_buf_putc(out, ':');
+        if (!err)
+            err = rg_json_cstr(out, l[i].value);
     }
     return err ? err : rg_buf_putc(out, '}');
 }

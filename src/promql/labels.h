@@ -8,7 +8,10 @@
  * or over the length-prefixed layout of its default labels.Hash(), so that
  * hash-dependent results (limit_ratio) agree with it.
  * A small open-addressing table maps 64-bit hashes to indexes for grouping and
- * vector matching. Internal to src/promql; loop thread only.
+ * vector matching. Internal to src/promql; loop thread only, except
+ * rg_promql_labels_json, which the API and the alert state writer use to write a label
+ * set as a JSON object (any thread; it lives here because util may not know struct
+ * rg_label, and rules may not depend on api).
  */
 #ifndef RG_PROMQL_LABELS_H
 #define RG_PROMQL_LABELS_H
@@ -86,6 +89,10 @@ int rg__lset_set(struct rg__arena *a, struct rg__lset ls, const char *name, cons
 
 /** Appends Prometheus' labels.String() form: {__name__="x", a="b"}. */
 int rg__lset_format(struct rg__lset ls, struct rg_buf *out);
+
+/** Appends the labels @l (@n of them, borrowed) as a JSON object of names to values, in
+ *  the order given, strings escaped by rg_json_string. Returns 0 or RG_ENOMEM. */
+int rg_promql_labels_json(const struct rg_label *l, size_t n, struct rg_buf *out);
 
 /* ---- Hash table -------------------------------------------------------- */
 

@@ -7,10 +7,10 @@
  * those of Prometheus' AlertingRule.Eval (see alert.h).
  */
 #include "rules/alert.h"
+#include "promql/labels.h"
 #include "rules/rulefile.h"
 #include "rules/template.h"
 #include "util/err.h"
-#include "util/json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -419,19 +419,6 @@ fail:
 
 /* ---- Persistence ---------------------------------------------------------- */
 
-static void json_map(struct rg_buf *out, const struct rg_label *l, size_t n)
-{
-    rg_buf_putc(out, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            rg_buf_putc(out, ',');
-        rg_json_cstr(out, l[i].name);
-        rg_buf_putc(out, ':');
-        rg_json_cstr(out, l[i].value);
-    }
-    rg_buf_putc(out, '}');
-}
-
 int rg_alert_set_to_json(const struct rg_alert_set *s, struct rg_buf *out)
 {
     rg_buf_putc(out, '[');
@@ -441,9 +428,9 @@ int rg_alert_set_to_json(const struct rg_alert_set *s, struct rg_buf *out)
         if (i)
             rg_buf_putc(out, ',');
         rg_buf_puts(out, "{\"labels\":");
-        json_map(out, a->labels, a->nlabels);
+        rg_promql_labels_json(a->labels, a->nlabels, out);
         rg_buf_puts(out, ",\"annotations\":");
-        json_map(out, a->annotations, a->nannotations);
+        rg_promql_labels_json(a->annotations, a->nannotations, out);
         if (isnan(a->value))
             snprintf(v, sizeof(v), "NaN");
         else if (isinf(a->value))
