@@ -8,7 +8,8 @@
  * {job="api"} at the request's time); any other query gets an empty vector. The
  * test can make every answer a given HTTP status with an HTML body (a broken
  * server) or late by some milliseconds (a slow one, for timeouts and overlapping
- * evaluations). Requests are counted and the last `time` field is kept.
+ * evaluations; late answers come from the receiver's timer pool of
+ * tests/notify/receiver.h). Requests are counted and the last `time` field is kept.
  * Header-only, included by one test file each; every function is static inline so a
  * test that does not use one still compiles warning-free.
  */
@@ -29,17 +30,12 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
+/* Overlapping evaluations against a slow server defer more answers than the notify
+ * receiver does. */
+#define RCV_MAX_PEND 32
+#include "../notify/receiver.h"
+
 #define FP_MAX_ANSWERS 16
-#define FP_MAX_PEND 32
-
-struct fakeprom;
-
-struct fp_pend {
-    struct fakeprom *fp;
-    struct rg_http_request *req;
-    uv_timer_t timer;
-    int inited, active;
-};
 
 struct fakeprom {
     uv_loop_t *loop;
@@ -54,7 +50,7 @@ struct fakeprom {
     size_t nans;
     int requests;
     char last_time[32];
-    struct fp_pend pend[FP_MAX_PEND];
+    struct rcv_pool pool;              /* answers made late by delay_ms */
 };
 
 /* Sets the answer to @query: @value (e.g. "5", "NaN"), or NULL for an empty vector. */
@@ -91,16 +87,6 @@ static inline void fp_form(const struct rg_http_request *req, const char *name, 
     rg_buf_cleanup(&b);
 }
 
-static inline void fp_pend_fire(uv_timer_t *t)
-{
-    struct fp_pend *p = t->data;
-
-    if (!p->active)
-        return;
-    p->active = 0;
-    rg_http_request_finish(p->req);
-}
-
 static inline void fp_handler(struct rg_http_request *req, struct rg_http_response *res,
                               void *ud)
 {
@@ -133,24 +119,8 @@ static inline void fp_handler(struct rg_http_request *req, struct rg_http_respon
                           t, value);
         rg_buf_puts(&res->body, "]}}");
     }
-    if (fp->delay_ms > 0) {
-        for (int i = 0; i < FP_MAX_PEND; i++) {
-            struct fp_pend *p = &fp->pend[i];
-            if (p->active)
-                continue;
-            if (!p->inited) {
-                uv_timer_init(fp->loop, &p->timer);
-                p->timer.data = p;
-                p->inited = 1;
-            }
-            p->fp = fp;
-            p->req = req;
-            p->active = 1;
-            rg_http_request_defer(req);
-            uv_timer_start(&p->timer, fp_pend_fire, (uint64_t)fp->delay_ms, 0);
-            return;
-        }
-    }
+    if (fp->delay_ms > 0)
+        rcv_defer(&fp->pool, req, fp->delay_ms);
 }
 
 static inline int fp_start(struct fakeprom *fp, uv_loop_t *loop)
@@ -160,6 +130,7 @@ static inline int fp_start(struct fakeprom *fp, uv_loop_t *loop)
 
     memset(fp, 0, sizeof(*fp));
     fp->loop = loop;
+    fp->pool.loop = loop;
     rg_http_server_config_default(&cfg);
     cfg.host = "127.0.0.1";
     cfg.port = 0;
@@ -170,18 +141,12 @@ static inline int fp_start(struct fakeprom *fp, uv_loop_t *loop)
     return 0;
 }
 
+/* Answers what is still deferred, releases the timers and stops the server; the
+ * fake server's memory must stay valid until the loop has run once more. */
 static inline void fp_stop(struct fakeprom *fp)
 {
-    for (int i = 0; i < FP_MAX_PEND; i++) {
-        struct fp_pend *p = &fp->pend[i];
-        if (p->active) {
-            p->active = 0;
-            rg_http_request_finish(p->req);
-        }
-        if (p->inited)
-            uv_close((uv_handle_t *)&p->timer, NULL);
-        p->inited = 0;
-    }
+    rcv_pool_finish(&fp->pool);
+    rcv_pool_close(&fp->pool);
     if (fp->srv)
         rg_http_server_stop(fp->srv, NULL, NULL);
     fp->srv = NULL;
