@@ -7,14 +7,20 @@
  * zero, so an evaluation that emits many events is sent in one pass on the next loop
  * iteration rather than from inside emit. Acks are fsync'd by a second, one-shot timer
  * at most sync_interval_ms after the first unsynced ack.
+ *
+ * Signing happens in send_event(), once per attempt, with the wall clock read just
+ * before the request is handed to the client; the header joins the per-attempt header
+ * list and is freed with it, so neither the outbox nor any log sees it.
  */
 #include "notify/dispatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "notify/sign.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -39,6 +45,8 @@ struct notifier {
     int insecure;
     char *basic_user, *basic_password, *bearer_token;   /* secrets */
     char *idem_header;                 /* "" = none */
+    unsigned char *secret;             /* signing secret (secret), NULL = unsigned */
+    size_t secret_len;
     uint64_t timeout_ms;
     size_t max_response;
     unsigned max_in_flight;
@@ -343,13 +351,23 @@ static void on_attempt_done(const struct rg_http_result *res, void *ud)
     kick(d);
 }
 
+/* Whether "Name: value" line @h is a signature header. Such a line is never stored and
+ * never sent as it was: the dispatcher signs every attempt itself. */
+static int is_sig_header(const char *h)
+{
+    size_t hl = sizeof(RG_SIGN_HEADER_NAME) - 1;
+
+    return !strncasecmp(h, RG_SIGN_HEADER_NAME, hl) && (h[hl] == ':' || h[hl] == ' ');
+}
+
 /* Builds the request of @ev and starts it. Returns 0 or the transport's error. */
 static int send_event(struct rg_dispatch *d, struct notifier *n, const struct rg_outbox_event *ev)
 {
     const char *stack_hdrs[32];
     const char **hdrs = stack_hdrs;
-    size_t nh = 0, cap = n->nheaders + ev->nheaders + 1;
+    size_t nh = 0, cap = n->nheaders + ev->nheaders + 2;
     char *idem = NULL;
+    char sig[sizeof(RG_SIGN_HEADER_NAME) + 2 + RG_SIGN_HEADER_SIZE];
     struct rg_http_call call;
     struct attempt *a;
     int err;
@@ -363,8 +381,22 @@ static int send_event(struct rg_dispatch *d, struct notifier *n, const struct rg
     }
     for (size_t i = 0; i < n->nheaders; i++)
         hdrs[nh++] = n->headers[i];
+    /* A stored signature comes from an outbox written by a version that signed at
+     * emit time: its t is the emit time, which a receiver may already consider a
+     * replay. It is dropped and the attempt signed afresh below. */
     for (size_t i = 0; i < ev->nheaders; i++)
-        hdrs[nh++] = ev->headers[i];
+        if (!is_sig_header(ev->headers[i]))
+            hdrs[nh++] = ev->headers[i];
+    if (n->secret) {
+        char val[RG_SIGN_HEADER_SIZE];
+
+        err = rg_sign_webhook(n->secret, n->secret_len, rg_now_ms() / 1000, ev->payload,
+                              ev->payload_len, val);
+        if (err)
+            goto out;
+        snprintf(sig, sizeof(sig), "%s: %s", RG_SIGN_HEADER_NAME, val);
+        hdrs[nh++] = sig;
+    }
     if (n->idem_header[0] && ev->dedup_key[0]) {
         size_t hl = strlen(n->idem_header);
         int present = 0;
@@ -422,6 +454,9 @@ out:
     free(idem);
     if (hdrs != stack_hdrs)
         free(hdrs);
+    /* The signature is harmless once sent, but it is wiped like every other value
+     * derived from the secret. */
+    memset(sig, 0, sizeof(sig));
     return err;
 }
 
@@ -539,6 +574,10 @@ static void notifier_free(struct notifier *n)
         memset(n->bearer_token, 0, strlen(n->bearer_token));
         free(n->bearer_token);
     }
+    if (n->secret) {
+        memset(n->secret, 0, n->secret_len);
+        free(n->secret);
+    }
     free(n->idem_header);
     free(n);
 }
@@ -605,6 +644,8 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
         return RG_EEXIST;
     if (nc->nheaders > MAX_EXTRA_HEADERS || (nc->nheaders && !nc->headers))
         return RG_EINVAL;
+    if (nc->signing_secret && !nc->signing_secret_len)
+        return RG_EINVAL;
     n = calloc(1, sizeof(*n));
     if (!n)
         return RG_ENOMEM;
@@ -636,6 +677,15 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
     if (err) {
         err = RG_ENOMEM;
         goto fail_notifier;
+    }
+    if (nc->signing_secret) {
+        n->secret = malloc(nc->signing_secret_len);
+        if (!n->secret) {
+            err = RG_ENOMEM;
+            goto fail_notifier;
+        }
+        memcpy(n->secret, nc->signing_secret, nc->signing_secret_len);
+        n->secret_len = nc->signing_secret_len;
     }
     if (nc->nheaders) {
         n->headers = calloc(nc->nheaders, sizeof(*n->headers));
@@ -710,10 +760,54 @@ int rg_dispatch_start(struct rg_dispatch *d)
     return 0;
 }
 
+/* Signature lines must not be stored. When some entry of @entries has one, *@copy
+ * receives a copy of all @n entries whose header lists leave them out (the lists live
+ * in *@lines); otherwise both stay NULL and @entries is stored as it is. The caller
+ * frees both. Returns 0 or RG_ENOMEM. */
+static int strip_sig_headers(const struct rg_outbox_entry *entries, size_t n,
+                             struct rg_outbox_entry **copy, const char ***lines)
+{
+    size_t total = 0, used = 0;
+    int any = 0;
+
+    *copy = NULL;
+    *lines = NULL;
+    for (size_t i = 0; i < n; i++) {
+        total += entries[i].nheaders;
+        for (size_t j = 0; j < entries[i].nheaders; j++)
+            any |= is_sig_header(entries[i].headers[j]);
+    }
+    if (!any)
+        return 0;
+    *copy = malloc(n * sizeof(**copy));
+    *lines = malloc(total * sizeof(**lines));
+    if (!*copy || !*lines) {
+        free(*copy);
+        free(*lines);
+        *copy = NULL;
+        *lines = NULL;
+        return RG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+
+        (*copy)[i] = entries[i];
+        for (size_t j = 0; j < entries[i].nheaders; j++)
+            if (!is_sig_header(entries[i].headers[j]))
+                (*lines)[used + k++] = entries[i].headers[j];
+        (*copy)[i].headers = k ? &(*lines)[used] : NULL;
+        (*copy)[i].nheaders = k;
+        used += k;
+    }
+    return 0;
+}
+
 int rg_dispatch_emit_batch(struct rg_dispatch *d, struct rg_outbox_entry *entries, size_t n,
                            uint64_t *ids_out)
 {
     int64_t now = rg_now_ms();
+    struct rg_outbox_entry *copy;
+    const char **lines;
     int err;
 
     if (d->closing)
@@ -721,9 +815,18 @@ int rg_dispatch_emit_batch(struct rg_dispatch *d, struct rg_outbox_entry *entrie
     for (size_t i = 0; i < n; i++) {
         if (!entries[i].notifier || !find(d, entries[i].notifier))
             return RG_ENOENT;
+        if (entries[i].nheaders && !entries[i].headers)
+            return RG_EINVAL;
+        for (size_t j = 0; j < entries[i].nheaders; j++)
+            if (!entries[i].headers[j])
+                return RG_EINVAL;
         entries[i].created_ms = now;
     }
-    err = rg_outbox_append_batch(d->ob, entries, n, ids_out);
+    if ((err = strip_sig_headers(entries, n, &copy, &lines)))
+        return err;
+    err = rg_outbox_append_batch(d->ob, copy ? copy : entries, n, ids_out);
+    free(copy);
+    free(lines);
     if (err)
         return err;
     for (size_t i = 0; i < n; i++) {

@@ -20,10 +20,20 @@
  * soon as the receiver is back rather than after each event's own backoff.
  *
  * The dispatcher knows nothing about payload formats: notifier-type code builds the
- * body and headers (signatures included) and calls emit. It adds one header itself,
- * "Idempotency-Key: <dedup key>" (name configurable, may be turned off), unless the
- * event already carries it. Secrets in notifier settings are copied, handed to
- * libcurl, and never logged or exported.
+ * body and headers and calls emit. It adds one header itself, "Idempotency-Key:
+ * <dedup key>" (name configurable, may be turned off), unless the event already
+ * carries it; the key is stored with the event, so it is the same on every attempt
+ * and after a restart. Secrets in notifier settings are copied, handed to libcurl,
+ * and never logged or exported.
+ *
+ * Signatures are made at send time, not at emit time. A notifier with a signing
+ * secret gets "X-Rollgate-Signature: t=<unix now>,v1=<HMAC-SHA256 of "t.body">"
+ * (sign.h) computed afresh for every attempt, so a retry or a resend after a restart
+ * carries the time it was actually sent and passes a receiver's replay window however
+ * late it comes. The outbox therefore never holds a signature or the secret: a
+ * signature header given to emit is dropped before the event is stored, and one read
+ * from an outbox written by an older version (which signed at emit time) is dropped
+ * before the attempt and replaced by a fresh one.
  *
  * Metrics (when a registry is given): rollgate_notifications_total{notifier,outcome}
  * counts attempts by outcome ("success", "retry", "rejected", "expired": the attempt
@@ -67,6 +77,9 @@ struct rg_dispatch_notifier {
     int64_t probe_max_ms;          /* longest pause of a failing notifier; 0 = 5 s */
     struct rg_retry_policy retry;  /* all zero = rg_retry_policy_default() */
     const char *idempotency_header;/* NULL = "Idempotency-Key"; "" = none */
+    const void *signing_secret;    /* NULL = unsigned; else @signing_secret_len bytes (at
+                                    * least 1): copied, wiped when freed, never logged */
+    size_t signing_secret_len;
 };
 
 struct rg_dispatch_config {
@@ -114,7 +127,8 @@ int rg_dispatch_new(uv_loop_t *loop, struct rg_curl_uv *cu, const struct rg_disp
                     struct rg_dispatch **out);
 
 /** Registers a notifier (before or after start). Returns 0, RG_EEXIST (name taken),
- *  RG_EINVAL (no name or URL, invalid retry policy) or RG_ENOMEM. */
+ *  RG_EINVAL (no name or URL, invalid retry policy, a signing secret of length 0) or
+ *  RG_ENOMEM. */
 int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_notifier *n);
 
 /** Starts delivery: events replayed for notifiers that are no longer registered are
@@ -122,7 +136,9 @@ int rg_dispatch_add_notifier(struct rg_dispatch *d, const struct rg_dispatch_not
 int rg_dispatch_start(struct rg_dispatch *d);
 
 /** Emits one event: appends it durably to the outbox (fsync) and schedules it. Copies
- *  everything. @headers are "Name: value" lines; @dedup_key may be NULL. Returns 0
+ *  everything. @headers are "Name: value" lines (an X-Rollgate-Signature line among
+ *  them is not stored: signatures are made per attempt); @dedup_key may be NULL.
+ *  Returns 0
  *  once the event is durable, RG_ENOENT (unknown notifier), RG_ECANCELED (closing),
  *  or an error of rg_outbox_append(). */
 int rg_dispatch_emit(struct rg_dispatch *d, const char *notifier, const char *dedup_key,

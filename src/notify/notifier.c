@@ -1015,8 +1015,6 @@ struct item {
     size_t notifier;               /* index into the facade's notifiers */
     struct rg_buf body;            /* owned */
     char key[RG_PAYLOAD_KEY_SIZE];
-    char sig[sizeof(RG_SIGN_HEADER_NAME) + 2 + RG_SIGN_HEADER_SIZE];
-    int has_sig;
 };
 
 /* An alert an alertmanager notifier is about to send, remembered once it is durable. */
@@ -1074,16 +1072,15 @@ static int header_safe(const char *s)
     return 1;
 }
 
-/* Finishes @it: its idempotency key and, for a signed webhook, the signature of the
- * body at @now_ms. A deployment event's key is its dedup key (@event_key) when that is
- * a safe header value, else a key over notifier and dedup key; an alert request's key
- * is a key over notifier and body. */
-static int item_finish(struct rg_notify *n, struct item *it, const char *event_key,
-                       int64_t now_ms)
+/* Finishes @it with its idempotency key. A deployment event's key is its dedup key
+ * (@event_key) when that is a safe header value, else a key over notifier and dedup
+ * key; an alert request's key is a key over notifier and body. The signature of a
+ * signed webhook is not made here: the dispatcher signs every attempt with the time
+ * it is sent. */
+static int item_finish(struct rg_notify *n, struct item *it, const char *event_key)
 {
     const struct rg_notifier_config *nc = &n->cfg.v[it->notifier];
     const char *parts[3];
-    char sig[RG_SIGN_HEADER_SIZE];
     int err;
 
     if (!it->body.data && rg_buf_reserve(&it->body, 1))
@@ -1095,14 +1092,6 @@ static int item_finish(struct rg_notify *n, struct item *it, const char *event_k
         snprintf(it->key, sizeof(it->key), "%s", event_key);
     else if ((err = rg_payload_idempotency_key(parts, 3, it->key)))
         return err;
-    if (nc->signing_secret.data) {
-        err = rg_sign_webhook(nc->signing_secret.data, nc->signing_secret.len,
-                              now_ms / 1000, it->body.data, it->body.len, sig);
-        if (err)
-            return err;
-        snprintf(it->sig, sizeof(it->sig), "%s: %s", RG_SIGN_HEADER_NAME, sig);
-        it->has_sig = 1;
-    }
     return 0;
 }
 
@@ -1110,34 +1099,23 @@ static int item_finish(struct rg_notify *n, struct item *it, const char *event_k
 static int batch_emit(struct rg_notify *n, struct batch *b, uint64_t *ids_out)
 {
     struct rg_outbox_entry *e;
-    const char **hdr;
     int err;
 
     if (!b->n)
         return 0;
     e = calloc(b->n, sizeof(*e));
-    hdr = calloc(b->n, sizeof(*hdr));
-    if (!e || !hdr) {
-        free(e);
-        free(hdr);
+    if (!e)
         return RG_ENOMEM;
-    }
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = &b->v[i];
         e[i].notifier = n->cfg.v[it->notifier].name;
         e[i].dedup_key = it->key;
         e[i].content_type = "application/json";
-        if (it->has_sig) {
-            hdr[i] = it->sig;
-            e[i].headers = &hdr[i];
-            e[i].nheaders = 1;
-        }
         e[i].payload = it->body.data;
         e[i].payload_len = it->body.len;
     }
     err = rg_dispatch_emit_batch(n->d, e, b->n, ids_out);
     free(e);
-    free(hdr);
     if (err)
         rg_warn("event=notifications_emit_failed count=%zu err=%s", b->n, rg_err_name(err));
     else
@@ -1245,7 +1223,7 @@ static int am_alerts(struct rg_notify *n, size_t ni, struct rg_notify_alert *sel
             return RG_ENOMEM;
         rg_payload_batch_range(keep, RG_PAYLOAD_AM_BATCH, i, &first, &count);
         if (rg_payload_alertmanager(sel + first, count, n->ext, n->next, &it->body) ||
-            item_finish(n, it, NULL, now_ms))
+            item_finish(n, it, NULL))
             return RG_ENOMEM;
     }
     return 0;
@@ -1291,7 +1269,7 @@ static int grouped_alerts(struct rg_notify *n, size_t ni, const struct rg_notify
                       ? rg_payload_slack_alerts(&g, run + first, count, now_ms, &it->body)
                       : rg_payload_webhook_alerts(&g, run + first, count, now_ms, &it->body);
             if (!err)
-                err = item_finish(n, it, NULL, now_ms);
+                err = item_finish(n, it, NULL);
         }
         i = j;
     }
@@ -1334,7 +1312,7 @@ static int pd_alerts(struct rg_notify *n, size_t ni, const struct rg_notify_aler
         g.nexternal_labels = n->next;
         g.external_url = n->ext_url;
         if (rg_payload_pagerduty_alerts(&pd, &g, ptrs[i], 1, now_ms, &it->body) ||
-            item_finish(n, it, NULL, now_ms))
+            item_finish(n, it, NULL))
             return RG_ENOMEM;
     }
     return 0;
@@ -1464,7 +1442,7 @@ static int build_event(struct rg_notify *n, const struct rg_notify_deploy_event 
             break;
         }
         if (!err)
-            err = item_finish(n, it, ev.dedup_key, rg_now_ms());
+            err = item_finish(n, it, ev.dedup_key);
         if (err)
             return err;
     }
@@ -1723,6 +1701,8 @@ int rg_notify_new(const struct rg_notify_opts *o, struct rg_notify_config *nc,
         dn.max_in_flight = c->max_in_flight;
         dn.retry = c->retry;
         dn.idempotency_header = c->idempotency_header;
+        dn.signing_secret = c->signing_secret.data;
+        dn.signing_secret_len = c->signing_secret.data ? c->signing_secret.len : 0;
         if ((err = rg_dispatch_add_notifier(n->d, &dn))) {
             rg_error("event=notifier_not_registered notifier=%s err=%s",
                      c->name ? c->name : "", rg_err_name(err));

@@ -24,8 +24,10 @@
  * "Idempotency-Key" header: a SHA-256 key over the notifier, the input kind and the
  * body (alerts) or the event's dedup key (deployment events). It is stored with the
  * event in the outbox, so it is the same for every retry and after a restart.
- * Webhook requests are signed when signing_secret_file is set (sign.h); the timestamp
- * is the emit time, so a receiver's replay window must allow for the retry max_age.
+ * Webhook requests are signed when signing_secret_file is set (sign.h). The facade
+ * hands the secret to the dispatcher, which signs every attempt with the time it is
+ * sent, so a retry or a resend after a restart passes a receiver's replay window
+ * however late it comes; neither the secret nor a signature is stored in the outbox.
  *
  * Alertmanager resend delay: each alertmanager notifier remembers, per alert
  * fingerprint, when it last sent the alert and whether it was resolved; an unchanged
