@@ -12,9 +12,9 @@
  * Label validation is a single pass in wire order that checks each label's name and
  * value (non-empty, valid UTF-8) and compares its name with the previous one (which
  * must be strictly smaller bytewise: this finds both unsorted and duplicate names),
- * then requires a non-empty __name__. The UTF-8 check is the strict one of RFC 3629
- * (no overlong forms, no surrogates, nothing above U+10FFFF), with an ASCII fast path
- * eight bytes at a time.
+ * then requires a non-empty __name__. The UTF-8 check is util/utf8's strict one (RFC
+ * 3629: no overlong forms, no surrogates, nothing above U+10FFFF), with its ASCII fast
+ * path eight bytes at a time.
  */
 #include "ingest/remote_write.h"
 
@@ -26,6 +26,7 @@
 #include "ingest/pbwire.h"
 #include "ingest/snappy.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 struct rg_rw_decoder {
     struct rg_label_ref *labels;       /* owned; labels of the current series */
@@ -317,51 +318,6 @@ static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
 
 /* ---- Validation --------------------------------------------------------- */
 
-static int utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    const unsigned char *end = p + n;
-
-    while (p < end) {
-        while (end - p >= 8) {
-            uint64_t w;
-
-            memcpy(&w, p, 8);
-            if (w & UINT64_C(0x8080808080808080))
-                break;
-            p += 8;
-        }
-        if (p >= end)
-            break;
-        unsigned c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c < 0xc2 || c > 0xf4)
-            return 0;           /* stray continuation, overlong 2-byte lead, or > U+10FFFF */
-        if (c < 0xe0) {
-            if (end - p < 2 || (p[1] & 0xc0) != 0x80)
-                return 0;
-            p += 2;
-        } else if (c < 0xf0) {
-            unsigned lo = c == 0xe0 ? 0xa0 : 0x80;   /* no overlong 3-byte forms */
-            unsigned hi = c == 0xed ? 0x9f : 0xbf;   /* no UTF-16 surrogates */
-            if (end - p < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
-                return 0;
-            p += 3;
-        } else {
-            unsigned lo = c == 0xf0 ? 0x90 : 0x80;   /* no overlong 4-byte forms */
-            unsigned hi = c == 0xf4 ? 0x8f : 0xbf;   /* nothing above U+10FFFF */
-            if (end - p < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80
-                || (p[3] & 0xc0) != 0x80)
-                return 0;
-            p += 4;
-        }
-    }
-    return 1;
-}
-
 static int slice_cmp(struct rg_slice a, struct rg_slice b)
 {
     int c;
@@ -388,7 +344,7 @@ static int validate_labels(const struct rg_label_ref *labels, size_t n)
 
         if (name.len == 0)
             return RG_RW_REJECT_EMPTY_LABEL_NAME;
-        if (!utf8_valid(name.ptr, name.len) || !utf8_valid(value.ptr, value.len))
+        if (!rg_utf8_valid(name.ptr, name.len) || !rg_utf8_valid(value.ptr, value.len))
             return RG_RW_REJECT_INVALID_UTF8;
         if (i > 0) {
             int c = slice_cmp(labels[i - 1].name, name);
@@ -814,8 +770,8 @@ static int read_metadata(struct rg_pb_reader *m, const struct rg_rw_sink *sink,
             return RG_EBADMSG;
         }
     }
-    if (family.len == 0 || !utf8_valid(family.ptr, family.len)
-        || !utf8_valid(help.ptr, help.len) || !utf8_valid(unit.ptr, unit.len)) {
+    if (family.len == 0 || !rg_utf8_valid(family.ptr, family.len)
+        || !rg_utf8_valid(help.ptr, help.len) || !rg_utf8_valid(unit.ptr, unit.len)) {
         res->rejected_metadata++;
         return 0;
     }

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 struct lexer {
     const char *in;               /* the query, borrowed */
@@ -156,14 +157,10 @@ static int hex_val(int c)
     return -1;
 }
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 when invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
-
 /* Steps over the character at the cursor; 0 when it is not valid UTF-8. */
 static int skip_char(struct lexer *l)
 {
-    uint32_t cp;
-    size_t n = utf8_decode((const unsigned char *)l->in + l->pos, l->len - l->pos, &cp);
+    size_t n = rg_utf8_seq_len(l->in + l->pos, l->len - l->pos);
 
     l->pos += n;
     return n != 0;
@@ -713,36 +710,6 @@ int rg__promql_unquote(const char *s, size_t len, char **out, size_t *outlen)
     return *out ? 0 : RG_ENOMEM;
 }
 
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    size_t n, i;
-    uint32_t x, min;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xe0) == 0xc0)
-        n = 2, x = s[0] & 0x1f, min = 0x80;
-    else if ((s[0] & 0xf0) == 0xe0)
-        n = 3, x = s[0] & 0x0f, min = 0x800;
-    else if ((s[0] & 0xf8) == 0xf0)
-        n = 4, x = s[0] & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n > len)
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        x = (x << 6) | (s[i] & 0x3f);
-    }
-    if (x < min || x > 0x10ffff || (x >= 0xD800 && x < 0xE000))
-        return 0;
-    *cp = x;
-    return n;
-}
-
 /* An approximation of Go's unicode.IsPrint for non-ASCII code points: the C1
  * controls, the line/paragraph separators, format characters commonly met in
  * text and non-characters are escaped; everything else prints as itself. */
@@ -788,7 +755,7 @@ int rg__promql_quote(struct rg_buf *out, const char *s, size_t len)
             }
             continue;
         }
-        n = utf8_decode(u + i, len - i, &cp);
+        n = rg_utf8_decode(s + i, len - i, &cp);
         if (n == 0) {
             err = rg_buf_printf(out, "\\x%02x", c);
             i++;
