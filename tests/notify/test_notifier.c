@@ -263,6 +263,8 @@ struct hit {
     char auth[128];
     char *body;                    /* owned */
     size_t len;
+    int status;                    /* answered */
+    int64_t at_s;                  /* wall clock at arrival, Unix seconds */
 };
 
 struct fx {
@@ -286,9 +288,11 @@ struct fx {
     struct rg_notify_test_result res[8];
     size_t nres;
     int answered;
+    int flaky;                     /* requests to /flaky still to answer 500 */
 };
 
-/* Paths starting with /fail answer 500, /reject 400, /pd 202, everything else 200. */
+/* Paths starting with /fail answer 500, /reject 400, /pd 202, /flaky 500 while
+ * f->flaky counts down, everything else 200. */
 static void on_request(struct rg_http_request *req, struct rg_http_response *res, void *ud)
 {
     struct fx *f = ud;
@@ -300,6 +304,10 @@ static void on_request(struct rg_http_request *req, struct rg_http_response *res
         res->status = 400;
     else if (req->path.len >= 3 && !memcmp(req->path.ptr, "/pd", 3))
         res->status = 202;
+    else if (rg_slice_eq(req->path, "/flaky") && f->flaky > 0) {
+        f->flaky--;
+        res->status = 500;
+    }
     if (f->nhits == MAX_HITS)
         return;
     h = &f->hits[f->nhits++];
@@ -312,6 +320,41 @@ static void on_request(struct rg_http_request *req, struct rg_http_response *res
     h->body = malloc(h->len + 1);
     memcpy(h->body, req->body.data ? req->body.data : "", h->len);
     h->body[h->len] = 0;
+    h->status = res->status;
+    h->at_s = rg_now_ms() / 1000;
+}
+
+/* The t= of signature header value @sig, or -1. */
+static long long sig_time(const char *sig)
+{
+    long long t;
+
+    return sscanf(sig, "t=%lld,", &t) == 1 ? t : -1;
+}
+
+/* The signature of @h verifies with the configured secret at the time it arrived (one
+ * second of slack: the request may be signed just before a second boundary). */
+static void assert_signed_on_arrival(const struct hit *h)
+{
+    long long t = sig_time(h->sig);
+
+    assert_int_equal(rg_sign_verify(secrets[2], strlen(secrets[2]), h->sig, h->body, h->len,
+                                    h->at_s, 1), 0);
+    assert_true(t <= h->at_s && t >= h->at_s - 1);
+}
+
+/* Whether the outbox file of @f holds @what anywhere in its bytes. */
+static int outbox_holds(const struct fx *f, const char *what)
+{
+    struct rg_buf b = { 0 };
+    char p[400];
+    int found = 0;
+
+    snprintf(p, sizeof(p), "%s/notify.outbox", f->dir);
+    assert_int_equal(rg_file_read(p, 1 << 24, &b), 0);
+    found = b.len && memmem(b.data, b.len, what, strlen(what)) != NULL;
+    rg_buf_cleanup(&b);
+    return found;
 }
 
 static size_t hits_on(const struct fx *f, const char *path)
@@ -617,6 +660,68 @@ static void test_notifier__webhook_event_signed(void **state)
     assert_true(run_until(f, want_hits, 3000));
     assert_string_equal(hit_on(f, "/hook", 1)->key, key);
     rg_buf_cleanup(&want);
+    fx_end(f);
+}
+
+/* ---- a retry is signed afresh -------------------------------------------------------------- */
+
+/* The receiver fails the first attempt; the retry comes more than a second later, so a
+ * signature made at emit time would carry the old t. Each attempt must instead carry
+ * the time it was sent, verify, and keep the idempotency key. */
+static void test_notifier__retry_signed_afresh(void **state)
+{
+    struct fx *f = *state;
+    struct rg_notify_deploy_event ev;
+    const struct hit *a, *b;
+    int64_t emit_s;
+    (void)state;
+
+    fx_start(f,
+             "notifiers:\n"
+             "  - name: hook\n    type: webhook\n    url: http://127.0.0.1:PORT/flaky\n"
+             "    signing_secret_file: signing_secret\n"
+             "    retry: {min_backoff: 1100ms, max_backoff: 2s}\n",
+             NULL, 0, NULL);
+    f->flaky = 1;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = RG_NOTIFY_EVENT_ROLLBACK;
+    ev.deployment = "checkout";
+    ev.phase = "canary";
+    ev.verdict = "rollback";
+    ev.at_ms = 1717236090000LL;
+    ev.traffic_weight = NAN;
+    ev.dedup_key = "checkout/canary/retry";
+    emit_s = rg_now_ms() / 1000;
+    assert_int_equal(rg_notify_event(f->n, &ev), 0);
+    f->want = 1;
+    assert_true(run_until(f, want_hits, 3000));
+
+    /* While the event waits for its retry, the outbox holds it (its key and body) but
+     * neither the secret nor a signature. */
+    assert_true(outbox_holds(f, ev.dedup_key));
+    assert_true(outbox_holds(f, "\"checkout\""));
+    assert_false(outbox_holds(f, secrets[2]));
+    assert_false(outbox_holds(f, RG_SIGN_HEADER_NAME));
+    assert_false(outbox_holds(f, "v1="));
+
+    f->want = 2;
+    assert_true(run_until(f, want_hits, 5000));
+    a = hit_on(f, "/flaky", 0);
+    b = hit_on(f, "/flaky", 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->status, 500);
+    assert_int_equal(b->status, 200);
+    assert_signed_on_arrival(a);
+    assert_signed_on_arrival(b);
+    assert_true(sig_time(a->sig) >= emit_s);
+    /* The retry was signed when it was sent, not when the event was emitted. */
+    assert_true(sig_time(b->sig) > sig_time(a->sig));
+    assert_string_not_equal(a->sig, b->sig);
+    /* Same body, same idempotency key on both attempts. */
+    assert_string_equal(a->body, b->body);
+    assert_string_equal(a->key, ev.dedup_key);
+    assert_string_equal(b->key, ev.dedup_key);
     fx_end(f);
 }
 
@@ -1171,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_notifier__config_errors),
         cmocka_unit_test_setup_teardown(test_notifier__alerts_fan_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__webhook_event_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notifier__retry_signed_afresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__filters_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__alerts_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifier__events_per_type, setup, teardown),
