@@ -5,8 +5,10 @@
  * (missing secret files included). The facade cases run a real loop with a recording
  * HTTP receiver on 127.0.0.1 (src/http/server.h): alerts fan out to two Alertmanagers
  * with Prometheus' exact body, a webhook event arrives signed and with its idempotency
- * key, filters route only matching inputs, notify-test reports each notifier's
- * outcome, and no secret reaches the logs, the metrics or the dump. Every case ends
+ * key, a retry and a resend after a restart are signed with the time they are sent
+ * (an outbox record of an older version with a stored signature included), filters
+ * route only matching inputs, notify-test reports each notifier's outcome, and no
+ * secret reaches the logs, the metrics, the dump or the outbox file. Every case ends
  * with uv_loop_close() == 0.
  */
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "notify/notifier.h"
+#include "notify/outbox.h"
 #include "notify/payload.h"
 #include "notify/sign.h"
 #include "rules/deploy.h"
@@ -902,6 +905,45 @@ static void test_notifier__events_per_type(void **state)
 
 /* ---- a restart resends with the same key -------------------------------------------------- */
 
+/* Writes into the outbox of @f an event as a version that signed at emit time stored
+ * it: with its X-Rollgate-Signature header (a valid one, made at t=1000). */
+static void write_legacy_event(struct fx *f, const char *key, const char *body)
+{
+    struct rg_outbox_config oc;
+    struct rg_outbox_entry e;
+    struct rg_outbox *ob;
+    char path[400], val[RG_SIGN_HEADER_SIZE], line[160];
+    const char *hdrs[1] = { line };
+
+    assert_int_equal(rg_sign_webhook(secrets[2], strlen(secrets[2]), 1000, body, strlen(body),
+                                     val), 0);
+    snprintf(line, sizeof(line), "%s: %s", RG_SIGN_HEADER_NAME, val);
+    snprintf(path, sizeof(path), "%s/notify.outbox", f->dir);
+    rg_outbox_config_default(&oc);
+    oc.path = path;
+    assert_int_equal(rg_outbox_open(&oc, rg_now_ms(), &ob), 0);
+    memset(&e, 0, sizeof(e));
+    e.notifier = "hook";
+    e.dedup_key = key;
+    e.content_type = "application/json";
+    e.headers = hdrs;
+    e.nheaders = 1;
+    e.payload = body;
+    e.payload_len = strlen(body);
+    e.created_ms = rg_now_ms();
+    assert_int_equal(rg_outbox_append(ob, &e, NULL), 0);
+    rg_outbox_close(ob);
+    assert_true(outbox_holds(f, "t=1000,v1="));
+}
+
+static const struct hit *hit_with_key(const struct fx *f, const char *key)
+{
+    for (size_t i = 0; i < f->nhits; i++)
+        if (!strcmp(f->hits[i].key, key))
+            return &f->hits[i];
+    return NULL;
+}
+
 static void test_notifier__restart_resends(void **state)
 {
     struct fx *f = *state;
@@ -912,10 +954,16 @@ static void test_notifier__restart_resends(void **state)
     struct rg_http_server_config sc;
     struct rg_notify_deploy_event ev;
     char key[RG_PAYLOAD_KEY_SIZE];
+    const struct hit *h, *old;
+    int64_t emit_s, life2_s;
     int port;
     (void)state;
 
-    /* First life: the receiver is down (its port refuses), the event stays queued. */
+    /* An event left by a version that stored the signature made at emit time. */
+    write_legacy_event(f, "legacy-key", "{\"legacy\":1}");
+
+    /* First life: the receiver is down (its port refuses), the event stays queued. It
+     * lasts more than a second, so a resend signed with the emit time would show. */
     fx_start(f, yaml, NULL, 0, NULL);
     port = f->port;
     rg_http_server_stop(f->srv, NULL, NULL);
@@ -928,9 +976,11 @@ static void test_notifier__restart_resends(void **state)
     ev.at_ms = 5000;
     ev.traffic_weight = NAN;
     assert_int_equal(rg_payload_deploy_dedup_key(&ev, key), 0);
+    emit_s = rg_now_ms() / 1000;
     assert_int_equal(rg_notify_event(f->n, &ev), 0);
-    run_until(f, NULL, 150);
+    run_until(f, NULL, 1100);
     assert_int_equal(f->nhits, 0);
+    assert_false(outbox_holds(f, secrets[2]));
     fx_end(f);
     f->closed = 0;
     rg_metrics_free(f->m);
@@ -938,6 +988,7 @@ static void test_notifier__restart_resends(void **state)
     rg_config_cleanup(&f->cfg);
 
     /* Second life on the same data directory, receiver up on the same port. */
+    life2_s = rg_now_ms() / 1000;
     assert_int_equal(uv_loop_init(&f->loop), 0);
     {
         struct rg_notify_config nc;
@@ -969,12 +1020,22 @@ static void test_notifier__restart_resends(void **state)
         rg_buf_cleanup(&text);
         rg_buf_cleanup(&err);
     }
-    f->want = 1;
+    f->want = 2;
     assert_true(run_until(f, want_hits, 3000));
-    assert_string_equal(f->hits[0].key, key);
-    assert_int_equal(rg_sign_verify("sign-SECRET-cc33", 16, f->hits[0].sig, f->hits[0].body,
-                                    f->hits[0].len, rg_now_ms() / 1000, 300), 0);
-    assert_non_null(strstr(f->hits[0].body, "\"human_trigger\""));
+    h = hit_with_key(f, key);
+    old = hit_with_key(f, "legacy-key");
+    assert_non_null(h);
+    assert_non_null(old);
+    assert_non_null(strstr(h->body, "\"human_trigger\""));
+    /* Both are signed with the time of the resend, not of the emit. */
+    assert_signed_on_arrival(h);
+    assert_true(sig_time(h->sig) >= life2_s);
+    assert_true(sig_time(h->sig) > emit_s);
+    /* The stored signature of the old record was dropped and replaced. */
+    assert_string_equal(old->body, "{\"legacy\":1}");
+    assert_signed_on_arrival(old);
+    assert_true(sig_time(old->sig) >= life2_s);
+    assert_null(strstr(old->sig, "t=1000,"));
     fx_end(f);
 }
 
@@ -1238,6 +1299,12 @@ static void test_notifier__secrets_not_leaked(void **state)
     f->want = 7;
     assert_true(run_until(f, want_hits, 3000));
     assert_int_equal(rg_metrics_render(f->m, &metrics), 0);
+    /* The failing webhook's attempts were signed; neither the secret nor a signature
+     * is in the outbox, which holds its event for the next attempt. */
+    assert_signed_on_arrival(hit_on(f, "/fail", 0));
+    assert_true(outbox_holds(f, "\"human_trigger\""));
+    assert_false(outbox_holds(f, secrets[2]));
+    assert_false(outbox_holds(f, RG_SIGN_HEADER_NAME));
     fx_end(f);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
