@@ -8,19 +8,9 @@
  */
 #include "http/query.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Checks that every '%' in @s starts a valid escape. */
 static int validate(struct rg_slice s)
@@ -30,7 +20,7 @@ static int validate(struct rg_slice s)
             continue;
         if (s.len - i < 3)
             return RG_EBADMSG;
-        if (hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
+        if (rg_hex_digit(s.ptr[i + 1]) < 0 || rg_hex_digit(s.ptr[i + 2]) < 0)
             return RG_EBADMSG;
         i += 2;
     }
@@ -47,7 +37,7 @@ static char decode_at(const char *s, size_t *i)
         return ' ';
     }
     if (c == '%') {
-        c = (char)(hexval(s[*i + 1]) * 16 + hexval(s[*i + 2]));
+        c = (char)(rg_hex_digit(s[*i + 1]) * 16 + rg_hex_digit(s[*i + 2]));
         *i += 3;
         return c;
     }

@@ -7,6 +7,7 @@
  */
 #include "notify/sign.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -88,24 +89,13 @@ int rg_sign_equal(const void *a, const void *b, size_t n)
     return CRYPTO_memcmp(a, b, n) == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes 64 hex digits at @s into @mac; returns 0 or -1. */
 static int unhex_mac(const char *s, size_t len, unsigned char mac[RG_SIGN_MAC_SIZE])
 {
     if (len != 2 * RG_SIGN_MAC_SIZE)
         return -1;
     for (size_t i = 0; i < RG_SIGN_MAC_SIZE; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = rg_hex_digit(s[2 * i]), lo = rg_hex_digit(s[2 * i + 1]);
 
         if (hi < 0 || lo < 0)
             return -1;

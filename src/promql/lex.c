@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/utf8.h"
 
 struct lexer {
@@ -146,17 +147,6 @@ static void rune_quote(int c, char *buf, size_t cap)
         snprintf(buf, cap, "'\\x%02x'", c);
 }
 
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Steps over the character at the cursor; 0 when it is not valid UTF-8. */
 static int skip_char(struct lexer *l)
 {
@@ -226,7 +216,7 @@ static int lex_string(struct lexer *l, int *rc)
         }
         for (; n > 0; n--) {
             int d = peek(l, 0);
-            int v = hex_val(d);
+            int v = rg_hex_digit(d);
             if (d < 0)
                 return lex_error(l, start, rc, "escape sequence not terminated");
             if (v < 0 || v >= base)
@@ -679,7 +669,7 @@ int rg__promql_unquote(const char *s, size_t len, char **out, size_t *outlen)
         }
         uint32_t x = 0;
         for (; n > 0; n--) {
-            int v = ++i < len - 1 ? hex_val((unsigned char)s[i]) : -1;
+            int v = ++i < len - 1 ? rg_hex_digit((unsigned char)s[i]) : -1;
             if (v < 0 || v >= base) {
                 err = RG_EINVAL;
                 break;
@@ -832,7 +822,7 @@ int rg__promql_parse_number(const char *s, size_t len, double *out)
     /* Go's ParseInt with base 0 comes first: 0x hex, a leading 0 means octal. */
     if (len > 2 && tmp[0] == '0' && (tmp[1] == 'x' || tmp[1] == 'X')) {
         for (i = 2; i < len; i++)
-            if (hex_val((unsigned char)tmp[i]) < 0)
+            if (rg_hex_digit((unsigned char)tmp[i]) < 0)
                 return RG_EINVAL;
         errno = 0;
         unsigned long long x = strtoull(tmp + 2, &end, 16);
