@@ -5,9 +5,11 @@
  * 429 with Retry-After, an answer slower than the timeout) and then succeeds; the
  * cases check that each event arrives with its idempotency key, that attempts are
  * spaced as the policy says, that 400 is not retried, that expiry and bounds drop and
- * count, that a restart resends what was not acknowledged, and that a backlog of
- * thousands of events is delivered quickly once the receiver returns. Every case ends
- * with uv_loop_close() == 0.
+ * count, that a restart resends what was not acknowledged, that a signature line is
+ * never stored in the outbox and the signing secret never reaches it nor the logs
+ * (the signatures themselves are checked end to end in test_notifier.c), and that a
+ * backlog of thousands of events is delivered quickly once the receiver returns.
+ * Every case ends with uv_loop_close() == 0.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -495,6 +497,8 @@ static void test_dispatch__secrets_never_logged(void **state)
     n.url = url;
     n.basic_user = n.basic_password = NULL;
     n.bearer_token = "token-SECRET-5";
+    n.signing_secret = "sign-SECRET-6";
+    n.signing_secret_len = strlen("sign-SECRET-6");
     rg_retry_policy_default(&n.retry);
     n.retry.min_backoff_ms = 50;
     assert_int_equal(rg_dispatch_add_notifier(f->d, &n), 0);
@@ -519,6 +523,66 @@ static void test_dispatch__secrets_never_logged(void **state)
     assert_null(strstr(mt.data, "SECRET"));
     rg_buf_cleanup(&logs);
     rg_buf_cleanup(&mt);
+}
+
+/* ---- signatures are made per attempt and never stored ---------------------------------- */
+
+#define SIGN_SECRET "dispatch-SIGNING-key-77"
+
+static int one_retry(struct fx *f)
+{
+    struct rg_dispatch_stats st;
+    rg_dispatch_stats(f->d, "signed", &st);
+    return st.attempts[RG_DISPATCH_RETRY] >= 1;
+}
+
+/* Whether the file at @path holds the bytes of @what. */
+static int file_holds(const char *path, const char *what)
+{
+    struct rg_buf b = { 0 };
+    int found;
+
+    assert_int_equal(rg_file_read(path, 1 << 24, &b), 0);
+    found = b.len && memmem(b.data, b.len, what, strlen(what)) != NULL;
+    rg_buf_cleanup(&b);
+    return found;
+}
+
+static void test_dispatch__signature_not_stored(void **state)
+{
+    struct fx *f = *state;
+    struct rg_dispatch_notifier n;
+    const char *hdr[] = { "x-rollgate-signature: t=1,v1=00", "X-Other: kept" };
+    char url[256];
+    (void)state;
+
+    fx_begin(f, 5000, 0);
+    reserve_port(f);
+    memset(&n, 0, sizeof(n));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", f->rv.port);
+    n.name = "signed";
+    n.url = url;
+    n.signing_secret = SIGN_SECRET;
+    n.signing_secret_len = 0;
+    /* A secret of no bytes cannot sign. */
+    assert_int_equal(rg_dispatch_add_notifier(f->d, &n), RG_EINVAL);
+    n.signing_secret_len = strlen(SIGN_SECRET);
+    rg_retry_policy_default(&n.retry);
+    n.retry.min_backoff_ms = 50;
+    assert_int_equal(rg_dispatch_add_notifier(f->d, &n), 0);
+    assert_int_equal(rg_dispatch_start(f->d), 0);
+    assert_int_equal(rg_dispatch_emit(f->d, "signed", "sig-1", NULL, hdr, 2, "{\"s\":1}", 7), 0);
+    /* The event is durable with its other header, without the signature line. */
+    assert_true(file_holds(f->path, "X-Other: kept"));
+    assert_true(file_holds(f->path, "sig-1"));
+    assert_false(file_holds(f->path, "x-rollgate-signature"));
+    assert_false(file_holds(f->path, "t=1,v1=00"));
+    f->done = one_retry;
+    fx_end(f);
+    assert_false(f->guard_fired);
+    /* Attempts were made (and refused); the secret was never written to the file. */
+    assert_true(f->refused >= 1);
+    assert_false(file_holds(f->path, SIGN_SECRET));
 }
 
 /* ---- backlog throughput ------------------------------------------------------------------ */
@@ -585,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch__expiry_bound_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__restart_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__secrets_never_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch__signature_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch__backlog_after_outage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
