@@ -17,7 +17,13 @@
  *      rg_dispatch_emit_batch() into an outbox in a fresh temporary directory; the
  *      emit time (the emit calls only, not building the bodies) and the outbox's fsync
  *      count are reported;
- *   3. the dispatcher keeps failing against the refused port for --outage-ms;
+ *   3. the dispatcher keeps failing against the refused port for --outage-ms plus a
+ *      draw, seeded by --seed, uniform below --outage-jitter-ms (default 500 ms). While
+ *      failing, the dispatcher sends one probe at a time and holds the notifier for the
+ *      probed event's backoff, which is the policy's minimum (500 ms) as long as events
+ *      that were never tried remain; a whole number of those intervals would put the
+ *      receiver's return just before a probe every time, so the draw spreads the return
+ *      over the probe cycle as a real outage's end would fall;
  *   4. the reserving socket is closed and the receiver starts on that port; the clock
  *      starts here. The receiver checks each request's key and body length and
  *      records the first arrival of every key; a loop check handle (run once per loop
@@ -35,7 +41,7 @@
  *
  * Usage:
  *   notify_backlog [--events 10000] [--batch 100] [--in-flight N] [--outage-ms 2000]
- *                  [--goal-ms 10000] [--timeout-ms 60000] [--seed 1]
+ *                  [--outage-jitter-ms 500] [--goal-ms 10000] [--timeout-ms 60000] [--seed 1]
  *                  [--log-level error]
  * --in-flight 0 (the default) keeps the dispatcher's default (8). --timeout-ms bounds
  * the wait after the receiver's start.
@@ -81,6 +87,7 @@ struct opts {
     long batch;
     long in_flight;                /* 0 = the dispatcher's default */
     long outage_ms;
+    long outage_jitter_ms;         /* a seeded uniform draw below this is added */
     long goal_ms;
     long timeout_ms;               /* after the receiver's start */
     unsigned long seed;
@@ -125,7 +132,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: notify_backlog [--events N] [--batch N] [--in-flight N] "
                "[--outage-ms MS]\n"
-               "                      [--goal-ms MS] [--timeout-ms MS] [--seed N] "
+               "                      [--outage-jitter-ms MS] [--goal-ms MS] [--timeout-ms MS] [--seed N] "
                "[--log-level L]\n");
 }
 
@@ -146,7 +153,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
     long seed = 1;
 
-    *o = (struct opts){ .events = 10000, .batch = 100, .outage_ms = 2000, .goal_ms = 10000,
+    *o = (struct opts){ .events = 10000, .batch = 100, .outage_ms = 2000, .outage_jitter_ms = 500,
+                        .goal_ms = 10000,
                         .timeout_ms = 60000, .log_level = RG_LOG_ERROR };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -169,6 +177,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             bad = parse_long(val, 0, 1024, &o->in_flight);
         else if (strcmp(a, "--outage-ms") == 0)
             bad = parse_long(val, 0, 600000, &o->outage_ms);
+        else if (strcmp(a, "--outage-jitter-ms") == 0)
+            bad = parse_long(val, 0, 600000, &o->outage_jitter_ms);
         else if (strcmp(a, "--goal-ms") == 0)
             bad = parse_long(val, 1, 3600000, &o->goal_ms);
         else if (strcmp(a, "--timeout-ms") == 0)
@@ -705,11 +715,15 @@ int main(int argc, char **argv)
         b.failed = 1;
         finish(&b);
     } else {
+        uint64_t s = o.seed ^ 0x6f75746167650000ULL, outage = (uint64_t)o.outage_ms;
+
         /* The loop's cached time predates the emission; the outage starts now. */
         uv_update_time(&b.loop);
         b.t_emitted = rg_mono_ns();
         uv_check_start(&b.check, on_check);
-        uv_timer_start(&b.outage, on_outage_over, (uint64_t)o.outage_ms, 0);
+        if (o.outage_jitter_ms)
+            outage += splitmix64(&s) % (uint64_t)o.outage_jitter_ms;
+        uv_timer_start(&b.outage, on_outage_over, outage, 0);
     }
     uv_run(&b.loop, UV_RUN_DEFAULT);
     /* A failed setup may leave the client open when the dispatcher never existed. */

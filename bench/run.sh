@@ -26,8 +26,12 @@
 #   QM_JOBS        deployments (services) in section querymode (default 100)
 #   QM_RUNS        timed `rollgate eval` cycles in section querymode (default 10)
 #   QM_DAEMON_SECONDS  measuring window of the daemon in section querymode (default 10)
+#   BACKLOG_EVENTS events queued during the outage in section backlog (default 10000)
+#   BACKLOG_TRIALS trials of section backlog, with seeds 1..N (default 3)
+#   BACKLOG_ARGS   more options of bench/notify_backlog in section backlog (--in-flight N,
+#                  --batch N, --outage-ms MS, ...)
 BUILD=${BUILD:-build}
-ALL_SECTIONS="micro ingest promql detect webhook eval querymode"
+ALL_SECTIONS="micro ingest promql detect webhook eval querymode backlog"
 SECTIONS=$ALL_SECTIONS
 RW_LOAD_DEFAULT="--series 100000 --labels 10 --per-request 2000 --rounds 20 --connections 4"
 RW_LOAD_ARGS=${RW_LOAD_ARGS:-$RW_LOAD_DEFAULT}
@@ -635,6 +639,43 @@ print(",".join("%s=%d" % kv for kv in sorted(collections.Counter(x["verdict"] fo
         *) say "daemon: queries failed"; drc=1 ;;
     esac
     return $drc
+}
+
+# Notification throughput (issue 5): notify_backlog emits BACKLOG_EVENTS webhook events
+# (rollgate deployment-event documents of about 1.2 KB, each with its own idempotency
+# key) in batches into a fresh outbox while the receiver's port refuses connections,
+# lets the dispatcher fail for 2 to 2.5 s, then starts a receiver in the same process on
+# that port and times the last acknowledgement from the receiver's start. One libuv
+# loop, the dispatcher's production retry settings. BACKLOG_TRIALS trials with seeds
+# 1..N, so the receiver returns at different points of the dispatcher's probe cycle.
+# Goal: every trial delivers every event within 10 s of the receiver's return.
+bench_backlog() {
+    [ -x "$BUILD/bench/notify_backlog" ] ||
+        { say "$BUILD/bench/notify_backlog is missing"; return 1; }
+    brc=0
+    summary=""
+    for seed in $(seq 1 "${BACKLOG_TRIALS:-3}"); do
+        # shellcheck disable=SC2086
+        timeout -k 5 300 "$BUILD/bench/notify_backlog" --events "${BACKLOG_EVENTS:-10000}" \
+            --seed "$seed" $BACKLOG_ARGS >"$TMP/backlog.log" 2>&1
+        lrc=$?
+        sed 's/^notify_backlog: /    /' "$TMP/backlog.log"
+        line=$(sed -n 's/^notify_backlog: summary //p' "$TMP/backlog.log")
+        if [ -z "$line" ]; then
+            say "notify_backlog failed (status $lrc)"
+            line="result=FAIL (no figures)"
+            brc=1
+        elif [ $lrc != 0 ]; then
+            brc=1
+        fi
+        summary="$summary
+    seed=$seed $line"
+    done
+    say "backlog: events queued while the receiver was down, delivered after its return:" \
+        "$summary"
+    say "backlog: goal every event acknowledged <= 10 s after the receiver's return:" \
+        "$([ $brc = 0 ] && echo PASS || echo FAIL)"
+    return $brc
 }
 
 # ---- Driver -------------------------------------------------------------------------
