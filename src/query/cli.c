@@ -1,9 +1,13 @@
 /* query/cli.c - eval, replay and check --source (see cli.h).
  *
  * The commands share one "session": the loaded configuration, its checklist, its
- * sources and the chosen source. Queries run one at a time through the blocking
- * helpers of query/client.h (each with its own short-lived loop), which is what a
- * command line that prints as it goes needs; the daemon uses the asynchronous client.
+ * sources and the chosen source. Every query of a command goes through one runner of
+ * query/client.h (one loop, one transport, one client), so that the queries reuse
+ * the same connections. The backend handed to query/eval.h and query/replay.h has a
+ * batch function that submits all the queries of a batch at once and runs the loop
+ * until they have all answered: the client keeps max_concurrency of them in flight
+ * per source and queues the rest. Single queries (discovery) block on the same
+ * runner.
  */
 #include "query/cli.h"
 
@@ -118,10 +122,14 @@ struct session {
     struct rg_checklist *cl;
     struct rg_query_sources *sources;
     const struct rg_query_source *src;
+    struct rg_query_runner *runner;    /* the command's: one for all its queries */
+    int own_runner;                    /* created by session_open() */
 };
 
 static void session_close(struct session *s)
 {
+    if (s->own_runner)
+        rg_query_runner_free(s->runner);
     rg_query_sources_free(s->sources);
     rg_checklist_free(s->cl);
     if (s->cfg_loaded)
@@ -129,10 +137,11 @@ static void session_close(struct session *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Loads @config and resolves @source. Problems go to stderr prefixed with @cmd.
- * Returns 0 or the exit code of an error. */
+/* Loads @config and resolves @source. Queries go through @runner (borrowed), or with
+ * NULL through a runner of the session's own. Problems go to stderr prefixed with
+ * @cmd. Returns 0 or the exit code of an error. */
 static int session_open(struct session *s, const char *cmd, const char *config,
-                        const char *source)
+                        const char *source, struct rg_query_runner *runner)
 {
     struct rg_buf err = { 0 };
     int rc;
@@ -153,6 +162,15 @@ static int session_open(struct session *s, const char *cmd, const char *config,
                         "configuration nor an http:// or https:// URL\n", cmd, source);
         goto fail;
     }
+    s->runner = runner;
+    if (!runner) {
+        if ((rc = rg_query_runner_new(&s->runner))) {
+            fprintf(stderr, "rollgate %s: cannot set up the HTTP client: %s\n", cmd,
+                    rg_strerror(rc));
+            goto fail;
+        }
+        s->own_runner = 1;
+    }
     rg_buf_cleanup(&err);
     return 0;
 
@@ -165,18 +183,67 @@ fail:
 static int be_instant(void *ud, const char *expr, int64_t t_ms, struct rg_query_result *out,
                       struct rg_buf *errmsg)
 {
-    return rg_query_instant_sync(ud, expr, t_ms, out, errmsg);
+    const struct session *s = ud;
+
+    return rg_query_runner_instant(s->runner, s->src, expr, t_ms, out, errmsg);
 }
 
 static int be_range(void *ud, const char *expr, int64_t start_ms, int64_t end_ms,
                     int64_t step_ms, struct rg_query_result *out, struct rg_buf *errmsg)
 {
-    return rg_query_range_sync(ud, expr, start_ms, end_ms, step_ms, out, errmsg);
+    const struct session *s = ud;
+
+    return rg_query_runner_range(s->runner, s->src, expr, start_ms, end_ms, step_ms, out,
+                                 errmsg);
+}
+
+/* Completion of one request of a batch: the answer goes into the request. */
+static void be_answered(void *ud, int err, const char *msg, struct rg_query_result *res)
+{
+    struct rg_query_req *r = ud;
+
+    r->answered = 1;
+    r->err = err;
+    if (!err) {
+        r->res = *res;
+        memset(res, 0, sizeof(*res));
+    } else {
+        rg_buf_reset(&r->msg);
+        rg_buf_puts(&r->msg, msg);
+    }
+}
+
+static void be_batch(void *ud, struct rg_query_req *reqs, size_t n)
+{
+    const struct session *s = ud;
+    struct rg_query_client *c = rg_query_runner_client(s->runner);
+
+    for (size_t i = 0; i < n; i++) {
+        struct rg_query_req *r = &reqs[i];
+        int err;
+
+        r->answered = 0;
+        memset(&r->res, 0, sizeof(r->res));
+        if (r->range)
+            err = rg_query_range(c, s->src, r->expr, r->t_ms, r->end_ms, r->step_ms,
+                                 be_answered, r);
+        else
+            err = rg_query_instant(c, s->src, r->expr, r->t_ms, be_answered, r);
+        if (err) {
+            /* Refused at once (no callback will come): answered with the reason. */
+            r->answered = 1;
+            r->err = err;
+            rg_buf_reset(&r->msg);
+            rg_buf_puts(&r->msg, rg_strerror(err));
+        }
+    }
+    /* Queries the runner had to cancel called back with RG_ECANCELED. */
+    rg_query_runner_wait(s->runner);
 }
 
 static struct rg_query_backend backend_of(const struct session *s)
 {
-    struct rg_query_backend be = { be_instant, be_range, (void *)s->src };
+    struct rg_query_backend be = { be_instant, be_range, (void *)s, be_batch };
     return be;
 }
 
@@ -254,6 +321,8 @@ int rg_query_cli_eval(int argc, char **argv)
     struct rg_query_targets ts = { 0 };
     struct rg_buf out = { 0 }, err = { 0 };
     struct rg_query_backend be;
+    struct rg_query_eval *evals = NULL;
+    size_t *phases = NULL;
     struct session s;
     int c, exit_code = RG_QUERY_EXIT_PASS, json, color;
 
@@ -283,7 +352,7 @@ int rg_query_cli_eval(int argc, char **argv)
     }
     json = strcmp(output, "json") == 0;
     color = !json && use_color(stdout);
-    if ((c = session_open(&s, "eval", config, source)))
+    if ((c = session_open(&s, "eval", config, source, NULL)))
         return c;
     be = backend_of(&s);
     if (targets(&s, &be, dep, t_ms, 0, &ts, &err)) {
@@ -304,28 +373,35 @@ int rg_query_cli_eval(int argc, char **argv)
         rg_json_cstr(&out, s.src->name);
         rg_buf_printf(&out, ",\"time\":%.3f,\"deployments\":[", (double)t_ms / 1000.0);
     }
+    phases = calloc(ts.n, sizeof(*phases));
+    evals = calloc(ts.n, sizeof(*evals));
+    if (!phases || !evals) {
+        fprintf(stderr, "rollgate eval: out of memory\n");
+        exit_code = RG_QUERY_EXIT_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < ts.n; i++)
+        phases[i] = (size_t)rg_query_target_phase(s.cl, &ts.v[i], phase);
+    /* Every deployment at once, so that their queries share batches. */
+    if ((c = rg_query_eval_run_all(s.cl, ts.v, phases, ts.n, t_ms, 0, &be, evals))) {
+        fprintf(stderr, "rollgate eval: evaluating %zu deployment%s: %s\n", ts.n,
+                ts.n == 1 ? "" : "s", rg_strerror(c));
+        exit_code = RG_QUERY_EXIT_ERROR;
+        goto done;
+    }
     for (size_t i = 0; i < ts.n; i++) {
-        struct rg_query_eval e;
-        long ph = rg_query_target_phase(s.cl, &ts.v[i], phase);
-        int rc = rg_query_eval_run(s.cl, &ts.v[i], (size_t)ph, t_ms, 0, &be, &e);
-        if (rc) {
-            fprintf(stderr, "rollgate eval: %s: %s\n", ts.v[i].name, rg_strerror(rc));
-            rg_query_eval_cleanup(&e);
-            exit_code = RG_QUERY_EXIT_ERROR;
-            goto done;
-        }
-        if (severity(e.exit_code) > severity(exit_code))
-            exit_code = e.exit_code;
+        const struct rg_query_eval *e = &evals[i];
+        if (severity(e->exit_code) > severity(exit_code))
+            exit_code = e->exit_code;
         if (json) {
             if (i)
                 rg_buf_putc(&out, ',');
-            rg_query_eval_json(s.cl, &e, &out);
+            rg_query_eval_json(s.cl, e, &out);
         } else {
             if (i)
                 rg_buf_putc(&out, '\n');
-            rg_query_eval_table(s.cl, &e, color, &out);
+            rg_query_eval_table(s.cl, e, color, &out);
         }
-        rg_query_eval_cleanup(&e);
     }
     if (json)
         rg_buf_printf(&out, "],\"exit_code\":%d}\n", exit_code);
@@ -337,6 +413,10 @@ int rg_query_cli_eval(int argc, char **argv)
     put(&out);
 
 done:
+    for (size_t i = 0; evals && i < ts.n; i++)
+        rg_query_eval_cleanup(&evals[i]);
+    free(evals);
+    free(phases);
     rg_query_targets_cleanup(&ts);
     rg_buf_cleanup(&out);
     rg_buf_cleanup(&err);
@@ -497,7 +577,7 @@ int rg_query_cli_replay(int argc, char **argv)
         return EXIT_USAGE;
     }
     json = strcmp(output, "json") == 0;
-    if ((c = session_open(&s, "replay", config, source)))
+    if ((c = session_open(&s, "replay", config, source, NULL)))
         return c;
     if (!step) {
         /* The evaluation interval when the configuration sets one, else 15 s (a
@@ -710,25 +790,37 @@ static size_t run_probes(const char *path, const struct probes *ps, const struct
                          int64_t now_ms)
 {
     struct rg_query_backend be = backend_of(s);
+    struct rg_query_req *reqs = calloc(ps->n ? ps->n : 1, sizeof(*reqs));
     size_t bad = 0;
 
+    if (!reqs) {
+        fprintf(stderr, "rollgate check: out of memory\n");
+        return 1;
+    }
+    /* Every probe in one batch; the answers are printed in the probes' order. */
+    for (size_t i = 0; i < ps->n; i++) {
+        reqs[i].expr = ps->v[i].query;
+        reqs[i].t_ms = now_ms;
+    }
+    rg_query_backend_run(&be, reqs, ps->n);
     for (size_t i = 0; i < ps->n; i++) {
         const struct probe *p = &ps->v[i];
-        struct rg_query_result res;
+        const struct rg_query_result *res = &reqs[i].res;
+        const struct rg_buf *msg = &reqs[i].msg;
         struct rg_verdict_input in = { 0 };
-        struct rg_buf msg = { 0 }, v = { 0 };
+        struct rg_buf v = { 0 };
         char ebuf[256];
-        int rc = be.instant(be.ud, p->query, now_ms, &res, &msg);
+        int rc = reqs[i].err;
 
         if (rc) {
             printf("%s: %s: query failed: %s\n", path, p->what,
-                   msg.data && msg.len ? msg.data : rg_strerror(rc));
+                   msg->data && msg->len ? msg->data : rg_strerror(rc));
             bad++;
         } else if (p->rule) {
             printf("%s: %s: ok (%zu series)\n", path, p->what,
-                   res.type == RG_PROMQL_VT_VECTOR ? res.nseries : (size_t)1);
+                   res->type == RG_PROMQL_VT_VECTOR ? res->nseries : (size_t)1);
         } else {
-            rg_query_value(&res, &in, ebuf, sizeof(ebuf));
+            rg_query_value(res, &in, ebuf, sizeof(ebuf));
             if (in.error) {
                 printf("%s: %s: %s\n", path, p->what, in.error);
                 bad++;
@@ -743,16 +835,21 @@ static size_t run_probes(const char *path, const struct probes *ps, const struct
         }
         if (!p->rule && (rc || in.error || !in.has_value || isnan(in.value)))
             printf("    query: %s\n", p->query);
-        rg_query_result_free(&res);
-        rg_buf_cleanup(&msg);
         rg_buf_cleanup(&v);
     }
+    for (size_t i = 0; i < ps->n; i++) {
+        /* The expressions are the probes'. */
+        reqs[i].expr = NULL;
+        rg_query_req_cleanup(&reqs[i]);
+    }
+    free(reqs);
     return bad;
 }
 
 /* Builds and runs the probes of one configuration file. Returns 0 when every probe
  * passed, 1 otherwise. */
-static int check_config(const char *path, const char *source, int64_t now_ms)
+static int check_config(const char *path, const char *source, int64_t now_ms,
+                        struct rg_query_runner *runner)
 {
     struct rg_query_targets ts = { 0 };
     struct probes ps = { NULL, 0 };
@@ -761,7 +858,7 @@ static int check_config(const char *path, const char *source, int64_t now_ms)
     struct session s;
     int bad = 1;
 
-    if (session_open(&s, "check", path, source))
+    if (session_open(&s, "check", path, source, runner))
         return 1;
     if (s.cl->ndeployments) {
         if (rg_query_targets_build(s.cl, NULL, &ts, &err))
@@ -810,7 +907,8 @@ done:
 }
 
 /* A rule file given directly: each expression once. */
-static int check_rulefile(const char *path, const char *source, int64_t now_ms)
+static int check_rulefile(const char *path, const char *source, int64_t now_ms,
+                          struct rg_query_runner *runner)
 {
     struct rg_buf err = { 0 };
     struct rule_files rf = { NULL, 0, &err, 0 };
@@ -819,6 +917,7 @@ static int check_rulefile(const char *path, const char *source, int64_t now_ms)
     int bad = 1;
 
     memset(&s, 0, sizeof(s));
+    s.runner = runner;
     s.sources = calloc(1, sizeof(*s.sources));
     if (!s.sources)
         return 1;
@@ -843,7 +942,8 @@ int rg_query_cli_check(int argc, char **argv)
 {
     const char *source = NULL;
     int64_t now_ms = rg_now_ms() / 1000 * 1000;
-    int bad = 0, files = 0;
+    struct rg_query_runner *runner = NULL;
+    int bad = 0, files = 0, rc;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
@@ -860,10 +960,15 @@ int rg_query_cli_check(int argc, char **argv)
         fprintf(stderr, "usage: rollgate check --source URL|NAME FILE...\n");
         return 2;
     }
+    /* One runner for every file, so that all their queries share connections. */
+    if ((rc = rg_query_runner_new(&runner))) {
+        fprintf(stderr, "rollgate check: cannot set up the HTTP client: %s\n",
+                rg_strerror(rc));
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         struct rg_buf problems = { 0 }, dump = { 0 }, summary = { 0 };
         const char *path = argv[i];
-        int rc;
 
         if (strcmp(path, "--source") == 0) {
             i++;
@@ -878,13 +983,14 @@ int rg_query_cli_check(int argc, char **argv)
         } else {
             printf("%s: ok\n", summary.data ? summary.data : path);
             if (rg_rulefile_detect(path))
-                bad |= check_rulefile(path, source, now_ms);
+                bad |= check_rulefile(path, source, now_ms, runner);
             else
-                bad |= check_config(path, source, now_ms);
+                bad |= check_config(path, source, now_ms, runner);
         }
         rg_buf_cleanup(&problems);
         rg_buf_cleanup(&dump);
         rg_buf_cleanup(&summary);
     }
+    rg_query_runner_free(runner);
     return bad;
 }

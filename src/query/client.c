@@ -30,6 +30,12 @@
  *
  * Re-entrancy: callbacks may start queries and may free the client; the client keeps
  * a depth counter and frees its memory only when the outermost callback returns.
+ *
+ * The command line's runner owns a private loop, a transport and a client for a whole
+ * command: its queries share the transport's connection cache (one TCP connection per
+ * concurrent request, reused from query to query) instead of connecting anew for each,
+ * and a batch of queries submitted at once runs max_concurrency at a time while the
+ * loop turns. The blocking calls run the same loop until their own query is answered.
  */
 #include "query/client.h"
 
@@ -117,6 +123,7 @@ struct query {
     struct chunk *chunks;
     size_t nchunks, next_chunk, ndone, nactive;
     int failed;
+    int linked;                        /* in the client's list */
     uint64_t t0_ns;                    /* monotonic, at submission */
     rg_query_cb cb;
     void *ud;
@@ -128,6 +135,7 @@ struct rg_query_client {
     struct rg_metrics_family *f_queries, *f_errors, *f_duration;
     struct src_state *states;
     struct query *queries;
+    size_t nqueries;                   /* in the list above */
     int depth;                         /* callbacks running */
     int closing;
 };
@@ -296,6 +304,10 @@ static void query_unlink(struct query *q)
 {
     struct rg_query_client *c = q->c;
 
+    if (!q->linked)
+        return;
+    q->linked = 0;
+    c->nqueries--;
     if (q->prev)
         q->prev->next = q->next;
     else if (c->queries == q)
@@ -365,6 +377,8 @@ static void query_link(struct query *q)
     if (c->queries)
         c->queries->prev = q;
     c->queries = q;
+    q->linked = 1;
+    c->nqueries++;
 }
 
 /* Finishes @q: metrics, the callback (once), then the memory. */
@@ -1046,12 +1060,9 @@ int rg_query_range(struct rg_query_client *c, const struct rg_query_source *src,
     return query_go(q);
 }
 
-void rg_query_client_free(struct rg_query_client *c)
+/* Fails every live query with RG_ECANCELED; the caller holds a depth reference. */
+static void cancel_all(struct rg_query_client *c, const char *msg)
 {
-    if (!c || c->closing)
-        return;
-    c->closing = 1;
-    c->depth++;
     for (;;) {
         /* A query already failing is being finished by an outer frame. */
         struct query *q = c->queries;
@@ -1059,14 +1070,100 @@ void rg_query_client_free(struct rg_query_client *c)
             q = q->next;
         if (!q)
             break;
-        query_fail(q, RG_ECANCELED, R_CANCELED, "query canceled: client closed", NULL);
+        query_fail(q, RG_ECANCELED, R_CANCELED, msg, NULL);
     }
+}
+
+void rg_query_client_free(struct rg_query_client *c)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = 1;
+    c->depth++;
+    cancel_all(c, "query canceled: client closed");
     c->depth--;
     if (!c->depth)
         client_release(c);
 }
 
-/* ---- blocking calls --------------------------------------------------------------------- */
+size_t rg_query_client_pending(const struct rg_query_client *c)
+{
+    return c ? c->nqueries : 0;
+}
+
+/* ---- the command line's runner and blocking calls -------------------------------------- */
+
+struct rg_query_runner {
+    uv_loop_t loop;
+    struct rg_curl_uv *cu;
+    struct rg_query_client *c;
+};
+
+int rg_query_runner_new(struct rg_query_runner **out)
+{
+    struct rg_query_runner *r;
+    int err;
+
+    *out = NULL;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return RG_ENOMEM;
+    err = uv_loop_init(&r->loop);
+    if (err)
+        goto fail_loop;
+    err = rg_curl_uv_new(&r->loop, &r->cu);
+    if (err)
+        goto fail_cu;
+    err = rg_query_client_new(&r->loop, r->cu, NULL, &r->c);
+    if (err)
+        goto fail_client;
+    *out = r;
+    return 0;
+
+fail_client:
+    rg_curl_uv_close(r->cu, NULL, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+fail_cu:
+    uv_loop_close(&r->loop);
+fail_loop:
+    free(r);
+    return err;
+}
+
+struct rg_query_client *rg_query_runner_client(struct rg_query_runner *r)
+{
+    return r->c;
+}
+
+int rg_query_runner_wait(struct rg_query_runner *r)
+{
+    struct rg_query_client *c = r->c;
+
+    while (c->nqueries) {
+        /* Nothing left to wait for with queries pending cannot happen while a request
+         * is in flight, since the transport's timer runs; should it happen, cancel them
+         * rather than wait forever. */
+        if (!uv_run(&r->loop, UV_RUN_ONCE) && c->nqueries) {
+            c->depth++;
+            cancel_all(c, "query canceled: nothing left to wait for");
+            c->depth--;
+            return RG_EIO;
+        }
+    }
+    return 0;
+}
+
+void rg_query_runner_free(struct rg_query_runner *r)
+{
+    if (!r)
+        return;
+    rg_query_client_free(r->c);
+    rg_curl_uv_close(r->cu, NULL, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r->loop) != 0)
+        rg_warn("event=query_runner_loop_busy");
+    free(r);
+}
 
 struct sync_state {
     int done;
@@ -1090,58 +1187,68 @@ static void sync_cb(void *ud, int err, const char *msg, struct rg_query_result *
     }
 }
 
-static int run_sync(const struct rg_query_source *src, const char *expr, int range,
-                    int64_t a, int64_t b, int64_t step, struct rg_query_result *out,
-                    struct rg_buf *errmsg)
+static int runner_query(struct rg_query_runner *r, const struct rg_query_source *src,
+                        const char *expr, int range, int64_t a, int64_t b, int64_t step,
+                        struct rg_query_result *out, struct rg_buf *errmsg)
 {
     struct sync_state s = { 0, 0, out, errmsg };
-    struct rg_curl_uv *cu = NULL;
-    struct rg_query_client *c = NULL;
-    uv_loop_t loop;
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = uv_loop_init(&loop);
-    if (err)
-        goto fail_loop;
-    err = rg_curl_uv_new(&loop, &cu);
-    if (err)
-        goto fail_cu;
-    err = rg_query_client_new(&loop, cu, NULL, &c);
-    if (err)
-        goto fail_client;
     if (range)
-        err = rg_query_range(c, src, expr, a, b, step, sync_cb, &s);
+        err = rg_query_range(r->c, src, expr, a, b, step, sync_cb, &s);
     else
-        err = rg_query_instant(c, src, expr, a, sync_cb, &s);
-    if (err)
-        goto fail_query;
-    while (!s.done) {
-        /* Nothing left to wait for (cannot happen while a request is in flight, since
-         * the transport's timer runs): cancel, which calls back. */
-        if (!uv_run(&loop, UV_RUN_ONCE) && !s.done)
-            break;
+        err = rg_query_instant(r->c, src, expr, a, sync_cb, &s);
+    if (!err) {
+        /* Other queries submitted to the runner complete meanwhile; only this one is
+         * waited for. */
+        while (!s.done)
+            if (!uv_run(&r->loop, UV_RUN_ONCE) && !s.done) {
+                r->c->depth++;
+                cancel_all(r->c, "query canceled: nothing left to wait for");
+                r->c->depth--;
+            }
+        return s.err;
     }
-    rg_query_client_free(c);
-    err = s.err;
-    rg_curl_uv_close(cu, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        rg_warn("event=query_sync_loop_busy");
-    return err;
-
-fail_query:
-    rg_query_client_free(c);
-fail_client:
-    rg_curl_uv_close(cu, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-fail_cu:
-    uv_loop_close(&loop);
-fail_loop:
     if (errmsg) {
         rg_buf_reset(errmsg);
         rg_buf_puts(errmsg, rg_strerror(err));
     }
+    return err;
+}
+
+int rg_query_runner_instant(struct rg_query_runner *r, const struct rg_query_source *src,
+                            const char *expr, int64_t t_ms, struct rg_query_result *out,
+                            struct rg_buf *errmsg)
+{
+    return runner_query(r, src, expr, 0, t_ms, 0, 0, out, errmsg);
+}
+
+int rg_query_runner_range(struct rg_query_runner *r, const struct rg_query_source *src,
+                          const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                          struct rg_query_result *out, struct rg_buf *errmsg)
+{
+    return runner_query(r, src, expr, 1, start_ms, end_ms, step_ms, out, errmsg);
+}
+
+static int run_sync(const struct rg_query_source *src, const char *expr, int range,
+                    int64_t a, int64_t b, int64_t step, struct rg_query_result *out,
+                    struct rg_buf *errmsg)
+{
+    struct rg_query_runner *r;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    err = rg_query_runner_new(&r);
+    if (err) {
+        if (errmsg) {
+            rg_buf_reset(errmsg);
+            rg_buf_puts(errmsg, rg_strerror(err));
+        }
+        return err;
+    }
+    err = runner_query(r, src, expr, range, a, b, step, out, errmsg);
+    rg_query_runner_free(r);
     return err;
 }
 

@@ -10,8 +10,8 @@
  * beyond it). Errors and timeouts are counted in rollgate_query_errors_total{source,
  * reason} and reported to the caller; they never crash and never leave state behind.
  *
- * Loop thread only. The synchronous helpers run a private loop and are meant for
- * the command line (eval, replay, check --source), never inside the daemon.
+ * Loop thread only. The runner and the synchronous helpers run a private loop and are
+ * meant for the command line (eval, replay, check --source), never inside the daemon.
  */
 #ifndef RG_QUERY_CLIENT_H
 #define RG_QUERY_CLIENT_H
@@ -99,9 +99,45 @@ int rg_query_range(struct rg_query_client *c, const struct rg_query_source *src,
                    const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                    rg_query_cb cb, void *ud);
 
-/** Blocking helpers for the command line: run a private loop and transport until the
- *  query completes. On success *@out holds the result (free with
- *  rg_query_result_free()); on failure @errmsg holds the reason. */
+/** Number of queries submitted to @c whose callback has not run yet. */
+size_t rg_query_client_pending(const struct rg_query_client *c);
+
+/** A runner is what a command-line command needs to send many queries cheaply: one
+ *  private loop, one transport and one client for the whole command, so that every
+ *  query reuses the transport's open connections, and several run at once (up to each
+ *  source's max_concurrency; the client queues the rest). Main thread only; never
+ *  inside the daemon, whose loop is already running. */
+struct rg_query_runner;    /* opaque */
+
+/** Creates a runner. Returns 0, RG_ENOMEM, RG_EIO (libcurl) or a libuv error. */
+int rg_query_runner_new(struct rg_query_runner **out);
+
+/** The runner's client (owned by the runner): submit queries with rg_query_instant()
+ *  and rg_query_range(), then call rg_query_runner_wait(). */
+struct rg_query_client *rg_query_runner_client(struct rg_query_runner *r);
+
+/** Runs the loop until every query submitted to the runner's client has called back.
+ *  Returns 0, or RG_EIO when the loop ran out of work with queries still pending (then
+ *  they have been cancelled: their callbacks ran with RG_ECANCELED). */
+int rg_query_runner_wait(struct rg_query_runner *r);
+
+/** Blocking queries on the runner: like rg_query_instant_sync() and
+ *  rg_query_range_sync(), without a loop and transport of their own. */
+int rg_query_runner_instant(struct rg_query_runner *r, const struct rg_query_source *src,
+                            const char *expr, int64_t t_ms, struct rg_query_result *out,
+                            struct rg_buf *errmsg);
+int rg_query_runner_range(struct rg_query_runner *r, const struct rg_query_source *src,
+                          const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                          struct rg_query_result *out, struct rg_buf *errmsg);
+
+/** Cancels what is pending (callbacks with RG_ECANCELED), closes the transport and the
+ *  loop, and frees the runner. NULL is a no-op. */
+void rg_query_runner_free(struct rg_query_runner *r);
+
+/** Blocking helpers for a single query: run a private loop and transport until the
+ *  query completes (a runner for one query; for more, use one runner). On success
+ *  *@out holds the result (free with rg_query_result_free()); on failure @errmsg holds
+ *  the reason. */
 int rg_query_instant_sync(const struct rg_query_source *src, const char *expr, int64_t t_ms,
                           struct rg_query_result *out, struct rg_buf *errmsg);
 int rg_query_range_sync(const struct rg_query_source *src, const char *expr, int64_t start_ms,

@@ -6,6 +6,14 @@
  * with `for` are decided from a range query (the "held throughout" test below) and
  * the verdict is derived from the check states by the one-shot rules of eval.h.
  * Each distinct (signal, selector) pair is queried once.
+ *
+ * Known answers. The rounds of rg_query_eval_run_all() (eval.h, "Batching") share a
+ * table of requests and their answers: an open-addressing hash table (FNV-1a over the
+ * expression, mixed with the kind and times of the query) indexing individually
+ * allocated requests, so that a borrowed answer stays put while new requests are
+ * recorded. An evaluation looks every query up there first; in a recording round a
+ * miss is recorded and answered with a placeholder, and the evaluation, marked as
+ * having missed, is thrown away and repeated in the next round.
  */
 #include "query/eval.h"
 
@@ -262,6 +270,171 @@ int rg_query_format_time(int64_t ms, struct rg_buf *out)
 
 /* ---- the evaluation ---------------------------------------------------------------- */
 
+/* ---- batches and known answers ----------------------------------------------------- */
+
+void rg_query_req_cleanup(struct rg_query_req *r)
+{
+    if (!r)
+        return;
+    free(r->expr);
+    rg_query_result_free(&r->res);
+    rg_buf_cleanup(&r->msg);
+    memset(r, 0, sizeof(*r));
+}
+
+void rg_query_backend_run(const struct rg_query_backend *be, struct rg_query_req *reqs,
+                          size_t n)
+{
+    if (be->batch) {
+        be->batch(be->ud, reqs, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rg_query_req *r = &reqs[i];
+        memset(&r->res, 0, sizeof(r->res));
+        if (!r->range)
+            r->err = be->instant(be->ud, r->expr, r->t_ms, &r->res, &r->msg);
+        else if (be->range)
+            r->err = be->range(be->ud, r->expr, r->t_ms, r->end_ms, r->step_ms, &r->res,
+                               &r->msg);
+        else if ((r->err = RG_ENOTSUP) != 0)
+            rg_buf_puts(&r->msg, "range queries are not available");
+        if (r->err)
+            rg_query_result_free(&r->res);
+        r->answered = 1;
+    }
+}
+
+struct known {
+    struct rg_query_req **v;       /* owned array of owned requests */
+    size_t n, cap;
+    size_t *slots;                 /* index + 1 into v; 0 = empty */
+    size_t nslots;                 /* a power of two, at least twice n */
+};
+
+static uint64_t req_hash(int range, const char *expr, int64_t a, int64_t b, int64_t step)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const unsigned char *p = (const unsigned char *)expr; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ (uint64_t)range) * 1099511628211ULL;
+    h = (h ^ (uint64_t)a) * 1099511628211ULL;
+    h = (h ^ (uint64_t)b) * 1099511628211ULL;
+    h = (h ^ (uint64_t)step) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static int req_is(const struct rg_query_req *r, int range, const char *expr, int64_t a,
+                  int64_t b, int64_t step)
+{
+    return r->range == range && r->t_ms == a && r->end_ms == b && r->step_ms == step &&
+           strcmp(r->expr, expr) == 0;
+}
+
+/* The slot of the query, holding it or empty. */
+static size_t *known_slot(const struct known *k, int range, const char *expr, int64_t a,
+                          int64_t b, int64_t step)
+{
+    size_t mask = k->nslots - 1, i = (size_t)req_hash(range, expr, a, b, step) & mask;
+
+    while (k->slots[i] && !req_is(k->v[k->slots[i] - 1], range, expr, a, b, step))
+        i = (i + 1) & mask;
+    return &k->slots[i];
+}
+
+static const struct rg_query_req *known_find(const struct known *k, int range, const char *expr,
+                                             int64_t a, int64_t b, int64_t step)
+{
+    size_t *slot;
+
+    if (!k || !k->nslots)
+        return NULL;
+    slot = known_slot(k, range, expr, a, b, step);
+    return *slot ? k->v[*slot - 1] : NULL;
+}
+
+static int known_grow(struct known *k)
+{
+    size_t ns = k->nslots ? k->nslots * 2 : 64;
+    size_t *slots = calloc(ns, sizeof(*slots));
+
+    if (!slots)
+        return RG_ENOMEM;
+    free(k->slots);
+    k->slots = slots;
+    k->nslots = ns;
+    for (size_t i = 0; i < k->n; i++) {
+        const struct rg_query_req *r = k->v[i];
+        *known_slot(k, r->range, r->expr, r->t_ms, r->end_ms, r->step_ms) = i + 1;
+    }
+    return 0;
+}
+
+/* Records a query to ask (once). Returns 0 or RG_ENOMEM. */
+static int known_add(struct known *k, int range, const char *expr, int64_t a, int64_t b,
+                     int64_t step)
+{
+    struct rg_query_req *r;
+    size_t *slot;
+
+    if (known_find(k, range, expr, a, b, step))
+        return 0;
+    if ((k->n + 1) * 2 > k->nslots && known_grow(k))
+        return RG_ENOMEM;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        struct rg_query_req **v = realloc(k->v, cap * sizeof(*v));
+        if (!v)
+            return RG_ENOMEM;
+        k->v = v;
+        k->cap = cap;
+    }
+    if (!(r = calloc(1, sizeof(*r))) || !(r->expr = strdup(expr))) {
+        free(r);
+        return RG_ENOMEM;
+    }
+    r->range = range;
+    r->t_ms = a;
+    r->end_ms = b;
+    r->step_ms = step;
+    slot = known_slot(k, range, expr, a, b, step);
+    k->v[k->n++] = r;
+    *slot = k->n;
+    return 0;
+}
+
+/* Answers the requests recorded since @from through @be, in one batch. */
+static int known_answer(struct known *k, size_t from, const struct rg_query_backend *be)
+{
+    size_t n = k->n - from;
+    struct rg_query_req *batch = calloc(n ? n : 1, sizeof(*batch));
+
+    if (!batch)
+        return RG_ENOMEM;
+    /* The backend wants one array; the table keeps each request where it is. */
+    for (size_t i = 0; i < n; i++)
+        batch[i] = *k->v[from + i];
+    rg_query_backend_run(be, batch, n);
+    for (size_t i = 0; i < n; i++)
+        *k->v[from + i] = batch[i];
+    free(batch);
+    return 0;
+}
+
+static void known_cleanup(struct known *k)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        rg_query_req_cleanup(k->v[i]);
+        free(k->v[i]);
+    }
+    free(k->v);
+    free(k->slots);
+    memset(k, 0, sizeof(*k));
+}
+
+/* ---- the evaluation ---------------------------------------------------------------- */
+
 /* One distinct query of the evaluation and its answer. */
 struct answer {
     char *query;                   /* owned */
@@ -276,6 +449,9 @@ struct evaluator {
                                     * inputs point into them) */
     size_t n;
     size_t nerrors;
+    struct known *known;           /* answers asked for in batches; may be NULL */
+    int record;                    /* record misses instead of asking the backend */
+    int missed;                    /* an answer was missing: this evaluation is void */
 };
 
 static int build(const char *tmpl, const char *selector, int64_t window_ms, char **out)
@@ -288,12 +464,44 @@ static int build(const char *tmpl, const char *selector, int64_t window_ms, char
     return *out ? 0 : RG_ENOMEM;
 }
 
+/* The answer to a query: *@res and *@msg point to a known answer, or to @own and
+ * @ownmsg filled by the backend (the caller frees those either way). In a recording
+ * round a miss is recorded and answered with RG_ECANCELED. */
+static int fetch(struct evaluator *ev, int range, const char *expr, int64_t a, int64_t b,
+                 int64_t step, struct rg_query_result *own, struct rg_buf *ownmsg,
+                 const struct rg_query_result **res, const struct rg_buf **msg)
+{
+    const struct rg_query_req *r = known_find(ev->known, range, expr, a, b, step);
+
+    memset(own, 0, sizeof(*own));
+    *res = own;
+    *msg = ownmsg;
+    if (r && r->answered) {
+        *res = &r->res;
+        *msg = &r->msg;
+        return r->err;
+    }
+    if (ev->record) {
+        /* A range query decided by placeholder answers may never be needed. */
+        int wanted = !range || !ev->missed;
+        ev->missed = 1;
+        if (wanted && known_add(ev->known, range, expr, a, b, step))
+            return RG_ENOMEM;
+        return RG_ECANCELED;
+    }
+    if (!range)
+        return ev->be->instant(ev->be->ud, expr, a, own, ownmsg);
+    return ev->be->range(ev->be->ud, expr, a, b, step, own, ownmsg);
+}
+
 /* Runs @query at T once (later calls with the same text reuse the answer) and copies
  * the answer into *@in; in->error then points into the evaluator. */
 static int ask(struct evaluator *ev, const char *query, const struct rg_verdict_input **in)
 {
-    struct rg_query_result res;
-    struct rg_buf msg = { 0 };
+    const struct rg_query_result *res;
+    const struct rg_buf *msg;
+    struct rg_query_result own;
+    struct rg_buf ownmsg = { 0 };
     struct answer *a, **arr;
     int rc;
 
@@ -313,23 +521,23 @@ static int ask(struct evaluator *ev, const char *query, const struct rg_verdict_
         return RG_ENOMEM;
     }
     ev->a[ev->n++] = a;
-    memset(&res, 0, sizeof(res));
-    rc = ev->be->instant(ev->be->ud, query, ev->t_ms, &res, &msg);
+    rc = fetch(ev, 0, query, ev->t_ms, 0, 0, &own, &ownmsg, &res, &msg);
     if (rc == RG_ENOMEM) {
-        rg_query_result_free(&res);
-        rg_buf_cleanup(&msg);
+        rg_query_result_free(&own);
+        rg_buf_cleanup(&ownmsg);
         return rc;
     }
     if (rc) {
-        snprintf(a->err, sizeof(a->err), "%s", msg.data && msg.len ? msg.data : rg_strerror(rc));
+        snprintf(a->err, sizeof(a->err), "%s", msg->data && msg->len ? msg->data
+                                                                    : rg_strerror(rc));
         a->in.error = a->err;
     } else {
-        rg_query_value(&res, &a->in, a->err, sizeof(a->err));
+        rg_query_value(res, &a->in, a->err, sizeof(a->err));
     }
     if (a->in.error)
         ev->nerrors++;
-    rg_query_result_free(&res);
-    rg_buf_cleanup(&msg);
+    rg_query_result_free(&own);
+    rg_buf_cleanup(&ownmsg);
     *in = &a->in;
     return 0;
 }
@@ -338,12 +546,14 @@ static int ask(struct evaluator *ev, const char *query, const struct rg_verdict_
  * through *@held how long the condition has held without a break up to T, and
  * through *@throughout whether it held over the whole of `for`. A query error is
  * reported through @err (the trigger then stays as the instant evaluation left it). */
-static int held_for(const struct evaluator *ev, const struct rg_checklist_check *spec,
+static int held_for(struct evaluator *ev, const struct rg_checklist_check *spec,
                     const char *query, int64_t step, int64_t *held, int *throughout,
                     char *err, size_t cap)
 {
-    struct rg_query_result res;
-    struct rg_buf msg = { 0 };
+    const struct rg_query_result *res;
+    const struct rg_buf *msg;
+    struct rg_query_result own;
+    struct rg_buf ownmsg = { 0 };
     int64_t k = (spec->for_ms + step - 1) / step;
     int64_t start = ev->t_ms - k * step;
     const struct rg_promql_series *s;
@@ -351,33 +561,34 @@ static int held_for(const struct evaluator *ev, const struct rg_checklist_check 
 
     *held = 0;
     *throughout = 0;
-    memset(&res, 0, sizeof(res));
+    memset(&own, 0, sizeof(own));
     if (!ev->be->range) {
         snprintf(err, cap, "range queries are not available");
         return 1;
     }
-    rc = ev->be->range(ev->be->ud, query, start, ev->t_ms, step, &res, &msg);
+    rc = fetch(ev, 1, query, start, ev->t_ms, step, &own, &ownmsg, &res, &msg);
     if (rc == RG_ENOMEM)
         goto done;
     if (rc) {
-        snprintf(err, cap, "%s", msg.data && msg.len ? msg.data : rg_strerror(rc));
+        snprintf(err, cap, "%s", msg->data && msg->len ? msg->data : rg_strerror(rc));
         rc = 1;
         goto done;
     }
-    if (res.type != RG_PROMQL_VT_MATRIX || res.nseries > 1) {
-        snprintf(err, cap, res.nseries > 1 ? "the signal returned %zu series; it must return "
-                                             "one (aggregate it, e.g. with sum or max)"
-                                           : "the range query did not return a matrix",
-                 res.nseries);
+    if (res->type != RG_PROMQL_VT_MATRIX || res->nseries > 1) {
+        snprintf(err, cap, res->nseries > 1 ? "the signal returned %zu series; it must "
+                                              "return one (aggregate it, e.g. with sum or "
+                                              "max)"
+                                            : "the range query did not return a matrix",
+                 res->nseries);
         rc = 1;
         goto done;
     }
-    if (res.nseries == 1) {
+    if (res->nseries == 1) {
         /* Walk back from T while the condition holds and no gap exceeds one step
          * (servers may align the points to multiples of the step, so the points
          * need not fall on T - i*step exactly). */
         const struct rg_sample *prev = NULL;
-        s = &res.series[0];
+        s = &res->series[0];
         for (size_t i = s->npoints; i-- > 0;) {
             const struct rg_sample *p = &s->points[i];
             if (p->t > ev->t_ms)
@@ -394,8 +605,8 @@ static int held_for(const struct evaluator *ev, const struct rg_checklist_check 
     }
     rc = 0;
 done:
-    rg_query_result_free(&res);
-    rg_buf_cleanup(&msg);
+    rg_query_result_free(&own);
+    rg_buf_cleanup(&ownmsg);
     return rc;
 }
 
@@ -524,11 +735,14 @@ static void evaluator_cleanup(struct evaluator *ev)
     free(ev->a);
 }
 
-int rg_query_eval_run(const struct rg_checklist *cl, const struct rg_query_target *t,
-                      size_t phase, int64_t t_ms, int64_t step_ms,
-                      const struct rg_query_backend *be, struct rg_query_eval *out)
+/* One evaluation of @t against the known answers @known (may be NULL); with @record,
+ * missing answers are recorded in @known and *@missed set. */
+static int eval_one(const struct rg_checklist *cl, const struct rg_query_target *t,
+                    size_t phase, int64_t t_ms, int64_t step_ms,
+                    const struct rg_query_backend *be, struct known *known, int record,
+                    int *missed, struct rg_query_eval *out)
 {
-    struct evaluator ev = { be, t_ms, NULL, 0, 0 };
+    struct evaluator ev = { be, t_ms, NULL, 0, 0, known, record, 0 };
     const struct rg_checklist_phase *ph;
     const struct rg_checklist_signal *reqsig;
     struct rg_verdict_input *in = NULL, req = { 0 };
@@ -643,10 +857,59 @@ int rg_query_eval_run(const struct rg_checklist *cl, const struct rg_query_targe
     rc = 0;
 
 fail_alloc:
+    *missed = ev.missed;
     free(in);
     evaluator_cleanup(&ev);
     rg_verdict_cleanup(&v);
     return rc;
+}
+
+/* Rounds that record missing answers before the last, which asks the backend for
+ * whatever is still missing: instant queries, then range queries, then a spare. */
+#define RECORDING_ROUNDS 3
+
+int rg_query_eval_run_all(const struct rg_checklist *cl, const struct rg_query_target *targets,
+                          const size_t *phases, size_t n, int64_t t_ms, int64_t step_ms,
+                          const struct rg_query_backend *be, struct rg_query_eval *out)
+{
+    struct known known = { 0 };
+    unsigned char *open;
+    size_t nopen = n;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        memset(&out[i], 0, sizeof(out[i]));
+    if (!(open = malloc(n ? n : 1)))
+        return RG_ENOMEM;
+    memset(open, 1, n ? n : 1);
+    for (int round = 0; nopen && !rc; round++) {
+        int record = round < RECORDING_ROUNDS;
+        size_t before = known.n;
+        for (size_t i = 0; i < n && !rc; i++) {
+            int missed = 0;
+            if (!open[i])
+                continue;
+            rg_query_eval_cleanup(&out[i]);
+            rc = eval_one(cl, &targets[i], phases[i], t_ms, step_ms, be, &known, record,
+                          &missed, &out[i]);
+            if (!rc && !missed) {
+                open[i] = 0;
+                nopen--;
+            }
+        }
+        if (!rc && nopen && known.n > before)
+            rc = known_answer(&known, before, be);
+    }
+    free(open);
+    known_cleanup(&known);
+    return rc;
+}
+
+int rg_query_eval_run(const struct rg_checklist *cl, const struct rg_query_target *t,
+                      size_t phase, int64_t t_ms, int64_t step_ms,
+                      const struct rg_query_backend *be, struct rg_query_eval *out)
+{
+    return rg_query_eval_run_all(cl, t, &phase, 1, t_ms, step_ms, be, out);
 }
 
 /* ---- output ------------------------------------------------------------------------ */

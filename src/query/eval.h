@@ -5,10 +5,24 @@
  * `rollgate check --source` and `rollgate replay`: which deployments a configuration
  * names, how a query answer becomes a check's input, and the one-shot evaluation.
  *
- * Queries go through a backend: two function pointers (instant and range query)
- * and their user data. The command line plugs in the HTTP client of query/client.h;
- * tests plug in a fake that answers from tables, so everything here is pure (no I/O,
- * no clock; every time is a parameter).
+ * Queries go through a backend: two function pointers (instant and range query),
+ * an optional third that answers a batch of queries at once, and their user data.
+ * The command line plugs in the HTTP client of query/client.h, whose batch runs the
+ * queries concurrently over shared connections; tests plug in a fake that answers
+ * from tables, so everything here is pure (no I/O, no clock; every time is a
+ * parameter).
+ *
+ * Batching (prefetch, then evaluate). An evaluation asks its queries one at a time,
+ * and which range queries it asks depends on the instant answers. To let a backend
+ * run them concurrently without changing the evaluation, rg_query_eval_run_all()
+ * evaluates in rounds: each round evaluates the deployments still open against the
+ * answers known so far, recording every query whose answer is missing instead of
+ * asking it; the recorded queries are then sent as one batch and the round repeats
+ * for the deployments that missed something. The first round learns the instant
+ * queries, the second their answers and the range queries they call for, the third
+ * completes the rare deployment with a pending trigger. A deployment's answer is
+ * always the one of an evaluation that found every answer it asked for, so it is
+ * exactly the answer of the one-query-at-a-time evaluation.
  *
  * A query answer becomes a check's input exactly as the daemon's deployments manager
  * (rules/deploy.c) does it on the local store: a scalar or a one-element vector is
@@ -64,13 +78,37 @@ enum rg_query_exit {
  *  with rg_query_result_free()) and returns 0, or returns an RG_E* code with a
  *  one-line reason in @errmsg (then *@out holds nothing that needs freeing beyond
  *  rg_query_result_free()). @range may be NULL when only instant queries are used. */
+/** One query of a batch and, once answered, its answer. */
+struct rg_query_req {
+    char *expr;                 /* owned */
+    int range;                  /* 0: instant query at t_ms; 1: range query */
+    int64_t t_ms;               /* instant: the time; range: the start */
+    int64_t end_ms, step_ms;    /* range only */
+    int answered;               /* set by the backend */
+    int err;                    /* 0 or an RG_E* code, as the single-query functions */
+    struct rg_query_result res; /* on success; owned by the request */
+    struct rg_buf msg;          /* on failure: the one-line reason */
+};
+
 struct rg_query_backend {
     int (*instant)(void *ud, const char *expr, int64_t t_ms, struct rg_query_result *out,
                    struct rg_buf *errmsg);
     int (*range)(void *ud, const char *expr, int64_t start_ms, int64_t end_ms,
                  int64_t step_ms, struct rg_query_result *out, struct rg_buf *errmsg);
     void *ud;
+    /** Optional (NULL: the queries are asked one by one through @instant and @range).
+     *  Answers every request of @reqs (@n of them) in any order, possibly at once, and
+     *  returns when all are answered: each gets answered = 1 and err, res or msg as
+     *  the single-query functions would have given them. */
+    void (*batch)(void *ud, struct rg_query_req *reqs, size_t n);
 };
+
+/** Answers @reqs[0..@n) through @be (its batch, or one by one). */
+void rg_query_backend_run(const struct rg_query_backend *be, struct rg_query_req *reqs,
+                          size_t n);
+
+/** Frees what @r holds (expr, answer) and zeroes it. NULL is a no-op. */
+void rg_query_req_cleanup(struct rg_query_req *r);
 
 /** A deployment to judge: an explicit one of the configuration or, by name, one
  *  that discovery would have made (selector <discovery label>="NAME"). */
@@ -169,6 +207,15 @@ struct rg_query_eval {
 int rg_query_eval_run(const struct rg_checklist *cl, const struct rg_query_target *t,
                       size_t phase, int64_t t_ms, int64_t step_ms,
                       const struct rg_query_backend *be, struct rg_query_eval *out);
+
+/** Evaluates @n deployments at once: target @targets[i] in phase @phases[i] into
+ *  @out[i], exactly as rg_query_eval_run() would, but with the queries of all of them
+ *  sent in batches (see "Batching" above), so that a backend with a batch function
+ *  runs them concurrently. Returns 0, RG_EINVAL (bad phase) or RG_ENOMEM; clean each
+ *  of @out[0..@n) with rg_query_eval_cleanup() in every case. */
+int rg_query_eval_run_all(const struct rg_checklist *cl, const struct rg_query_target *targets,
+                          const size_t *phases, size_t n, int64_t t_ms, int64_t step_ms,
+                          const struct rg_query_backend *be, struct rg_query_eval *out);
 
 /** Frees what @e holds and zeroes it. NULL is a no-op. */
 void rg_query_eval_cleanup(struct rg_query_eval *e);

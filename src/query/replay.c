@@ -5,6 +5,15 @@
  * there), so that stepping the machines is a walk over arrays in time order. Events
  * are collected per deployment and per rule in time order and sorted once at the
  * end with a stable merge (time, then creation order).
+ *
+ * Prefetching. Before a deployment is stepped, every range query it will ask (the
+ * signals of each phase segment, laid out as run_target() cuts them) is sent as one
+ * batch through the backend, which may run them concurrently; alerting rules are
+ * prefetched likewise, RULE_WAVE rules at a time. Stepping then takes each answer
+ * from the prefetched ones (moving it out) and asks the backend only for a query the
+ * plan did not foresee, so the plan affects speed, never the outcome. Answers are
+ * held for one deployment (or one wave of rules) at a time, which bounds memory as
+ * the one-query-at-a-time walk did, give or take that deployment's columns.
  */
 #include "query/replay.h"
 
@@ -19,6 +28,7 @@
 #include <string.h>
 
 #define DEFAULT_MAX_STEPS 1000000
+#define RULE_WAVE 16
 
 /* One query laid out on the evaluation grid. */
 struct column {
@@ -36,6 +46,8 @@ struct ctx {
     size_t cap;                /* events allocated */
     size_t seq;
     size_t done, total;        /* progress units */
+    struct rg_query_req *pre;  /* prefetched answers (owned); taken ones have no expr */
+    size_t npre, cappre;
 };
 
 /* ---- events -------------------------------------------------------------------------- */
@@ -93,6 +105,66 @@ static void progress(struct ctx *c)
         c->o->progress(c->o->progress_ud, c->done, c->total);
 }
 
+/* ---- prefetching ---------------------------------------------------------------------- */
+
+static void pre_clear(struct ctx *c)
+{
+    for (size_t i = 0; i < c->npre; i++)
+        rg_query_req_cleanup(&c->pre[i]);
+    c->npre = 0;
+}
+
+/* Plans range query @expr over [a, b] every @step (once). Returns 0 or RG_ENOMEM. */
+static int pre_add(struct ctx *c, const char *expr, int64_t a, int64_t b, int64_t step)
+{
+    struct rg_query_req *r;
+
+    for (size_t i = 0; i < c->npre; i++) {
+        r = &c->pre[i];
+        if (r->t_ms == a && r->end_ms == b && r->step_ms == step && !strcmp(r->expr, expr))
+            return 0;
+    }
+    if (c->npre == c->cappre) {
+        size_t cap = c->cappre ? c->cappre * 2 : 16;
+        r = realloc(c->pre, cap * sizeof(*r));
+        if (!r)
+            return RG_ENOMEM;
+        c->pre = r;
+        c->cappre = cap;
+    }
+    r = &c->pre[c->npre];
+    memset(r, 0, sizeof(*r));
+    if (!(r->expr = strdup(expr)))
+        return RG_ENOMEM;
+    r->range = 1;
+    r->t_ms = a;
+    r->end_ms = b;
+    r->step_ms = step;
+    c->npre++;
+    return 0;
+}
+
+/* Range query @expr over [a, b] every @step: the prefetched answer, moved into *@res
+ * and @msg, or the backend's. Returns the query's error. */
+static int ask_range(struct ctx *c, const char *expr, int64_t a, int64_t b, int64_t step,
+                     struct rg_query_result *res, struct rg_buf *msg)
+{
+    for (size_t i = 0; i < c->npre; i++) {
+        struct rg_query_req *r = &c->pre[i];
+        if (!r->answered || !r->expr || r->t_ms != a || r->end_ms != b ||
+            r->step_ms != step || strcmp(r->expr, expr))
+            continue;
+        *res = r->res;
+        memset(&r->res, 0, sizeof(r->res));
+        if (r->msg.len)
+            rg_buf_append(msg, r->msg.data, r->msg.len);
+        free(r->expr);
+        r->expr = NULL;
+        return r->err;
+    }
+    return c->be->range(c->be->ud, expr, a, b, step, res, msg);
+}
+
 /* ---- columns ------------------------------------------------------------------------- */
 
 static void column_free(struct column *col)
@@ -116,8 +188,7 @@ static int column_fill(struct ctx *c, struct column *col, int64_t t0, size_t n, 
         return RG_ENOMEM;
     memset(&res, 0, sizeof(res));
     c->out->nqueries++;
-    rc = c->be->range(c->be->ud, col->query, t0, t0 + (int64_t)(n - 1) * step, step, &res,
-                      &msg);
+    rc = ask_range(c, col->query, t0, t0 + (int64_t)(n - 1) * step, step, &res, &msg);
     if (rc == RG_ENOMEM) {
         rg_query_result_free(&res);
         rg_buf_cleanup(&msg);
@@ -521,14 +592,29 @@ done:
     return rc;
 }
 
+/* The evaluations of the rules of group @g: every *@step from `from`, *@n of them,
+ * each querying at t - *@offset. */
+static void rule_grid(const struct ctx *c, const struct rg_rule_group *g,
+                      const struct rg_rules_global *global, int64_t *step, int64_t *offset,
+                      size_t *n)
+{
+    const struct rg_query_replay_opts *o = c->o;
+    size_t max = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
+
+    *step = g->interval_ms > 0 ? g->interval_ms : o->step_ms;
+    *offset = g->has_query_offset ? g->query_offset_ms
+              : global ? global->rule_query_offset_ms : 0;
+    *n = (size_t)((o->to_ms - o->from_ms) / *step) + 1;
+    if (*n > max)
+        *n = max;
+}
+
 static int run_rule(struct ctx *c, const struct rg_rule_group *g, const struct rg_rule *rule,
                     const struct rg_rules_global *global)
 {
     const struct rg_query_replay_opts *o = c->o;
-    int64_t step = g->interval_ms > 0 ? g->interval_ms : o->step_ms;
-    int64_t offset = g->has_query_offset ? g->query_offset_ms
-                     : global ? global->rule_query_offset_ms : 0;
-    size_t n = (size_t)((o->to_ms - o->from_ms) / step) + 1;
+    int64_t step, offset;
+    size_t n;
     struct rg_alert_params params = { rule->for_ms, rule->keep_firing_for_ms, g->limit };
     struct rg_alert_env env = { 0 };
     struct rg_alert_set set = { 0 };
@@ -544,15 +630,14 @@ static int run_rule(struct ctx *c, const struct rg_rule_group *g, const struct r
         env.external_url = global->external_url;
     }
     memset(&res, 0, sizeof(res));
-    if (n > (o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS))
-        n = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
+    rule_grid(c, g, global, &step, &offset, &n);
     c->out->nqueries++;
     if (rg_buf_printf(&subj, "%s/%s", g->file, g->name)) {
         rc = RG_ENOMEM;
         goto done;
     }
-    rc = c->be->range(c->be->ud, rule->expr_text, o->from_ms - offset,
-                      o->from_ms - offset + (int64_t)(n - 1) * step, step, &res, &msg);
+    rc = ask_range(c, rule->expr_text, o->from_ms - offset,
+                   o->from_ms - offset + (int64_t)(n - 1) * step, step, &res, &msg);
     if (rc == RG_ENOMEM)
         goto done;
     if (rc == 0 && res.type != RG_PROMQL_VT_MATRIX) {
@@ -626,6 +711,119 @@ done:
     return rc;
 }
 
+/* ---- plans --------------------------------------------------------------------------- */
+
+/* Plans the range queries of signal @signal (and with @baseline of its baseline
+ * variant) for the @n evaluations of a segment from @t0. */
+static int plan_signal(struct ctx *c, const struct rg_query_target *t, const char *signal,
+                       int baseline, int64_t window, int64_t t0, size_t n)
+{
+    const struct rg_checklist_signal *sig = rg_checklist_signal_find(c->cl, signal);
+    int64_t step = c->o->step_ms, end = t0 + (int64_t)(n - 1) * step;
+    struct rg_buf q = { 0 };
+    int rc = 0;
+
+    if (!sig)
+        return 0;
+    if (rg_checklist_expand(sig->expr, t->selector, window, &q) ||
+        pre_add(c, q.data, t0, end, step))
+        rc = RG_ENOMEM;
+    if (!rc && baseline && t->baseline_selector) {
+        rg_buf_reset(&q);
+        if (rg_checklist_expand(sig->expr, t->baseline_selector, window, &q) ||
+            pre_add(c, q.data, t0, end, step))
+            rc = RG_ENOMEM;
+    }
+    rg_buf_cleanup(&q);
+    return rc;
+}
+
+/* Plans the queries of one phase segment, as run_segment() asks them. */
+static int plan_segment(struct ctx *c, const struct rg_query_target *t, size_t phase,
+                        size_t k0, size_t k1)
+{
+    const struct rg_checklist *cl = c->cl;
+    const struct rg_checklist_phase *ph = &cl->phases[phase];
+    const struct rg_checklist_signal *reqsig = rg_checklist_signal_find(cl, "request_count");
+    int64_t window = rg_checklist_window(ph), t0 = c->o->from_ms + (int64_t)k0 * c->o->step_ms;
+    size_t n = k1 - k0;
+    int rc = 0;
+
+    for (size_t i = 0; i < ph->ngates && !rc; i++)
+        rc = plan_signal(c, t, ph->gates[i].signal, ph->gates[i].has_baseline, window, t0, n);
+    for (size_t i = 0; i < ph->ntriggers && !rc; i++)
+        rc = plan_signal(c, t, ph->triggers[i].signal, ph->triggers[i].has_baseline, window,
+                         t0, n);
+    for (size_t i = 0; i < cl->ntriggers && !rc; i++)
+        rc = plan_signal(c, t, cl->triggers[i].signal, cl->triggers[i].has_baseline, window,
+                         t0, n);
+    if (!rc && reqsig && ph->min_requests > 0)
+        rc = plan_signal(c, t, "request_count", 0, window, t0, n);
+    return rc;
+}
+
+/* Plans the queries of @t, cutting the evaluations into phase segments exactly as
+ * run_target() does. */
+static int plan_target(struct ctx *c, const struct rg_query_target *t,
+                       const struct switch_at *sw, size_t nsw)
+{
+    const struct rg_query_replay_opts *o = c->o;
+    size_t nsteps = c->out->nsteps, k0 = 0, next = 0, phase = t->phases[0];
+    int rc;
+
+    while (next < nsw && sw[next].t_ms <= o->from_ms)
+        phase = sw[next++].phase;
+    while (k0 < nsteps) {
+        size_t k1 = nsteps;
+        if (next < nsw) {
+            int64_t d = sw[next].t_ms - o->from_ms;
+            size_t kk = (size_t)((d + o->step_ms - 1) / o->step_ms);
+            k1 = kk < nsteps ? kk : nsteps;
+        }
+        if (k1 > k0 && (rc = plan_segment(c, t, phase, k0, k1)))
+            return rc;
+        if (k1 >= nsteps)
+            break;
+        while (next + 1 < nsw && sw[next + 1].t_ms <= o->from_ms + (int64_t)k1 * o->step_ms)
+            next++;
+        phase = sw[next++].phase;
+        k0 = k1;
+    }
+    return 0;
+}
+
+/* Prefetches the queries of the next RULE_WAVE alerting rules from rule @r of group
+ * @g of file @f on; *@planned is how many rules that covers. */
+static int plan_rules(struct ctx *c, const struct rg_rulefile *const *files, size_t nfiles,
+                      size_t f, size_t g, size_t r, const struct rg_rules_global *global,
+                      size_t *planned)
+{
+    const struct rg_query_replay_opts *o = c->o;
+
+    pre_clear(c);
+    *planned = 0;
+    for (; f < nfiles; f++, g = 0, r = 0)
+        for (; g < files[f]->ngroups; g++, r = 0) {
+            const struct rg_rule_group *grp = &files[f]->groups[g];
+            int64_t step, offset;
+            size_t n;
+            rule_grid(c, grp, global, &step, &offset, &n);
+            for (; r < grp->nrules; r++) {
+                int64_t a = o->from_ms - offset;
+                if (grp->rules[r].type != RG_RULE_ALERT)
+                    continue;
+                if (*planned == RULE_WAVE)
+                    goto run;
+                if (pre_add(c, grp->rules[r].expr_text, a, a + (int64_t)(n - 1) * step, step))
+                    return RG_ENOMEM;
+                (*planned)++;
+            }
+        }
+run:
+    rg_query_backend_run(c->be, c->pre, c->npre);
+    return 0;
+}
+
 /* ---- the replay ---------------------------------------------------------------------- */
 
 void rg_query_replay_cleanup(struct rg_query_replay *r)
@@ -651,11 +849,17 @@ int rg_query_replay_run(const struct rg_checklist *cl, const struct rg_query_tar
                         const struct rg_query_replay_opts *o, struct rg_query_replay *out,
                         struct rg_buf *err)
 {
-    struct ctx c = { cl, be, o, out, 0, 0, 0, 0 };
+    struct ctx c;
     size_t max = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
     struct switch_at *sw = NULL;
+    size_t planned = 0;
     int rc = RG_ENOMEM;
 
+    memset(&c, 0, sizeof(c));
+    c.cl = cl;
+    c.be = be;
+    c.o = o;
+    c.out = out;
     memset(out, 0, sizeof(*out));
     out->first_rollback = -1;
     out->from_ms = o->from_ms;
@@ -708,6 +912,10 @@ int rg_query_replay_run(const struct rg_checklist *cl, const struct rg_query_tar
             sw[j].phase = (size_t)ph;
         }
         qsort(sw, o->nphase_at, sizeof(*sw), switch_cmp);
+        pre_clear(&c);
+        if ((rc = plan_target(&c, t, sw, o->nphase_at)))
+            goto done;
+        rg_query_backend_run(be, c.pre, c.npre);
         if ((rc = run_target(&c, t, &out->targets[i], sw, o->nphase_at)))
             goto done;
         /* Switches before `from` or within one evaluation make fewer segments. */
@@ -719,12 +927,17 @@ int rg_query_replay_run(const struct rg_checklist *cl, const struct rg_query_tar
              out->targets[i].rollback_ms < out->targets[out->first_rollback].rollback_ms))
             out->first_rollback = (long)i;
     }
+    pre_clear(&c);
     for (size_t f = 0; f < nfiles; f++)
         for (size_t g = 0; g < files[f]->ngroups; g++) {
             const struct rg_rule_group *grp = &files[f]->groups[g];
             for (size_t r = 0; r < grp->nrules; r++) {
                 if (grp->rules[r].type != RG_RULE_ALERT)
                     continue;
+                if (planned == 0 &&
+                    (rc = plan_rules(&c, files, nfiles, f, g, r, global, &planned)))
+                    goto done;
+                planned--;
                 out->nrules++;
                 if ((rc = run_rule(&c, grp, &grp->rules[r], global)))
                     goto done;
@@ -734,6 +947,8 @@ int rg_query_replay_run(const struct rg_checklist *cl, const struct rg_query_tar
     qsort(out->events, out->nevents, sizeof(*out->events), event_cmp);
     rc = 0;
 done:
+    pre_clear(&c);
+    free(c.pre);
     free(sw);
     return rc;
 }

@@ -175,8 +175,8 @@ for src in "$PROM" "$VM" "$RG_URL"; do
         --from $R0 --to $end_s --step 15s --output json >"$TMP/replay.json" 2>"$TMP/replay.err"
     rc=$?
     [ $rc = 1 ] || fail "replay against $src: exit $rc: $(cat "$TMP/replay.err")"
-    python3 - "$TMP/replay.json" $want $TB <<'PY' ||
-        fail "replay against $src: $(head -c 2000 "$TMP/replay.json")"
+    # The here-document starts on the next line, so the failure is handled below it.
+    if ! python3 - "$TMP/replay.json" $want $TB <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 want, tb = int(sys.argv[2]), int(sys.argv[3])
@@ -192,6 +192,9 @@ fire = [e["time"] for e in ev if e["to"] == "firing"]
 assert pend and fire, ev
 assert tb < pend[0] <= tb + 60 and fire[0] - pend[0] == 30, (pend, fire)
 PY
+    then
+        fail "replay against $src: $(head -c 2000 "$TMP/replay.json")"
+    fi
     ok "replay against $(name_of "$src"): rollback at T_b+15s, alert pending then firing 30s later"
 done
 $ROLLGATE replay --config "$TMP/rollgate.yml" --source "$PROM" --deployment healthy \

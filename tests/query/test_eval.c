@@ -6,6 +6,11 @@
  * name up, so every gate, trigger, no-data and min-requests case can be written as
  * one row with the exit code and verdict expected. NaN stands for no data, ERR for a
  * query error and MULTI for an answer with two series.
+ *
+ * The same fake also answers in batches (batch_backend): it answers a batch's
+ * requests last to first and counts the batches and their sizes, so that tests can
+ * check that the batched evaluation and replay give exactly the answers of the
+ * one-query-at-a-time ones, and that every query went through a batch.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,6 +77,9 @@ struct fake {
     int64_t breach_ms;         /* err jumps to 0.2 from here on */
     size_t ninstant, nrange;
     char last_query[256];
+    /* Batches: how many, their sizes, and queries asked outside any batch. */
+    int in_batch;
+    size_t nbatches, batch_size[8], outside;
 };
 
 static struct fake cur;
@@ -138,6 +146,7 @@ static int fake_instant(void *ud, const char *expr, int64_t t_ms, struct rg_quer
 
     (void)ud;
     cur.ninstant++;
+    cur.outside += !cur.in_batch;
     if (strcmp(name, "group") == 0) {
         /* Discovery: the jobs on the request counter, the database among them. */
         static const char body[] =
@@ -180,6 +189,7 @@ static int fake_range(void *ud, const char *expr, int64_t start, int64_t end, in
 
     (void)ud;
     cur.nrange++;
+    cur.outside += !cur.in_batch;
     if (cur.range_error) {
         free(t);
         free(v);
@@ -201,7 +211,27 @@ static int fake_range(void *ud, const char *expr, int64_t start, int64_t end, in
     return 0;
 }
 
-static const struct rg_query_backend backend = { fake_instant, fake_range, NULL };
+/* Answers last to first, as a concurrent backend may. */
+static void fake_batch(void *ud, struct rg_query_req *reqs, size_t n)
+{
+    if (cur.nbatches < sizeof(cur.batch_size) / sizeof(cur.batch_size[0]))
+        cur.batch_size[cur.nbatches] = n;
+    cur.nbatches++;
+    cur.in_batch = 1;
+    for (size_t i = n; i-- > 0;) {
+        struct rg_query_req *r = &reqs[i];
+        if (r->range)
+            r->err = fake_range(ud, r->expr, r->t_ms, r->end_ms, r->step_ms, &r->res, &r->msg);
+        else
+            r->err = fake_instant(ud, r->expr, r->t_ms, &r->res, &r->msg);
+        r->answered = 1;
+    }
+    cur.in_batch = 0;
+}
+
+static const struct rg_query_backend backend = { fake_instant, fake_range, NULL, NULL };
+static const struct rg_query_backend batch_backend = { fake_instant, fake_range, NULL,
+                                                       fake_batch };
 
 /* ---- fixtures ------------------------------------------------------------------- */
 
@@ -278,7 +308,8 @@ static const struct eval_case eval_cases[] = {
       "err_high" },
 };
 
-static void run_case(const struct eval_case *c, struct rg_query_eval *e)
+static void run_case_with(const struct eval_case *c, const struct rg_query_backend *be,
+                          struct rg_query_eval *e)
 {
     struct rg_query_targets ts;
     struct rg_buf err = { 0 };
@@ -292,9 +323,14 @@ static void run_case(const struct eval_case *c, struct rg_query_eval *e)
     cur.range_error = c->range_error;
     assert_int_equal(rg_query_targets_build(cl, NULL, &ts, &err), 0);
     assert_int_equal(ts.n, 1);
-    assert_int_equal(rg_query_eval_run(cl, &ts.v[0], 0, T0, 0, &backend, e), 0);
+    assert_int_equal(rg_query_eval_run(cl, &ts.v[0], 0, T0, 0, be, e), 0);
     rg_query_targets_cleanup(&ts);
     rg_buf_cleanup(&err);
+}
+
+static void run_case(const struct eval_case *c, struct rg_query_eval *e)
+{
+    run_case_with(c, &backend, e);
 }
 
 static void test_eval__table(void **state)
@@ -466,6 +502,104 @@ static void test_eval__value_extraction(void **state)
     rg_query_result_free(&r);
 }
 
+static void eval_json(const struct rg_query_eval *e, struct rg_buf *out)
+{
+    rg_buf_reset(out);
+    assert_int_equal(rg_query_eval_json(cl, e, out), 0);
+}
+
+static void test_eval__batches_give_the_same_answers(void **state)
+{
+    struct rg_buf a = { 0 }, b = { 0 };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
+        const struct eval_case *c = &eval_cases[i];
+        struct rg_query_eval e;
+        size_t ninstant, nrange;
+        run_case(c, &e);
+        eval_json(&e, &a);
+        ninstant = cur.ninstant;
+        nrange = cur.nrange;
+        rg_query_eval_cleanup(&e);
+        run_case_with(c, &batch_backend, &e);
+        eval_json(&e, &b);
+        rg_query_eval_cleanup(&e);
+        if (strcmp(a.data, b.data) != 0)
+            fail_msg("case \"%s\": one by one\n%s\nbatched\n%s", c->name, a.data, b.data);
+        /* Every query in a batch, each asked as often as one by one: the instant
+         * queries in the first batch, a range query its answers call for in a second. */
+        if (cur.outside != 0 || cur.ninstant != ninstant || cur.nrange != nrange ||
+            cur.nbatches != 1 + (nrange > 0) || cur.batch_size[0] != ninstant)
+            fail_msg("case \"%s\": %zu outside, %zu+%zu queries (want %zu+%zu), %zu batches",
+                     c->name, cur.outside, cur.ninstant, cur.nrange, ninstant, nrange,
+                     cur.nbatches);
+    }
+    rg_buf_cleanup(&a);
+    rg_buf_cleanup(&b);
+}
+
+static void test_eval__run_all_shares_batches(void **state)
+{
+    static const char *const jobs[] = { "api", "db", "web" };
+    struct rg_query_target t[3];
+    size_t phases[3] = { 0, 0, 1 };
+    struct rg_query_eval all[3], one;
+    struct rg_buf a = { 0 }, b = { 0 };
+
+    (void)state;
+    memset(t, 0, sizeof(t));
+    for (size_t i = 0; i < 3; i++) {
+        size_t *ph = malloc(2 * sizeof(*ph));
+        ph[0] = 0;
+        ph[1] = 1;
+        rg_buf_reset(&a);
+        rg_buf_printf(&a, "job=\"%s\"", jobs[i]);
+        t[i].name = strdup(jobs[i]);
+        t[i].selector = strdup(a.data);
+        t[i].phases = ph;
+        t[i].nphases = 2;
+    }
+    /* A trigger with `for` pending at T in the canary phase: range queries too. */
+    for (int pending = 0; pending < 2; pending++) {
+        memset(&cur, 0, sizeof(cur));
+        cur.err = 0.001;
+        cur.lat = pending ? 0.6 : 0.05;
+        cur.opt = ND;
+        cur.reqs = 500;
+        cur.lat_held_ms = 10000;
+        assert_int_equal(rg_query_eval_run_all(cl, t, phases, 3, T0, 0, &batch_backend, all),
+                         0);
+        assert_int_equal(cur.outside, 0);
+        /* canary: err, lat, opt, reqs for api and db; full: err for web. */
+        assert_int_equal(cur.batch_size[0], 9);
+        assert_int_equal(cur.nbatches, pending ? 2 : 1);
+        if (pending)
+            assert_int_equal(cur.batch_size[1], 2);
+        assert_int_equal(all[0].exit_code, pending ? 1 : 0);
+        for (size_t i = 0; i < 3; i++) {
+            struct fake saved = cur;
+            assert_string_equal(all[i].deployment, jobs[i]);
+            assert_int_equal(all[i].phase, phases[i]);
+            eval_json(&all[i], &a);
+            assert_int_equal(rg_query_eval_run(cl, &t[i], phases[i], T0, 0, &backend, &one),
+                             0);
+            eval_json(&one, &b);
+            assert_string_equal(a.data, b.data);
+            rg_query_eval_cleanup(&one);
+            rg_query_eval_cleanup(&all[i]);
+            cur = saved;
+        }
+    }
+    for (size_t i = 0; i < 3; i++) {
+        free(t[i].name);
+        free(t[i].selector);
+        free(t[i].phases);
+    }
+    rg_buf_cleanup(&a);
+    rg_buf_cleanup(&b);
+}
+
 /* ---- replay --------------------------------------------------------------------- */
 
 static const char rules_text[] =
@@ -477,8 +611,8 @@ static const char rules_text[] =
     "        for: 10s\n"
     "        labels: {severity: critical}\n";
 
-static void replay(const struct rg_query_phase_at *pa, size_t npa, int with_rules,
-                   struct rg_query_replay *r)
+static void replay_with(const struct rg_query_phase_at *pa, size_t npa, int with_rules,
+                        const struct rg_query_backend *be, struct rg_query_replay *r)
 {
     struct rg_query_replay_opts o = { 0 };
     struct rg_query_targets ts;
@@ -500,11 +634,17 @@ static void replay(const struct rg_query_phase_at *pa, size_t npa, int with_rule
             fail_msg("%s", err.data);
         files[0] = rf;
     }
-    if (rg_query_replay_run(cl, &ts, files, with_rules ? 1 : 0, NULL, &backend, &o, r, &err))
+    if (rg_query_replay_run(cl, &ts, files, with_rules ? 1 : 0, NULL, be, &o, r, &err))
         fail_msg("%s", err.data);
     rg_rulefile_free(rf);
     rg_query_targets_cleanup(&ts);
     rg_buf_cleanup(&err);
+}
+
+static void replay(const struct rg_query_phase_at *pa, size_t npa, int with_rules,
+                   struct rg_query_replay *r)
+{
+    replay_with(pa, npa, with_rules, &backend, r);
 }
 
 static const struct rg_query_event *find_event(const struct rg_query_replay *r,
@@ -603,6 +743,36 @@ static void test_replay__phase_at(void **state)
     rg_query_replay_cleanup(&r);
 }
 
+static void test_replay__batches_give_the_same_timeline(void **state)
+{
+    const struct rg_query_phase_at pa[] = { { T0 + 8000, "full" }, { T0 + 40000, "canary" } };
+    struct rg_query_replay r;
+    struct rg_buf a = { 0 }, b = { 0 };
+
+    (void)state;
+    for (size_t npa = 0; npa <= 2; npa++) {
+        size_t nrange;
+        replay(pa, npa, 1, &r);
+        assert_int_equal(rg_query_replay_json(cl, &r, &a), 0);
+        nrange = cur.nrange;
+        rg_query_replay_cleanup(&r);
+        replay_with(pa, npa, 1, &batch_backend, &r);
+        assert_int_equal(rg_query_replay_json(cl, &r, &b), 0);
+        rg_query_replay_cleanup(&r);
+        assert_string_equal(a.data, b.data);
+        /* One batch for the deployment (every phase segment), one for the rule. */
+        assert_int_equal(cur.outside, 0);
+        assert_int_equal(cur.nrange, nrange);
+        assert_int_equal(cur.nbatches, 2);
+        assert_int_equal(cur.batch_size[0], nrange - 1);
+        assert_int_equal(cur.batch_size[1], 1);
+        rg_buf_reset(&a);
+        rg_buf_reset(&b);
+    }
+    rg_buf_cleanup(&a);
+    rg_buf_cleanup(&b);
+}
+
 static void test_replay__bad_input(void **state)
 {
     const struct rg_query_phase_at pa[] = { { T0, "nope" } };
@@ -697,8 +867,11 @@ int main(void)
         cmocka_unit_test(test_eval__targets),
         cmocka_unit_test(test_eval__discovery_through_the_source),
         cmocka_unit_test(test_eval__value_extraction),
+        cmocka_unit_test(test_eval__batches_give_the_same_answers),
+        cmocka_unit_test(test_eval__run_all_shares_batches),
         cmocka_unit_test(test_replay__finds_breach_at_the_right_step),
         cmocka_unit_test(test_replay__phase_at),
+        cmocka_unit_test(test_replay__batches_give_the_same_timeline),
         cmocka_unit_test(test_replay__bad_input),
         cmocka_unit_test(test_cli__parse_time),
         cmocka_unit_test(test_cli__parse_duration),
