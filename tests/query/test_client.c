@@ -10,7 +10,8 @@
  * answers use the notify tests' receiver helpers). An over-large response is
  * streamed by a raw libuv TCP writer that only produces bytes as fast as the client
  * reads them, so the test shows the transfer stops at the bound. The blocking
- * calls run the fake server on a second thread, since they block this one.
+ * calls and the command line's runner run the fake server on a second thread, since
+ * they block this one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1216,12 +1217,14 @@ struct thread_fake {
     uv_async_t stop;
     uv_sem_t ready;
     struct fake fk;
+    struct rg_http_server_stats stats;   /* the server's counters when it stopped */
 };
 
 static void tf_stop(uv_async_t *a)
 {
     struct thread_fake *tf = a->data;
 
+    rg_http_server_stats(tf->fk.srv, &tf->stats);
     fake_stop(&tf->fk);
     uv_close((uv_handle_t *)&tf->stop, NULL);
 }
@@ -1284,6 +1287,79 @@ static void test_sync__instant_and_range(void **state)
     rg_query_sources_free(set);
 }
 
+/* The runner: a batch submitted at once runs max_concurrency at a time over that many
+ * connections, reused by the blocking calls that follow, and an error of one query
+ * stays with that query. */
+static void test_runner__batch_over_shared_connections(void **state)
+{
+    struct thread_fake tf;
+    struct rg_query_sources *set = calloc(1, sizeof(*set));
+    const struct rg_query_source *src, *bad;
+    struct rg_query_runner *r;
+    struct rg_query_result res;
+    struct rg_buf msg = { 0 };
+    struct got g[13];
+    char url[64], expr[16];
+    (void)state;
+
+    memset(&tf, 0, sizeof(tf));
+    memset(g, 0, sizeof(g));
+    uv_sem_init(&tf.ready, 0);
+    assert_int_equal(uv_thread_create(&tf.tid, tf_main, &tf), 0);
+    uv_sem_wait(&tf.ready);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", tf.fk.port);
+    assert_int_equal(rg_query_sources_add_url(set, url, &src), 0);
+    ((struct rg_query_source *)src)->max_concurrency = 3;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/exec422", tf.fk.port);
+    assert_int_equal(rg_query_sources_add_url(set, url, &bad), 0);
+    ((struct rg_query_source *)bad)->max_concurrency = 3;
+
+    assert_int_equal(rg_query_runner_new(&r), 0);
+    assert_int_equal(rg_query_runner_wait(r), 0);
+    for (int i = 0; i < 12; i++) {
+        snprintf(expr, sizeof(expr), "q%d", i);
+        assert_int_equal(rg_query_instant(rg_query_runner_client(r), src, expr, T0 + i,
+                                          got_cb, &g[i]), 0);
+    }
+    assert_int_equal(rg_query_instant(rg_query_runner_client(r), bad, "up", T0, got_cb,
+                                      &g[12]), 0);
+    assert_int_equal(rg_query_client_pending(rg_query_runner_client(r)), 13);
+    assert_int_equal(rg_query_runner_wait(r), 0);
+    assert_int_equal(rg_query_client_pending(rg_query_runner_client(r)), 0);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(g[i].n, 1);
+        assert_int_equal(g[i].err, 0);
+        assert_int_equal(g[i].res.type, RG_PROMQL_VT_VECTOR);
+        assert_int_equal(g[i].res.series[0].points[0].t, T0 + i);
+        rg_query_result_free(&g[i].res);
+    }
+    assert_int_equal(g[12].err, RG_EEXEC);
+    rg_query_result_free(&g[12].res);
+    /* Blocking calls on the same runner use the connections already open. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rg_query_runner_instant(r, src, "up", T0, &res, &msg), 0);
+        rg_query_result_free(&res);
+    }
+    assert_int_equal(rg_query_runner_range(r, src, "m", T0, T0 + 20000, 10000, &res, &msg), 0);
+    assert_int_equal(res.type, RG_PROMQL_VT_MATRIX);
+    rg_query_result_free(&res);
+    assert_int_equal(rg_query_runner_instant(r, bad, "up", T0, &res, &msg), RG_EEXEC);
+    assert_non_null(strstr(msg.data, "same labelset"));
+    rg_query_result_free(&res);
+    rg_query_runner_free(r);
+    rg_query_runner_free(NULL);
+
+    uv_async_send(&tf.stop);
+    uv_thread_join(&tf.tid);
+    uv_sem_destroy(&tf.ready);
+    assert_int_equal(tf.fk.nseen, 18);
+    /* Never more connections than queries in flight (3 per source, 2 sources); a
+     * connection per query would have been 18. */
+    assert_true(tf.stats.connections_accepted <= 6);
+    rg_buf_cleanup(&msg);
+    rg_query_sources_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1301,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_client__concurrency_limit_fifo),
         cmocka_unit_test(test_client__cancel_on_free),
         cmocka_unit_test(test_sync__instant_and_range),
+        cmocka_unit_test(test_runner__batch_over_shared_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
