@@ -638,12 +638,13 @@ static int setup_dispatch(struct bench *b)
     memset(&cfg, 0, sizeof(cfg));
     rg_outbox_config_default(&cfg.outbox);
     cfg.outbox.path = b->path;
-    /* The defaults bound the outbox at 100,000 events and 64 MiB; a larger run must not
-     * drop its oldest events. */
-    if (b->nevents > 100000) {
+    /* The defaults bound the outbox at 100,000 events and 64 MiB (about 48,000 of these
+     * events); a larger run must not drop its oldest events, so the bounds grow with
+     * it, allowing 4 KiB per event. */
+    if (b->nevents > 100000)
         cfg.outbox.max_events = b->nevents;
+    if ((uint64_t)b->nevents * 4096 > ((uint64_t)64 << 20))
         cfg.outbox.max_bytes = (uint64_t)b->nevents * 4096;
-    }
     cfg.metrics = b->metrics;
     cfg.seed = b->o->seed;
     err = rg_dispatch_new(&b->loop, b->cu, &cfg, &b->d);
