@@ -79,10 +79,12 @@ for line in open(sys.argv[1]):
     parts = dict(p.split("=", 1) for p in sig.split(","))
     want = hmac.new(secret, (parts["t"] + "." + r["body"]).encode(), hashlib.sha256).hexdigest()
     assert hmac.compare_digest(want, parts["v1"]), sig
+    # Signed when sent, not when queued before the crash.
+    assert abs(r["arrived"] - int(parts["t"])) <= 2, (r["arrived"], parts["t"])
     key = h["Idempotency-Key"]
     doc = json.loads(r["body"])
     assert doc["dedup_key"] == key, (doc["dedup_key"], key)
     assert bodies.setdefault(key, r["body"]) == r["body"], "same key, different event"
 PY
-ok "every request signed, keys stable, duplicates identical"
+ok "every request signed at send time, keys stable, duplicates identical"
 echo "$CHECKS checks passed"

@@ -4,10 +4,11 @@
     receiver.py PORT LOG [FAIL_FIRST_N]
 
 Answers every POST with 200 (the first FAIL_FIRST_N with 500) and appends one JSON
-line per request to LOG: {"path", "headers", "body", "status"}. Runs until killed.
+line per request to LOG: {"path", "headers", "body", "status", "arrived" (Unix s)}. Runs until killed.
 """
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 PORT, LOG = int(sys.argv[1]), sys.argv[2]
@@ -26,7 +27,8 @@ class Handler(BaseHTTPRequestHandler):
         status = 500 if seen <= FAIL else 200
         with open(LOG, "a") as f:
             f.write(json.dumps({"path": self.path, "headers": dict(self.headers),
-                                "body": body, "status": status}) + "\n")
+                                "body": body, "status": status,
+                                "arrived": time.time()}) + "\n")
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
