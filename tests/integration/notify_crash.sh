@@ -49,6 +49,7 @@ ok "rollgate killed with SIGKILL"
 RG_PID=$!; PIDS="$PIDS $RG_PID"
 wait_http "$RG_URL/-/ready" 20 || fail "restart after SIGKILL"
 ok "restarted"
+sleep 3   # so that a signature made when the events were queued would be 3 s old
 
 python3 tests/integration/receiver.py "$HOOK_PORT" "$TMP/received.jsonl" &
 PIDS="$PIDS $!"
