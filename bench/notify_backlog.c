@@ -2,16 +2,17 @@
  *
  * Measures issue 5's throughput goal: 10,000 events queued while the receiver was down
  * are delivered within 10 s of its return. Everything runs in this process on one
- * libuv loop, exactly as in the daemon: the dispatcher (notify/dispatch.h: durable
- * outbox, retry policy, libcurl multi on the loop) with one webhook-style notifier
- * using the production defaults (retry policy, probe hold, timeout; --in-flight
- * overrides the concurrent requests), and an in-process receiver (http/server.h) that
- * answers 200 to every request.
+ * libuv loop, as in the daemon: the dispatcher (notify/dispatch.h: durable outbox,
+ * retry policy, libcurl multi on the loop) with one webhook-style notifier using the
+ * production defaults (retry policy, probe hold, timeout; --in-flight overrides the
+ * concurrent requests), and an in-process receiver (http/server.h) that answers 200 to
+ * every request. The events go to the dispatcher directly, not through the notifier
+ * facade, so requests are not signed.
  *
  * The run goes through these steps:
  *   1. a port on 127.0.0.1 is reserved by a socket that is bound but never listens, so
  *      every connection to it is refused and no other program can take it meanwhile;
- *   2. --events events (rollgate's deployment-event document, about 1 KB each, every
+ *   2. --events events (rollgate's deployment-event document, about 1.2 KB each, every
  *      one with a distinct 64-hex-digit dedup key that the dispatcher sends as
  *      Idempotency-Key) are emitted in batches of --batch through
  *      rg_dispatch_emit_batch() into an outbox in a fresh temporary directory; the
@@ -41,8 +42,8 @@
  *
  * Usage:
  *   notify_backlog [--events 10000] [--batch 100] [--in-flight N] [--outage-ms 2000]
- *                  [--outage-jitter-ms 500] [--goal-ms 10000] [--timeout-ms 60000] [--seed 1]
- *                  [--log-level error]
+ *                  [--outage-jitter-ms 500] [--goal-ms 10000] [--timeout-ms 60000]
+ *                  [--seed 1] [--log-level error]
  * --in-flight 0 (the default) keeps the dispatcher's default (8). --timeout-ms bounds
  * the wait after the receiver's start.
  * Output (key=value lines):
@@ -132,8 +133,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: notify_backlog [--events N] [--batch N] [--in-flight N] "
                "[--outage-ms MS]\n"
-               "                      [--outage-jitter-ms MS] [--goal-ms MS] [--timeout-ms MS] [--seed N] "
-               "[--log-level L]\n");
+               "                      [--outage-jitter-ms MS] [--goal-ms MS] "
+               "[--timeout-ms MS]\n"
+               "                      [--seed N] [--log-level L]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
