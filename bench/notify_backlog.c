@@ -242,7 +242,7 @@ static void rfc3339(int64_t ms, char out[32])
 }
 
 /* Appends the body of event @i: rollgate's deployment-event document
- * (docs/notifications.md) with three checks, about 1 KB, as the webhook notifier sends
+ * (docs/notifications.md) with three checks, about 1.2 KB, as the webhook notifier sends
  * it. Returns 0 or RG_ENOMEM. */
 static int event_body(struct rg_buf *b, size_t i, const char *key, int64_t now_ms)
 {
