@@ -8,10 +8,11 @@
  *
  * Each command loads the configuration, resolves the source (a name from its
  * `sources:` section, or an http(s) URL used with default settings; it replaces every
- * `source:` the configuration gives signals and deployments), and hands a
- * query backend built on the blocking helpers of query/client.h to query/eval.h or
- * query/replay.h. Times are Unix seconds (with a fraction) or RFC 3339; durations
- * are PromQL durations ("15s", "1m30s") or seconds.
+ * `source:` the configuration gives signals and deployments), and hands a query
+ * backend built on one runner of query/client.h (one loop, transport and client for
+ * the whole command, so queries share connections and run concurrently in batches)
+ * to query/eval.h or query/replay.h. Times are Unix seconds (with a fraction) or
+ * RFC 3339; durations are PromQL durations ("15s", "1m30s") or seconds.
  *
  * Deployments: --deployment NAME picks one (a configured one, or the one discovery
  * would make: selector <discovery label>="NAME"); without it every configured

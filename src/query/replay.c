@@ -12,8 +12,9 @@
  * prefetched likewise, RULE_WAVE rules at a time. Stepping then takes each answer
  * from the prefetched ones (moving it out) and asks the backend only for a query the
  * plan did not foresee, so the plan affects speed, never the outcome. Answers are
- * held for one deployment (or one wave of rules) at a time, which bounds memory as
- * the one-query-at-a-time walk did, give or take that deployment's columns.
+ * held for one deployment (or one wave of rules) at a time: at most that
+ * deployment's answers plus its columns, where a walk asking one query at a time
+ * held one answer plus the columns.
  */
 #include "query/replay.h"
 
