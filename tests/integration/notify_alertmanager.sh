@@ -62,6 +62,7 @@ until curl -s -o "$TMP/out" -w '%{http_code}' -X POST -d '{"phase":"canary"}' \
 done
 ok "canary started"
 
+sleep 2   # at least two breaching samples after the history
 t=$(( $(date +%s) * 1000 ))
 python3 $G shop $((n)) $t 1000 "$n:0.02" >"$TMP/breach"
 [ "$(post_write "$TMP/breach")" = 204 ] || fail "breach: $(cat "$TMP/resp")"
