@@ -158,7 +158,7 @@ static void gauge(double *v, double mid, double spread)
 static void build_job(struct rg_store *st, const char *job)
 {
     double v[NSAMPLES];
-    char inst[32];
+    char inst[64];
 
     for (int i = 0; i < NINST; i++) {
         double load = 0.7 + 0.6 * uni();
