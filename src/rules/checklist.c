@@ -671,21 +671,30 @@ int64_t rg_checklist_window(const struct rg_checklist_phase *p)
     return w;
 }
 
+/* Parses the expression built in @b (@built is what building it returned), then releases
+ * @b. Returns 0 or -1 with @msg filled, "out of memory" when the build itself failed. */
+static int parse_built(struct rg_buf *b, int built, char *msg, size_t cap)
+{
+    struct rg_promql_node *node = NULL;
+    int rc;
+
+    if (built) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    rc = rg_promql_parse(b->data, &node, msg, cap);
+    rg_promql_node_free(node);
+    rg_buf_cleanup(b);
+    return rc ? -1 : 0;
+}
+
 /* Parses the template with a dummy selector. Returns 0 or -1 with @msg filled. */
 static int validate_template(const char *expr, char *msg, size_t cap)
 {
     struct rg_buf b = { 0 };
-    struct rg_promql_node *node = NULL;
-    int rc;
+    int built = rg_checklist_expand(expr, "job=\"rollgate_check\"", 5 * 60 * 1000, &b);
 
-    if (rg_checklist_expand(expr, "job=\"rollgate_check\"", 5 * 60 * 1000, &b)) {
-        snprintf(msg, cap, "out of memory");
-        return -1;
-    }
-    rc = rg_promql_parse(b.data, &node, msg, cap);
-    rg_promql_node_free(node);
-    rg_buf_cleanup(&b);
-    return rc ? -1 : 0;
+    return parse_built(&b, built, msg, cap);
 }
 
 static int parse_signals(const char *path, const struct rg_yaml_node *sec, void *ud)
@@ -1114,17 +1123,9 @@ static int parse_triggers(const char *path, const struct rg_yaml_node *sec, void
 static int validate_selector(const char *sel, char *msg, size_t cap)
 {
     struct rg_buf b = { 0 };
-    struct rg_promql_node *node = NULL;
-    int rc;
+    int built = rg_buf_printf(&b, "up{%s}", sel);
 
-    if (rg_buf_printf(&b, "up{%s}", sel)) {
-        snprintf(msg, cap, "out of memory");
-        return -1;
-    }
-    rc = rg_promql_parse(b.data, &node, msg, cap);
-    rg_promql_node_free(node);
-    rg_buf_cleanup(&b);
-    return rc ? -1 : 0;
+    return parse_built(&b, built, msg, cap);
 }
 
 static int parse_deployments(const char *path, const struct rg_yaml_node *sec, void *ud)
