@@ -761,6 +761,25 @@ static void shape_release(struct rg_store *st, struct shape *sh)
     free(sh);
 }
 
+/* Grows a table of @elem-byte slots, @arr with *@cap of them, to @want slots; the slot
+ * indexes are uint32_t with NONE reserved, so @want must stay below NONE. On success
+ * updates *@cap, adds the growth to *@bytes when @bytes is not NULL, and returns the
+ * moved table; on failure returns NULL and leaves @arr, *@cap and *@bytes as they were. */
+static void *grow_slots(void *arr, uint32_t *cap, size_t want, size_t elem, size_t *bytes)
+{
+    void *a;
+
+    if (want >= NONE)
+        return NULL;
+    a = realloc(arr, want * elem);
+    if (!a)
+        return NULL;
+    if (bytes)
+        *bytes += (want - *cap) * elem;
+    *cap = (uint32_t)want;
+    return a;
+}
+
 /* Finds or creates the shape of the names of @l and takes a reference to it. */
 static int shape_get(struct rg_store *st, const struct rg_label_ref *l, size_t n,
                      struct shape **out)
@@ -783,15 +802,11 @@ static int shape_get(struct rg_store *st, const struct rg_label_ref *l, size_t n
         return err;
     if (st->sh_free == NONE && st->sh_used == st->sh_cap) {
         size_t cap = st->sh_cap ? (size_t)st->sh_cap * 2 : 16;
-        union shape_slot *a;
+        union shape_slot *a = grow_slots(st->shapes, &st->sh_cap, cap, sizeof(*a), NULL);
 
-        if (cap >= NONE)
-            return RG_ENOMEM;
-        a = realloc(st->shapes, cap * sizeof(*a));
         if (!a)
             return RG_ENOMEM;
         st->shapes = a;
-        st->sh_cap = (uint32_t)cap;
     }
     sh = malloc(sizeof(*sh) + sizeof(uint32_t) * n);
     if (!sh)
@@ -879,16 +894,12 @@ static int lname_get(struct rg_store *st, uint32_t name, uint32_t *out)
     } else {
         if (st->ln_used == st->ln_cap) {
             size_t cap = st->ln_cap ? (size_t)st->ln_cap + st->ln_cap / 2 : 16;
-            struct lname *a;
+            struct lname *a = grow_slots(st->lnames, &st->ln_cap, cap, sizeof(*a),
+                                         &st->bytes);
 
-            if (cap >= NONE)
-                return RG_ENOMEM;
-            a = realloc(st->lnames, cap * sizeof(*a));
             if (!a)
                 return RG_ENOMEM;
-            st->bytes += (cap - st->ln_cap) * sizeof(*a);
             st->lnames = a;
-            st->ln_cap = (uint32_t)cap;
         }
         idx = st->ln_used++;
     }
@@ -938,16 +949,12 @@ static int entry_get(struct rg_store *st, uint32_t li, uint32_t value, uint32_t 
     } else {
         if (ln->eused == ln->ecap) {
             size_t cap = ln->ecap ? (size_t)ln->ecap + (ln->ecap + 1) / 2 : 2;
-            struct rg__postings *a;
+            struct rg__postings *a = grow_slots(ln->entries, &ln->ecap, cap, sizeof(*a),
+                                                &st->bytes);
 
-            if (cap >= NONE)
-                return RG_ENOMEM;
-            a = realloc(ln->entries, cap * sizeof(*a));
             if (!a)
                 return RG_ENOMEM;
-            st->bytes += (cap - ln->ecap) * sizeof(*a);
             ln->entries = a;
-            ln->ecap = (uint32_t)cap;
         }
         idx = ln->eused++;
     }
