@@ -63,6 +63,19 @@ int rg__fail(struct rg__ctx *c, int code, const char *fmt, ...)
     return code;
 }
 
+/* Doubles the capacity *@cap of the array @arr of @elem-byte elements, or makes it @first
+ * when it is 0. Returns the moved array and updates *@cap, or returns NULL and leaves
+ * @arr and *@cap as they were. */
+static void *grow_array(void *arr, size_t *cap, size_t first, size_t elem)
+{
+    size_t want = *cap ? *cap * 2 : first;
+    void *a = realloc(arr, want * elem);
+
+    if (a)
+        *cap = want;
+    return a;
+}
+
 static int oom(struct rg__ctx *c)
 {
     return rg__fail(c, RG_ENOMEM, "out of memory");
@@ -88,15 +101,13 @@ int rg__warn(struct rg__ctx *c, const char *fmt, ...)
         }
     }
     if (c->nwarnings == c->capwarnings) {
-        size_t cap = c->capwarnings ? c->capwarnings * 2 : 4;
-        char **w = realloc(c->warnings, cap * sizeof(*w));
+        char **w = grow_array(c->warnings, &c->capwarnings, 4, sizeof(*w));
 
         if (!w) {
             rg_buf_cleanup(&b);
             return oom(c);
         }
         c->warnings = w;
-        c->capwarnings = cap;
     }
     c->warnings[c->nwarnings++] = rg_buf_steal(&b, NULL);
     return 0;
@@ -553,13 +564,11 @@ int rg__select_series(struct rg__ctx *c, const struct rg_promql_node *n,
         }
     }
     if (c->nsel == c->capsel) {
-        size_t cap = c->capsel ? c->capsel * 2 : 4;
-        struct rg__selcache **p = realloc(c->sel, cap * sizeof(*p));
+        struct rg__selcache **p = grow_array(c->sel, &c->capsel, 4, sizeof(*p));
 
         if (!p)
             return oom(c);
         c->sel = p;
-        c->capsel = cap;
     }
     sc = calloc(1, sizeof(*sc));
     if (!sc)
@@ -675,13 +684,11 @@ int rg__grid_new(struct rg__ctx *c, const struct rg_promql_node *n, struct rg__s
     struct rg__grid *g;
 
     if (c->ngrids == c->capgrids) {
-        size_t cap = c->capgrids ? c->capgrids * 2 : 4;
-        struct rg__grid **p = realloc(c->grids, cap * sizeof(*p));
+        struct rg__grid **p = grow_array(c->grids, &c->capgrids, 4, sizeof(*p));
 
         if (!p)
             return oom(c);
         c->grids = p;
-        c->capgrids = cap;
     }
     g = calloc(1, sizeof(*g));
     if (!g)
@@ -704,13 +711,11 @@ int rg__grid_add(struct rg__ctx *c, struct rg__grid *g, size_t k, uint32_t idx, 
     struct rg__gstep *st = &g->steps[k];
 
     if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        struct rg__gitem *p = realloc(st->it, cap * sizeof(*p));
+        struct rg__gitem *p = grow_array(st->it, &st->cap, 64, sizeof(*p));
 
         if (!p)
             return oom(c);
         st->it = p;
-        st->cap = cap;
     }
     st->it[st->n].idx = idx;
     st->it[st->n].v = v;
@@ -841,13 +846,11 @@ static int mat_push_series(struct rg__ctx *c, struct rg__mat *m, struct rg__lset
                            size_t off, size_t n)
 {
     if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 8;
-        struct rg__mser *p = realloc(m->s, cap * sizeof(*p));
+        struct rg__mser *p = grow_array(m->s, &m->cap, 8, sizeof(*p));
 
         if (!p)
             return oom(c);
         m->s = p;
-        m->cap = cap;
     }
     m->s[m->n].ls = ls;
     m->s[m->n].off = off;
@@ -1053,30 +1056,26 @@ static int eval_subquery(struct rg__ctx *c, const struct rg_promql_node *n, int6
             }
             if (!found) {
                 if (nss == capss) {
-                    size_t cap = capss ? capss * 2 : 8;
-                    struct subser *p = realloc(ss, cap * sizeof(*p));
+                    struct subser *p = grow_array(ss, &capss, 8, sizeof(*p));
 
                     if (!p) {
                         err = oom(c);
                         break;
                     }
                     ss = p;
-                    capss = cap;
                 }
                 memset(&ss[nss], 0, sizeof(ss[nss]));
                 ss[nss++].ls = v.vec.e[i].ls;
             }
             s = &ss[idx];
             if (s->n == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 8;
-                struct rg_sample *p = realloc(s->pts, cap * sizeof(*p));
+                struct rg_sample *p = grow_array(s->pts, &s->cap, 8, sizeof(*p));
 
                 if (!p) {
                     err = oom(c);
                     break;
                 }
                 s->pts = p;
-                s->cap = cap;
             }
             s->pts[s->n].t = ts;
             s->pts[s->n++].v = v.vec.e[i].v;
@@ -1391,13 +1390,11 @@ static int rser_push(struct rg__ctx *c, struct rser *s, int64_t t, double v)
     if (s->n && s->pts[s->n - 1].t == t)
         return rg__fail(c, RG_EEXEC, "vector cannot contain metrics with the same labelset");
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        struct rg_sample *p = realloc(s->pts, cap * sizeof(*p));
+        struct rg_sample *p = grow_array(s->pts, &s->cap, 16, sizeof(*p));
 
         if (!p)
             return oom(c);
         s->pts = p;
-        s->cap = cap;
     }
     s->pts[s->n].t = t;
     s->pts[s->n++].v = v;
@@ -1465,15 +1462,13 @@ static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int6
             found = idx < nss;
             if (!found) {
                 if (nss == capss) {
-                    size_t cap = capss ? capss * 2 : 16;
-                    struct rser *p = realloc(ss, cap * sizeof(*p));
+                    struct rser *p = grow_array(ss, &capss, 16, sizeof(*p));
 
                     if (!p) {
                         err = oom(c);
                         break;
                     }
                     ss = p;
-                    capss = cap;
                 }
                 memset(&ss[nss], 0, sizeof(ss[nss]));
                 ss[nss++].ls = v.vec.e[i].ls;
