@@ -18,7 +18,8 @@ GIT_SHA  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # MODULES restricts the build to some of src/<module> (and their tests), so one
 # module can be built and tested while another is half-written:
 #   make unit MODULES="util store" BUILD=build/store
-MODULES  ?= $(notdir $(wildcard src/*))
+ALL_MODULES := $(notdir $(patsubst %/,%,$(wildcard src/*/)))
+MODULES  ?= $(ALL_MODULES)
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
 SAN      := -fsanitize=address,undefined
@@ -40,7 +41,10 @@ GEN_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H    := $(GEN_C:.c=.h)
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
-LIB      := $(BUILD)/librollgate.a
+# A partial build gets an archive of its own, so it never replaces the full one.
+empty    :=
+space    := $(empty) $(empty)
+LIB      := $(BUILD)/librollgate$(if $(filter-out $(MODULES),$(ALL_MODULES)),-$(subst $(space),-,$(strip $(MODULES)))).a
 BIN      := $(BUILD)/rollgate
 TEST_SRC := $(foreach m,$(MODULES),$(wildcard tests/$(m)/test_*.c))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
