@@ -859,22 +859,37 @@ static int mat_push_series(struct rg__ctx *c, struct rg__mat *m, struct rg__lset
     return 0;
 }
 
+/* Selects the series of the matrix selector @n evaluated at @t into *@sc and fills the
+ * window fields of @m: the window is (start, end] with end the selector's reference time
+ * (its @ modifier and offset applied). A start of INT64_MAX means the window is empty. */
+static int open_range(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
+                      struct rg__selcache **sc, struct rg__mat *m)
+{
+    int64_t ref;
+    int err = rg__select_series(c, n, sc);
+
+    if (err)
+        return err;
+    ref = rg__ref_time(c, n->u.sel.at, n->u.sel.at_ms, n->u.sel.offset_ms, t);
+    m->range_start = rg__sub_sat(ref, n->u.sel.range_ms);
+    m->range_end = ref;
+    m->range_ms = n->u.sel.range_ms;
+    m->samename = (*sc)->samename;
+    return 0;
+}
+
 static int eval_matrix_sel(struct rg__ctx *c, const struct rg_promql_node *n, int64_t t,
                            struct rg__mat *out)
 {
     struct rg__selcache *sc;
     int64_t ref, mint;
     size_t i, j, k, off;
-    int err = rg__select_series(c, n, &sc);
+    int err = open_range(c, n, t, &sc, out);
 
     if (err)
         return err;
-    ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
-    mint = rg__sub_sat(ref, n->u.sel.range_ms);
-    out->range_start = mint;
-    out->range_end = ref;
-    out->range_ms = n->u.sel.range_ms;
-    out->samename = sc->samename;
+    ref = out->range_end;
+    mint = out->range_start;
     if (mint == INT64_MAX)
         return 0;
     for (i = 0; i < sc->n; i++) {
@@ -911,16 +926,12 @@ int rg__matrix_stream(struct rg__ctx *c, const struct rg_promql_node *n, int64_t
     size_t i, j, k, ns, produced = 0;
     double *vals = NULL, v;
     uint64_t *has = NULL;   /* bit i: vals[i] is set */
-    int err = rg__select_series(c, n, &sc);
+    int err = open_range(c, n, t, &sc, meta);
 
     if (err)
         return err;
-    ref = rg__sub_sat(at_time(c, n->u.sel.at, n->u.sel.at_ms, t), n->u.sel.offset_ms);
-    mint = rg__sub_sat(ref, n->u.sel.range_ms);
-    meta->range_start = mint;
-    meta->range_end = ref;
-    meta->range_ms = n->u.sel.range_ms;
-    meta->samename = sc->samename;
+    ref = meta->range_end;
+    mint = meta->range_start;
     if (mint == INT64_MAX)
         return 0;
     /* Read in memory order, the values wait here to be appended in label order. */
