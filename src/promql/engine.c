@@ -76,6 +76,21 @@ static void *grow_array(void *arr, size_t *cap, size_t first, size_t elem)
     return a;
 }
 
+/* Appends one zeroed @elem-byte element to the array @arr of *@n elements with room for
+ * *@cap, growing it as grow_array() does when it is full. Returns the array, possibly
+ * moved, with *@n counted up; or NULL, leaving @arr, *@n and *@cap as they were. */
+static void *push_zeroed(void *arr, size_t *n, size_t *cap, size_t first, size_t elem)
+{
+    if (*n == *cap) {
+        arr = grow_array(arr, cap, first, elem);
+        if (!arr)
+            return NULL;
+    }
+    memset((char *)arr + *n * elem, 0, elem);
+    (*n)++;
+    return arr;
+}
+
 static int oom(struct rg__ctx *c)
 {
     return rg__fail(c, RG_ENOMEM, "out of memory");
@@ -1066,17 +1081,14 @@ static int eval_subquery(struct rg__ctx *c, const struct rg_promql_node *n, int6
                 break;
             }
             if (!found) {
-                if (nss == capss) {
-                    struct subser *p = grow_array(ss, &capss, 8, sizeof(*p));
+                struct subser *p = push_zeroed(ss, &nss, &capss, 8, sizeof(*p));
 
-                    if (!p) {
-                        err = oom(c);
-                        break;
-                    }
-                    ss = p;
+                if (!p) {
+                    err = oom(c);
+                    break;
                 }
-                memset(&ss[nss], 0, sizeof(ss[nss]));
-                ss[nss++].ls = v.vec.e[i].ls;
+                ss = p;
+                ss[nss - 1].ls = v.vec.e[i].ls;
             }
             s = &ss[idx];
             if (s->n == s->cap) {
@@ -1472,17 +1484,14 @@ static int range_loop(struct rg__ctx *c, const struct rg_promql_node *expr, int6
             }
             found = idx < nss;
             if (!found) {
-                if (nss == capss) {
-                    struct rser *p = grow_array(ss, &capss, 16, sizeof(*p));
+                struct rser *p = push_zeroed(ss, &nss, &capss, 16, sizeof(*p));
 
-                    if (!p) {
-                        err = oom(c);
-                        break;
-                    }
-                    ss = p;
+                if (!p) {
+                    err = oom(c);
+                    break;
                 }
-                memset(&ss[nss], 0, sizeof(ss[nss]));
-                ss[nss++].ls = v.vec.e[i].ls;
+                ss = p;
+                ss[nss - 1].ls = v.vec.e[i].ls;
             }
             if ((err = rser_push(c, &ss[idx], ts, v.vec.e[i].v)))
                 break;
