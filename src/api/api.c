@@ -22,24 +22,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-struct process_metrics {
-    struct rg_metrics_child *cpu;
-    struct rg_metrics_child *rss;
-    struct rg_metrics_child *vsz;
-    struct rg_metrics_child *fds;
-    struct rg_metrics_child *max_fds;
-    struct rg_metrics_child *start;
-    struct rg_metrics_child *series;
-    struct rg_metrics_child *samples;
-    struct rg_metrics_child *store_bytes;
-    struct rg_metrics_child *conns_active;
-    struct rg_metrics_child *conns_accepted;
-    struct rg_metrics_child *conns_rejected;
-    struct rg_metrics_child *http_requests;
-};
-
-static struct process_metrics pm;
-
 void rg__api_text(struct rg_http_response *res, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -87,6 +69,7 @@ void rg__api_put_labels(struct rg_buf *out, const struct rg_label *l, size_t n)
 static void collect(struct rg_metrics *m, void *ud)
 {
     struct rg_api *api = ud;
+    struct rg_api_process_metrics *pm = &api->pm;
     struct rusage ru;
     struct rlimit rl;
     long page = sysconf(_SC_PAGESIZE);
@@ -96,13 +79,13 @@ static void collect(struct rg_metrics *m, void *ud)
     (void)m;
 
     if (getrusage(RUSAGE_SELF, &ru) == 0)
-        pm.cpu->value = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+        pm->cpu->value = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     f = fopen("/proc/self/statm", "r");
     if (f) {
         if (fscanf(f, "%lu %lu", &vsz_pages, &rss_pages) == 2) {
-            pm.rss->value = (double)rss_pages * (double)page;
-            pm.vsz->value = (double)vsz_pages * (double)page;
+            pm->rss->value = (double)rss_pages * (double)page;
+            pm->vsz->value = (double)vsz_pages * (double)page;
         }
         fclose(f);
     }
@@ -112,21 +95,21 @@ static void collect(struct rg_metrics *m, void *ud)
         while (readdir(dir))
             n++;
         closedir(dir);
-        pm.fds->value = n - 3;   /* ".", ".." and the directory's own descriptor */
+        pm->fds->value = n - 3;   /* ".", ".." and the directory's own descriptor */
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        pm.max_fds->value = (double)rl.rlim_cur;
-    pm.start->value = (double)api->start_ms / 1000.0;
-    pm.series->value = (double)rg_store_series_count(api->store);
-    pm.samples->value = (double)rg_store_sample_count(api->store);
-    pm.store_bytes->value = (double)rg_store_bytes(api->store);
+        pm->max_fds->value = (double)rl.rlim_cur;
+    pm->start->value = (double)api->start_ms / 1000.0;
+    pm->series->value = (double)rg_store_series_count(api->store);
+    pm->samples->value = (double)rg_store_sample_count(api->store);
+    pm->store_bytes->value = (double)rg_store_bytes(api->store);
     if (api->http) {
         struct rg_http_server_stats st;
         rg_http_server_stats(api->http, &st);
-        pm.conns_active->value = (double)st.connections_active;
-        pm.conns_accepted->value = (double)st.connections_accepted;
-        pm.conns_rejected->value = (double)st.connections_rejected;
-        pm.http_requests->value = (double)st.requests;
+        pm->conns_active->value = (double)st.connections_active;
+        pm->conns_accepted->value = (double)st.connections_accepted;
+        pm->conns_rejected->value = (double)st.connections_rejected;
+        pm->http_requests->value = (double)st.requests;
     }
 }
 
@@ -140,44 +123,45 @@ static struct rg_metrics_child *simple(struct rg_metrics *m, const char *name, c
 static int register_process_metrics(struct rg_api *api)
 {
     struct rg_metrics *m = api->metrics;
+    struct rg_api_process_metrics *pm = &api->pm;
     static const char *const bi_labels[] = { "version", "revision" };
     static const char *const bi_values[] = { RG_VERSION, RG_GIT_SHA };
     struct rg_metrics_family *bi;
     struct rg_metrics_child *bic;
 
-    pm.cpu = simple(m, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+    pm->cpu = simple(m, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
                     RG_METRICS_COUNTER);
-    pm.rss = simple(m, "process_resident_memory_bytes", "Resident memory size in bytes.",
+    pm->rss = simple(m, "process_resident_memory_bytes", "Resident memory size in bytes.",
                     RG_METRICS_GAUGE);
-    pm.vsz = simple(m, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+    pm->vsz = simple(m, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
                     RG_METRICS_GAUGE);
-    pm.fds = simple(m, "process_open_fds", "Number of open file descriptors.", RG_METRICS_GAUGE);
-    pm.max_fds = simple(m, "process_max_fds", "Maximum number of open file descriptors.",
+    pm->fds = simple(m, "process_open_fds", "Number of open file descriptors.", RG_METRICS_GAUGE);
+    pm->max_fds = simple(m, "process_max_fds", "Maximum number of open file descriptors.",
                         RG_METRICS_GAUGE);
-    pm.start = simple(m, "process_start_time_seconds",
+    pm->start = simple(m, "process_start_time_seconds",
                       "Start time of the process since unix epoch in seconds.", RG_METRICS_GAUGE);
-    pm.series = simple(m, "rollgate_series_active", "Series held in memory.", RG_METRICS_GAUGE);
-    pm.samples = simple(m, "rollgate_samples_in_memory", "Samples held in memory over all series.",
+    pm->series = simple(m, "rollgate_series_active", "Series held in memory.", RG_METRICS_GAUGE);
+    pm->samples = simple(m, "rollgate_samples_in_memory", "Samples held in memory over all series.",
                         RG_METRICS_GAUGE);
-    pm.store_bytes = simple(m, "rollgate_store_bytes",
+    pm->store_bytes = simple(m, "rollgate_store_bytes",
                             "Approximate bytes of memory held by the series store.",
                             RG_METRICS_GAUGE);
-    pm.conns_active = simple(m, "rollgate_http_connections_active", "Open HTTP connections.",
+    pm->conns_active = simple(m, "rollgate_http_connections_active", "Open HTTP connections.",
                              RG_METRICS_GAUGE);
-    pm.conns_accepted = simple(m, "rollgate_http_connections_accepted_total",
+    pm->conns_accepted = simple(m, "rollgate_http_connections_accepted_total",
                                "HTTP connections accepted.", RG_METRICS_COUNTER);
-    pm.conns_rejected = simple(m, "rollgate_http_connections_rejected_total",
+    pm->conns_rejected = simple(m, "rollgate_http_connections_rejected_total",
                                "HTTP connections closed at once because of the connection cap.",
                                RG_METRICS_COUNTER);
-    pm.http_requests = simple(m, "rollgate_http_requests_total", "HTTP requests received.",
+    pm->http_requests = simple(m, "rollgate_http_requests_total", "HTTP requests received.",
                               RG_METRICS_COUNTER);
     bi = rg_metrics_family(m, "rollgate_build_info",
                            "A metric with a constant '1' value labeled by version and revision.",
                            RG_METRICS_GAUGE, bi_labels, 2, NULL, 0);
     bic = bi ? rg_metrics_child(bi, bi_values) : NULL;
-    if (!pm.cpu || !pm.rss || !pm.vsz || !pm.fds || !pm.max_fds || !pm.start || !pm.series ||
-        !pm.samples || !pm.store_bytes || !pm.conns_active || !pm.conns_accepted ||
-        !pm.conns_rejected || !pm.http_requests || !bic)
+    if (!pm->cpu || !pm->rss || !pm->vsz || !pm->fds || !pm->max_fds || !pm->start || !pm->series ||
+        !pm->samples || !pm->store_bytes || !pm->conns_active || !pm->conns_accepted ||
+        !pm->conns_rejected || !pm->http_requests || !bic)
         return RG_ENOMEM;
     bic->value = 1;
     return rg_metrics_on_collect(m, collect, api);

@@ -42,6 +42,23 @@ struct rg_api_write_metrics {
     struct rg_metrics_child *duration_all;
 };
 
+/** Gauges and counters read at scrape time (process and store figures). */
+struct rg_api_process_metrics {
+    struct rg_metrics_child *cpu;
+    struct rg_metrics_child *rss;
+    struct rg_metrics_child *vsz;
+    struct rg_metrics_child *fds;
+    struct rg_metrics_child *max_fds;
+    struct rg_metrics_child *start;
+    struct rg_metrics_child *series;
+    struct rg_metrics_child *samples;
+    struct rg_metrics_child *store_bytes;
+    struct rg_metrics_child *conns_active;
+    struct rg_metrics_child *conns_accepted;
+    struct rg_metrics_child *conns_rejected;
+    struct rg_metrics_child *http_requests;
+};
+
 struct rg_api {
     const struct rg_config *cfg;      /* borrowed */
     struct rg_store *store;           /* borrowed */
@@ -55,6 +72,7 @@ struct rg_api {
     void *on_ingest_ud;
     int64_t start_ms;                 /* process start, for process_start_time_seconds */
     struct rg_api_write_metrics wm;
+    struct rg_api_process_metrics pm;
 };
 
 /** Prepares @api and registers its metrics in @metrics. Borrows all three.
