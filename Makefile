@@ -76,11 +76,11 @@ deps:
 	fi
 
 run: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	$(BIN) run
 
 test: deps
-	$(MAKE) check
+	@$(MAKE) --no-print-directory check
 
 check: all $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh
