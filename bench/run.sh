@@ -75,13 +75,14 @@ wait_http() {
     return 1
 }
 
-# start_rollgate - starts the daemon on a free loopback port; sets RG_PORT, RG_URL,
-# RG_PID. Returns 1 when it does not become ready within 30 s.
+# start_rollgate [ARGS...] - starts the daemon (with ARGS, e.g. --config FILE) on a free
+# loopback port; sets RG_PORT, RG_URL, RG_PID. Returns 1 when it does not become ready
+# within 30 s.
 start_rollgate() {
     RG_PORT=$(free_port) || return 1
     RG_URL="http://127.0.0.1:$RG_PORT"
     rm -rf "$TMP/data"
-    "$BUILD/rollgate" run --listen "127.0.0.1:$RG_PORT" --data-dir "$TMP/data" \
+    "$BUILD/rollgate" run "$@" --listen "127.0.0.1:$RG_PORT" --data-dir "$TMP/data" \
         --log-level warn >"$TMP/rollgate.log" 2>&1 &
     RG_PID=$!
     PIDS="$PIDS $RG_PID"
@@ -92,19 +93,26 @@ start_rollgate() {
     fi
 }
 
-# stop_rollgate - SIGTERM, then up to 15 s for a clean exit; 1 when it had to be killed
-# or exited non-zero.
-stop_rollgate() {
-    kill -TERM "$RG_PID" 2>/dev/null
+# stop_pid PID NAME - SIGTERM, then up to 15 s for a clean exit; 1 when it had to be
+# killed (STOP_KILLED=1), else the process's exit status (STOP_KILLED=0).
+stop_pid() {
+    STOP_KILLED=0
+    kill -TERM "$1" 2>/dev/null
     i=0
-    while kill -0 "$RG_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-    if kill -0 "$RG_PID" 2>/dev/null; then
-        say "rollgate did not stop within 15 s of SIGTERM; killing it"
-        kill -9 "$RG_PID" 2>/dev/null
-        wait "$RG_PID" 2>/dev/null
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 "$1" 2>/dev/null; then
+        say "$2 did not stop within 15 s of SIGTERM; killing it"
+        STOP_KILLED=1
+        kill -9 "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
         return 1
     fi
-    wait "$RG_PID"
+    wait "$1" 2>/dev/null
+}
+
+# stop_rollgate - stop_pid for rollgate; 1 when it had to be killed or exited non-zero.
+stop_rollgate() {
+    stop_pid "$RG_PID" rollgate
     rc=$?
     [ "$rc" = 0 ] || { say "rollgate exited with status $rc"; tail -20 "$TMP/rollgate.log"; }
     return "$rc"
@@ -164,19 +172,10 @@ start_prometheus() {
     fi
 }
 
-# stop_prometheus - SIGTERM, then up to 15 s for a clean exit.
+# stop_prometheus - stop_pid for Prometheus; its exit status does not matter.
 stop_prometheus() {
-    kill -TERM "$PROM_PID" 2>/dev/null
-    i=0
-    while kill -0 "$PROM_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-    if kill -0 "$PROM_PID" 2>/dev/null; then
-        say "prometheus did not stop within 15 s of SIGTERM; killing it"
-        kill -9 "$PROM_PID" 2>/dev/null
-        wait "$PROM_PID" 2>/dev/null
-        return 1
-    fi
-    wait "$PROM_PID" 2>/dev/null
-    return 0
+    stop_pid "$PROM_PID" prometheus
+    [ "$STOP_KILLED" = 0 ]
 }
 
 # metric_value URL NAME - the value of the unlabelled sample NAME on URL/metrics (empty
@@ -280,23 +279,6 @@ promql_measure() {
     [ $verdict = PASS ]
 }
 
-# start_rollgate_config CONFIG - start_rollgate with --config CONFIG (sets the same
-# variables, so stop_rollgate stops it).
-start_rollgate_config() {
-    RG_PORT=$(free_port) || return 1
-    RG_URL="http://127.0.0.1:$RG_PORT"
-    rm -rf "$TMP/data"
-    "$BUILD/rollgate" run --config "$1" --listen "127.0.0.1:$RG_PORT" \
-        --data-dir "$TMP/data" --log-level warn >"$TMP/rollgate.log" 2>&1 &
-    RG_PID=$!
-    PIDS="$PIDS $RG_PID"
-    if ! wait_http "$RG_URL/-/ready" 30; then
-        say "rollgate did not become ready on $RG_URL; its log:"
-        tail -20 "$TMP/rollgate.log"
-        return 1
-    fi
-}
-
 # Detection latency: from the POST of the first breaching sample (2% errors, so the
 # bundled trigger error_ratio_instant > 1% trips) to `rollback` in GET
 # /api/v1/deployments/<name>, DETECT_TRIALS trials on fresh discovered deployments, with
@@ -320,7 +302,7 @@ bench_detect() {
         set -- $run
         printf 'global:\n  evaluation_interval: %s\ninclude:\n  - production-checklist.yaml\n%s\n' \
             "$2" 'discovery: {interval: 100ms}' >"$TMP/detect.yml"
-        start_rollgate_config "$TMP/detect.yml" || return 1
+        start_rollgate --config "$TMP/detect.yml" || return 1
         say "evaluation_interval $2: rollgate pid $RG_PID on $RG_URL"
         timeout -k 5 "$tmo" "$BUILD/bench/detect_latency" --url "$RG_URL" --interval-ms "$1" \
             --goal-ms "$3" --trials "${DETECT_TRIALS:-20}" \
@@ -368,7 +350,7 @@ notifiers:
     url: http://127.0.0.1:$hook_port/hook
     events: {alerts: false, deployments: true, kinds: [rollback]}
 YML
-    start_rollgate_config "$TMP/webhook.yml" || return 1
+    start_rollgate --config "$TMP/webhook.yml" || return 1
     say "rollgate pid $RG_PID on $RG_URL, webhook receiver on 127.0.0.1:$hook_port"
     timeout -k 5 80 "$BUILD/bench/detect_latency" --url "$RG_URL" --interval-ms 1000 \
         --goal-ms 1200 --webhook-port "$hook_port" --webhook-goal-ms 1500 \
@@ -586,7 +568,7 @@ querymode_daemon() {
             printf "  - {name: svc-%s, selector: 'job=\"svc-%s\"', source: prom}\n" "$n" "$n"
         done
     } >"$dir/rollgate.yml"
-    start_rollgate_config "$dir/rollgate.yml" || return 1
+    start_rollgate --config "$dir/rollgate.yml" || return 1
     say "daemon: rollgate pid $RG_PID on $RG_URL, $jobs deployments with source: prom"
     drc=0
     # Two cycles' answers in before the window opens (at most 20 s).
